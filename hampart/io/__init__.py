@@ -1,0 +1,1 @@
+"""Reading and writing structures, matrices and datasets."""
