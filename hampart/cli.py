@@ -1,0 +1,64 @@
+"""Command line: ``hampart <command> ...``. A thin layer: every command parses its arguments into
+a frozen config and calls a ``run(config)`` that lives beside the code it drives."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+from .errors import InputError
+
+__all__ = ["main"]
+
+# name -> "module:attribute" of a hampart.command.Command; imported only when used.
+COMMANDS = {
+    "generate": "hampart.generate.commands:GENERATE",
+    "label": "hampart.generate.commands:LABEL",
+    "convert": "hampart.io.commands:CONVERT",
+    "inspect": "hampart.inspect:INSPECT",
+    "slice": "hampart.partition.commands:SLICE",
+}
+
+
+def _load(spec: str):
+    module, attr = spec.split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def build_parser(names=None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hampart",
+        description="Learn electronic Hamiltonians of large disordered structures.")
+    parser.add_argument("--version", action="version", version=f"hampart {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in names or COMMANDS:
+        try:
+            command = _load(COMMANDS[name])
+        except ImportError:
+            continue  # an area not installed in this build
+        p = sub.add_parser(name, help=command.help, description=command.help)
+        command.add_arguments(p)
+        p.set_defaults(_command=command)
+    return parser
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # Only import the command asked for, so `hampart --version` stays fast.
+    names = [argv[0]] if argv and argv[0] in COMMANDS else None
+    parser = build_parser(names)
+    args = parser.parse_args(argv)
+    if getattr(args, "_command", None) is None:
+        parser.print_help()
+        return 1
+    try:
+        return int(args._command.run(args._command.make_config(args)) or 0)
+    except InputError as e:
+        print(f"hampart {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
