@@ -19,6 +19,9 @@ COMMANDS = {
     "convert": "hampart.io.commands:CONVERT",
     "inspect": "hampart.inspect:INSPECT",
     "slice": "hampart.partition.commands:SLICE",
+    "train": "hampart.distributed.commands:TRAIN",
+    "predict": "hampart.evaluate.commands:PREDICT",
+    "evaluate": "hampart.evaluate.commands:EVALUATE",
 }
 
 

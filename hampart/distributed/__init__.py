@@ -1,0 +1,7 @@
+"""Training on partitions over MPI ranks: process group set-up, part assignment, trainer."""
+
+from .assign import assign_parts
+from .launch import Context, init
+from .trainer import TrainConfig, load_model, save_model, train
+
+__all__ = ["assign_parts", "Context", "init", "TrainConfig", "load_model", "save_model", "train"]

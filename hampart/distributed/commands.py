@@ -1,0 +1,56 @@
+"""``hampart train``: a YAML config, or the same keys as flags. Run under ``mpirun -n N``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+
+from ..command import Command
+from .trainer import TrainConfig, config_from_yaml, train
+
+__all__ = ["TRAIN"]
+
+
+def _add(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", nargs="?", help="YAML file with TrainConfig keys (flags override it)")
+    p.add_argument("--parts", help="partition directory made by hampart slice")
+    p.add_argument("--validation", help="partition directory of a separate structure")
+    p.add_argument("--out", help="output directory (model.pt, checkpoint.pt, log.jsonl)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--patience", type=int)
+    p.add_argument("--min-lr", type=float, dest="min_lr")
+    p.add_argument("--dtype", choices=["float32", "float64"])
+    p.add_argument("--device", help="auto (default), cpu, cuda")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--model", type=json.loads,
+                   help='model hyperparameters as JSON, e.g. \'{"lmax": 4, "channels": 16}\'')
+    p.add_argument("--no-resume", action="store_false", dest="resume", default=None)
+
+
+def _config(args: argparse.Namespace) -> TrainConfig:
+    from ..errors import InputError
+
+    flags = {k: getattr(args, k) for k in ("parts", "validation", "out", "epochs", "lr", "patience",
+                                           "min_lr", "dtype", "device", "seed", "model", "resume")
+             if getattr(args, k) is not None}
+    if args.config:
+        return replace(config_from_yaml(args.config), **flags)
+    if "parts" not in flags:
+        raise InputError("hampart train", "no partitions given",
+                         "pass a config YAML or --parts DIR (made by hampart slice)")
+    return TrainConfig(**flags)
+
+
+def _run(config: TrainConfig) -> int:
+    summary = train(config)
+    last = summary.get("last") or {}
+    if summary.get("ranks", 1) and last:
+        print(f"trained {summary['epochs_run']} epochs on {summary['ranks']} rank(s): "
+              f"MAE {last.get('mae_mEh', float('nan')):.3f} mEh; model in {config.out}/model.pt")
+    return 0
+
+
+TRAIN = Command("train", "train a model on partitions (run under mpirun -n N for N ranks)",
+                _add, _config, _run)

@@ -1,0 +1,115 @@
+"""Process group set-up for ``mpirun -n N`` (mpi4py), torchrun and SLURM, or a single process.
+
+Rank and size come from, in order: torchrun's RANK/WORLD_SIZE, MPI (mpi4py, when the process was
+started by mpirun/mpiexec), SLURM's SLURM_PROCID/SLURM_NTASKS. Under MPI, rank 0 picks a free
+TCP port and broadcasts it, so no MASTER_PORT has to be set by hand. The backend is NCCL on GPUs
+and gloo on CPUs. Only gradients and scalar losses cross ranks.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+__all__ = ["Context", "init", "finish", "all_reduce_sum", "broadcast_object"]
+
+_MPI_ENV = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS", "HYDI_CONTROL_FD")
+
+
+@dataclass(frozen=True)
+class Context:
+    rank: int
+    size: int
+    local_rank: int
+    device: torch.device
+    backend: str | None  # None: single process, no process group
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _from_mpi():
+    if not any(k in os.environ for k in _MPI_ENV):
+        return None
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+    if comm.Get_size() == 1:
+        return None
+    rank, size = comm.Get_rank(), comm.Get_size()
+    if rank == 0:
+        addr = os.environ.get("MASTER_ADDR") or socket.gethostbyname(socket.gethostname())
+        # A lone host: loopback always works and avoids firewalled interfaces.
+        if comm.allreduce(socket.gethostname(), op=MPI.MAX) == comm.allreduce(
+                socket.gethostname(), op=MPI.MIN):
+            addr = "127.0.0.1"
+        endpoint = (addr, int(os.environ.get("MASTER_PORT") or _free_port()))
+    else:
+        comm.allreduce(socket.gethostname(), op=MPI.MAX)
+        comm.allreduce(socket.gethostname(), op=MPI.MIN)
+        endpoint = None
+    addr, port = comm.bcast(endpoint, root=0)
+    local = comm.Split_type(MPI.COMM_TYPE_SHARED).Get_rank()
+    return rank, size, local, addr, port
+
+
+def init(device: str | None = None) -> Context:
+    """Join (or skip, for one process) the process group; returns this rank's :class:`Context`."""
+    if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
+        rank, size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+        local = int(os.environ.get("LOCAL_RANK", 0))
+        addr = port = None  # torchrun set MASTER_ADDR/PORT
+    elif (mpi := _from_mpi()) is not None:
+        rank, size, local, addr, port = mpi
+    elif int(os.environ.get("SLURM_NTASKS", "1")) > 1 and "MASTER_ADDR" in os.environ:
+        rank, size = int(os.environ["SLURM_PROCID"]), int(os.environ["SLURM_NTASKS"])
+        local, addr, port = int(os.environ.get("SLURM_LOCALID", 0)), None, None
+    else:
+        rank, size, local, addr, port = 0, 1, 0, None, None
+
+    if device is None or device == "auto":
+        device = f"cuda:{local % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+    backend = None
+    if size > 1:
+        backend = "nccl" if dev.type == "cuda" else "gloo"
+        if addr is not None:
+            os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = str(addr), str(port)
+        if not dist.is_initialized():
+            dist.init_process_group(backend, rank=rank, world_size=size)
+    return Context(rank=rank, size=size, local_rank=local, device=dev, backend=backend)
+
+
+def finish(ctx: Context) -> None:
+    if ctx.backend is not None and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+def all_reduce_sum(ctx: Context, tensor: torch.Tensor) -> torch.Tensor:
+    """In-place sum over ranks (no-op on one process); returns the tensor."""
+    if ctx.backend is not None:
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+def broadcast_object(ctx: Context, obj):
+    """Rank 0's ``obj`` on every rank (no-op on one process)."""
+    if ctx.backend is None:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]

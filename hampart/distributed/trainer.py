@@ -1,0 +1,302 @@
+"""Train one shared model on partitions spread over ranks (``mpirun -n N``).
+
+One optimiser step per epoch: every rank runs forward/backward on each of its partitions (one at
+a time, so only one partition's activations live at once), the parameter gradients are summed
+over ranks, and every rank takes the same Adam step. The loss of a step is the sum of squared
+errors over every exact output of every partition divided by their global count, so with halo
+k = L + 1 it equals the full-graph mean squared error, gradients included (DESIGN.md §3).
+Features never cross ranks; only gradients and scalar losses do.
+
+Units: losses are in Hartree^2 (MSE); logs also give RMSE and MAE in milli-Hartree.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from . import launch
+from .assign import assign_parts
+
+__all__ = ["TrainConfig", "train", "load_model", "save_model", "MODEL_FORMAT"]
+
+MODEL_FORMAT = "hampart-model"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What ``hampart train`` needs; YAML keys are the field names."""
+
+    parts: str                             # partition directory made by `hampart slice`
+    out: str = "runs/model"                # model.pt, checkpoint.pt, log.jsonl go here
+    validation: str | None = None          # partitions of a separate structure
+    model: Mapping[str, Any] = field(default_factory=dict)  # HamiltonianModel arguments
+    lr: float = 1e-4
+    epochs: int = 1000
+    patience: int = 500                    # ReduceLROnPlateau patience (epochs)
+    factor: float = 0.5
+    min_lr: float = 1e-5                   # stop once the learning rate falls below this
+    dtype: str = "float32"
+    device: str = "auto"
+    seed: int = 0
+    checkpoint_every: int = 50
+    log_every: int = 10
+    resume: bool = True
+
+
+def _dtype(name: str) -> torch.dtype:
+    if name not in ("float32", "float64"):
+        raise InputError("dtype", f"'{name}' is not supported", "use float32 or float64")
+    return getattr(torch, name)
+
+
+def _species_mask_table(basis, device) -> torch.Tensor:
+    """(max Z + 1, u) bool: which union orbitals each species has (ghosts: none)."""
+    zmax = max(basis.elements, default=0)
+    table = torch.zeros(zmax + 1, basis.n_union, dtype=torch.bool)
+    for z in basis.elements:
+        table[z] = torch.from_numpy(basis.union_mask(z))
+    return table.to(device)
+
+
+class PartitionLoss:
+    """Sum of squared errors over the exact outputs of one partition, and their count."""
+
+    def __init__(self, basis, device):
+        self.table = _species_mask_table(basis, device)
+
+    def masks(self, batch):
+        n_owned, m_owned = batch.node_exact.shape[0], batch.edge_exact.shape[0]
+        species = self.table[batch.numbers]
+        node = species[:n_owned, :, None] & species[:n_owned, None, :]
+        node = node & batch.node_exact[:, None, None]
+        j, i = batch.edge_index[0, :m_owned], batch.edge_index[1, :m_owned]
+        edge = species[i, :, None] & species[j, None, :]
+        edge = edge & batch.edge_exact[:, None, None]
+        return node, edge
+
+    def __call__(self, model, batch, masks=None):
+        node_mask, edge_mask = masks if masks is not None else self.masks(batch)
+        pred_nodes, pred_edges = model(batch.numbers, batch.positions, batch.cell,
+                                       batch.edge_index, batch.edge_shift)
+        n_owned, m_owned = node_mask.shape[0], edge_mask.shape[0]
+        dn = (pred_nodes[:n_owned] - batch.node_blocks)[node_mask]
+        de = (pred_edges[:m_owned] - batch.edge_blocks)[edge_mask]
+        sse = dn.square().sum() + de.square().sum()
+        sae = dn.detach().abs().sum() + de.detach().abs().sum()
+        return sse, sae
+
+
+def save_model(path, model, model_kwargs, basis, extra=None) -> None:
+    """Atomic: ``{format, version, model (kwargs), basis, state_dict, info}``."""
+    payload = {"format": MODEL_FORMAT, "version": 1, "model": dict(model_kwargs),
+               "basis": basis.to_dict(), "state_dict": model.state_dict(),
+               "info": dict(extra or {})}
+    tmp = f"{path}.tmp-{os.getpid()}"
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def load_model(path, device="cpu", dtype=torch.float32):
+    """(model, payload) from a file written by :func:`save_model` (never unpickles)."""
+    from ..basis import Basis
+    from ..model import HamiltonianModel
+
+    try:
+        payload = torch.load(path, map_location=device, weights_only=True)
+    except FileNotFoundError:
+        raise InputError(path, "no such model file", "give the model.pt written by hampart train")
+    except Exception as e:  # not a torch file, or one holding arbitrary objects
+        raise InputError(path, f"not a hampart model file ({type(e).__name__})",
+                         "give the model.pt written by hampart train") from None
+    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
+        raise InputError(path, "not a hampart model file", "give the model.pt written by hampart train")
+    basis = Basis.from_dict(payload["basis"], source=str(path))
+    model = HamiltonianModel(basis=basis, **payload["model"]).to(device=device, dtype=dtype)
+    model.load_state_dict(payload["state_dict"])
+    return model, payload
+
+
+def _flat_all_reduce(ctx, params) -> None:
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    launch.all_reduce_sum(ctx, flat)
+    offset = 0
+    for p, g in zip(params, grads):
+        n = g.numel()
+        p.grad = flat[offset:offset + n].view_as(p)
+        offset += n
+
+
+def _load_parts(directory, ctx, n_layers, dtype, role):
+    from ..partition import load_manifest, load_batch
+
+    manifest = load_manifest(directory)
+    costs = [p["n_edges"] for p in manifest["parts"]]
+    mine = assign_parts(costs, ctx.size)[ctx.rank]
+    batches = [load_batch(directory, k, n_layers=n_layers, device=ctx.device, dtype=dtype)
+               for k in mine]
+    return manifest, mine, batches
+
+
+def train(config: TrainConfig) -> dict:
+    """Train; returns a summary (rank 0's view, identical on all ranks)."""
+    from ..basis import Basis
+    from ..model import HamiltonianModel
+
+    dtype = _dtype(config.dtype)
+    ctx = launch.init(config.device)
+    try:
+        torch.manual_seed(config.seed)
+        np.random.seed(config.seed)
+        out = Path(config.out)
+        if ctx.is_main:
+            if out.exists() and not out.is_dir():
+                raise InputError(out, "is a file", "give a directory for --out")
+            out.mkdir(parents=True, exist_ok=True)
+
+        model_kwargs = dict(config.model)
+        n_layers = int(model_kwargs.get("layers", 1))
+        manifest, mine, batches = _load_parts(config.parts, ctx, n_layers, dtype, "training")
+        basis = Basis.from_dict(manifest["params"]["basis"], source=str(config.parts))
+        model_kwargs.setdefault("rcut", float(manifest["params"]["rcut"]))
+        if float(model_kwargs["rcut"]) > float(manifest["params"]["rcut"]) + 1e-9:
+            raise InputError(config.parts, f"model rcut {model_kwargs['rcut']} exceeds the "
+                             f"partitions' rcut {manifest['params']['rcut']}",
+                             "slice with a larger --rcut or lower the model's rcut")
+        val_batches = []
+        if config.validation:
+            _, _, val_batches = _load_parts(config.validation, ctx, n_layers, dtype, "validation")
+
+        model = HamiltonianModel(basis=basis, **model_kwargs).to(device=ctx.device, dtype=dtype)
+        params = [p for p in model.parameters() if p.requires_grad]
+        if ctx.backend is not None:  # identical start on every rank
+            for p in model.parameters():
+                torch.distributed.broadcast(p.data, src=0)
+        optimizer = torch.optim.Adam(params, lr=config.lr)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=config.factor, patience=config.patience)
+        loss_fn = PartitionLoss(basis, ctx.device)
+        masks = [loss_fn.masks(b) for b in batches]
+        val_masks = [loss_fn.masks(b) for b in val_batches]
+
+        def global_count(mask_list):
+            c = torch.tensor([float(sum(int(n.sum()) + int(e.sum()) for n, e in mask_list))],
+                             dtype=torch.float64, device=ctx.device)
+            return float(launch.all_reduce_sum(ctx, c))
+
+        count = global_count(masks)
+        val_count = global_count(val_masks) if config.validation else 0.0
+        if count == 0:
+            raise InputError(config.parts, "no exact labelled output in the partitions",
+                             f"slice with --halo {n_layers} or more and check the Hamiltonian")
+
+        start_epoch, best = 0, math.inf
+        ckpt_path = out / "checkpoint.pt"
+        if config.resume and ckpt_path.exists():
+            state = torch.load(ckpt_path, map_location=ctx.device, weights_only=True)
+            model.load_state_dict(state["state_dict"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            start_epoch, best = int(state["epoch"]) + 1, float(state["best"])
+
+        log = open(out / "log.jsonl", "a") if ctx.is_main else None
+        t0 = time.perf_counter()
+        history = []
+        epoch = start_epoch - 1
+        stop_reason = "epochs"
+        for epoch in range(start_epoch, config.epochs):
+            optimizer.zero_grad(set_to_none=True)
+            sums = torch.zeros(2, dtype=torch.float64, device=ctx.device)
+            for batch, mask in zip(batches, masks):
+                sse, sae = loss_fn(model, batch, mask)
+                (sse / count).backward()
+                sums += torch.stack([sse.detach(), sae]).to(torch.float64)
+            _flat_all_reduce(ctx, params)
+            launch.all_reduce_sum(ctx, sums)
+            mse = float(sums[0]) / count
+            if not math.isfinite(mse):
+                raise InputError(config.parts, f"training diverged: loss is {mse} at epoch {epoch}",
+                                 "lower lr, check the labels for NaN, or use dtype float64")
+            optimizer.step()
+            record = {"epoch": epoch, "mse": mse, "rmse_mEh": 1e3 * math.sqrt(mse),
+                      "mae_mEh": 1e3 * float(sums[1]) / count,
+                      "lr": optimizer.param_groups[0]["lr"]}
+            monitor = mse
+            if val_batches or config.validation:
+                vs = torch.zeros(2, dtype=torch.float64, device=ctx.device)
+                with torch.no_grad():
+                    for batch, mask in zip(val_batches, val_masks):
+                        sse, sae = loss_fn(model, batch, mask)
+                        vs += torch.stack([sse, sae]).to(torch.float64)
+                launch.all_reduce_sum(ctx, vs)
+                monitor = float(vs[0]) / max(val_count, 1.0)
+                record.update(val_mse=monitor, val_mae_mEh=1e3 * float(vs[1]) / max(val_count, 1.0))
+            scheduler.step(monitor)
+            best = min(best, monitor)
+            record["seconds"] = time.perf_counter() - t0
+            history.append(record)
+            if log is not None and (epoch % config.log_every == 0 or epoch == config.epochs - 1):
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+                print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                               for k, v in record.items()), flush=True)
+            if ctx.is_main and config.checkpoint_every and epoch % config.checkpoint_every == 0:
+                _checkpoint(ckpt_path, model, optimizer, scheduler, epoch, best)
+            if optimizer.param_groups[0]["lr"] < config.min_lr * (1 - 1e-9):
+                stop_reason = "min_lr"
+                break
+        summary = {"epochs_run": len(history), "last_epoch": epoch, "stop": stop_reason,
+                   "first": history[0] if history else None,
+                   "last": history[-1] if history else None,
+                   "ranks": ctx.size, "parts_per_rank": len(mine), "seconds": time.perf_counter() - t0}
+        if ctx.is_main:
+            _checkpoint(ckpt_path, model, optimizer, scheduler, max(epoch, 0), best)
+            save_model(out / "model.pt", model, model_kwargs, basis,
+                       extra={"parts": str(config.parts), "summary": json.dumps(summary),
+                              "dtype": config.dtype})
+            with open(out / "summary.json.tmp", "w") as f:
+                json.dump(summary, f, indent=1)
+            os.replace(out / "summary.json.tmp", out / "summary.json")
+            log.close()
+        return summary
+    finally:
+        launch.finish(ctx)
+
+
+def _checkpoint(path, model, optimizer, scheduler, epoch, best) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    torch.save({"state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "epoch": epoch, "best": best}, tmp)
+    os.replace(tmp, path)
+
+
+def config_from_yaml(path) -> TrainConfig:
+    import yaml
+
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f) or {}
+    except OSError as e:
+        raise InputError(path, f"cannot read config ({e.strerror})", "give an existing YAML file")
+    known = set(TrainConfig.__dataclass_fields__)
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise InputError(path, f"unknown key(s) {', '.join(unknown)}",
+                         f"use only {', '.join(sorted(known))}")
+    if "parts" not in data:
+        raise InputError(path, "no 'parts' key", "give parts: <directory made by hampart slice>")
+    return TrainConfig(**data)
+
+
+def config_dict(config: TrainConfig) -> dict:
+    return asdict(config)
