@@ -21,6 +21,7 @@ features enter an edge's frame with ``D^T`` and leave it with ``D``. The roll ab
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import numpy as np
@@ -68,11 +69,23 @@ def y_rotation(l: int, angle: torch.Tensor) -> torch.Tensor:
     return out
 
 
+@contextlib.contextmanager
+def _float64_default():
+    """e3nn builds its generators in the default dtype: float32 would cap D's accuracy at 1e-7."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(old)
+
+
 @functools.lru_cache(maxsize=None)
 def _x_from_y(l: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """D^l of the rotation taking the y axis to the x axis (about z by -90 degrees)."""
     rot = torch.tensor([[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
-    d = o3.Irrep(l, 1).D_from_matrix(rot)
+    with _float64_default():
+        d = o3.Irrep(l, 1).D_from_matrix(rot)
     return d.to(dtype=dtype, device=device)
 
 
@@ -92,12 +105,15 @@ def wigner_D(l: int, alpha: torch.Tensor, beta: torch.Tensor,
 
 def wigner_D_from_matrix(l: int, rot: torch.Tensor) -> torch.Tensor:
     """D^l (e3nn basis) of proper rotation matrices ``rot`` ``(..., 3, 3)``."""
-    return o3.Irrep(l, 1).D_from_matrix(rot)
+    with _float64_default():
+        d = o3.Irrep(l, 1).D_from_matrix(rot.to(torch.float64))
+    return d.to(rot.dtype)
 
 
 @functools.lru_cache(maxsize=None)
 def _orbital_from_e3nn64(l: int) -> torch.Tensor:
-    return o3.Irrep(l, 1).D_from_matrix(torch.tensor(_FRAME, dtype=torch.float64))
+    with _float64_default():
+        return o3.Irrep(l, 1).D_from_matrix(torch.tensor(_FRAME, dtype=torch.float64))
 
 
 def orbital_from_e3nn(l: int, dtype=torch.float64, device=None) -> torch.Tensor:
