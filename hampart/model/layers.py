@@ -1,0 +1,193 @@
+"""Building blocks of one message-passing layer: node-wise maps and the edge-wise blocks.
+
+Node features ``x`` are ``(n, (lmax+1)^2, C)`` in the e3nn basis (l-major, component
+``l*l + l + m``); all node-wise maps here act per l on the channel axis only, so they commute
+with rotations. Edge-wise blocks work in each edge's frame (:mod:`hampart.model.so2`).
+
+Edge direction: edge e is j -> i with ``sender = edge_index[0]`` (j) and
+``receiver = edge_index[1]`` (i); messages are summed into the receiver.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .radial import RadialMLP
+from .so2 import EdgeFrame, SO2Linear, gate_frame
+
+__all__ = ["EdgeGeometry", "LinearPerL", "EquivariantLayerNorm", "gate_nodes", "FeedForward",
+           "receiver_softmax", "edge_frame_input", "MessageBlock", "EdgeBlock"]
+
+
+@dataclass
+class EdgeGeometry:
+    """What every edge-wise block needs, computed once per forward."""
+
+    sender: torch.Tensor    # (m,) j
+    receiver: torch.Tensor  # (m,) i
+    n_nodes: int
+    frame: EdgeFrame
+    rbf: torch.Tensor       # (m, n_radial)
+    env: torch.Tensor       # (m,) smooth cutoff envelope, 0 at rcut
+
+
+def _l_slices(lmax: int):
+    return [slice(l * l, (l + 1) * (l + 1)) for l in range(lmax + 1)]
+
+
+class LinearPerL(nn.Module):
+    """Channel mixing per l, ``(n, K, c_in) -> (n, K, c_out)``; bias only on l = 0."""
+
+    def __init__(self, lmax: int, c_in: int, c_out: int, bias: bool = True):
+        super().__init__()
+        self.lmax = int(lmax)
+        self.weight = nn.Parameter(torch.randn(self.lmax + 1, c_in, c_out) / math.sqrt(c_in))
+        self.bias = nn.Parameter(torch.zeros(c_out)) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = [torch.matmul(x[:, s], self.weight[l]) for l, s in enumerate(_l_slices(self.lmax))]
+        if self.bias is not None:
+            out[0] = out[0] + self.bias
+        return torch.cat(out, dim=1)
+
+
+class EquivariantLayerNorm(nn.Module):
+    """Layer norm that keeps equivariance.
+
+    l = 0: usual layer norm over channels (centre, scale, affine). l > 0: divide by the root
+    mean square over (m, channel) of that l, then a per-channel gain (no shift, no centring).
+    """
+
+    def __init__(self, lmax: int, channels: int, eps: float = 1e-6):
+        super().__init__()
+        self.lmax, self.eps = int(lmax), float(eps)
+        self.gain = nn.Parameter(torch.ones(self.lmax + 1, channels))
+        self.shift = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = []
+        for l, s in enumerate(_l_slices(self.lmax)):
+            xl = x[:, s]
+            if l == 0:
+                xl = xl - xl.mean(dim=-1, keepdim=True)
+                xl = xl * torch.rsqrt(xl.square().mean(dim=-1, keepdim=True) + self.eps)
+                out.append(xl * self.gain[0] + self.shift)
+            else:
+                rms = torch.rsqrt(xl.square().mean(dim=(1, 2), keepdim=True) + self.eps)
+                out.append(xl * rms * self.gain[l])
+        return torch.cat(out, dim=1)
+
+
+def gate_nodes(x: torch.Tensor, gates: torch.Tensor, lmax: int) -> torch.Tensor:
+    """SiLU on l = 0, ``x_l * sigmoid(gate[l, c])`` for l > 0; x ``(n, K, C)``, gates
+    ``(n, lmax * C)``."""
+    n, _, c = x.shape
+    out = [torch.nn.functional.silu(x[:, :1])]
+    if lmax:
+        sig = torch.sigmoid(gates).reshape(n, lmax, 1, c)
+        out += [x[:, s] * sig[:, l - 1] for l, s in enumerate(_l_slices(lmax)) if l > 0]
+    return torch.cat(out, dim=1)
+
+
+class FeedForward(nn.Module):
+    """Per-l linear -> gated activation (gates from the l = 0 input) -> per-l linear."""
+
+    def __init__(self, lmax: int, channels: int, hidden: int):
+        super().__init__()
+        self.lmax = int(lmax)
+        self.up = LinearPerL(lmax, channels, hidden)
+        self.gates = nn.Linear(channels, self.lmax * hidden) if self.lmax else None
+        self.down = LinearPerL(lmax, hidden, channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gates = self.gates(x[:, 0]) if self.gates is not None else None
+        return self.down(gate_nodes(self.up(x), gates, self.lmax))
+
+
+def receiver_softmax(logits: torch.Tensor, receiver: torch.Tensor, n_nodes: int,
+                     weight: torch.Tensor) -> torch.Tensor:
+    """Softmax of ``logits`` ``(m, heads)`` over each receiver's incoming edges, each term
+    weighted by ``weight`` ``(m,)`` (the cutoff envelope, so that an edge's attention fades to
+    zero as it leaves the cutoff sphere). Stable: the receiver's largest logit is subtracted."""
+    heads = logits.shape[1]
+    idx = receiver[:, None].expand(-1, heads)
+    top = logits.new_full((n_nodes, heads), -torch.inf)
+    top = top.scatter_reduce(0, idx, logits.detach(), reduce="amax", include_self=True)
+    num = torch.exp(logits - top[receiver]) * weight[:, None]
+    den = logits.new_zeros(n_nodes, heads).index_add_(0, receiver, num)
+    return num / (den[receiver] + torch.finfo(logits.dtype).tiny)
+
+
+def edge_frame_input(x: torch.Tensor, geom: EdgeGeometry, scale: torch.Tensor) -> torch.Tensor:
+    """``[x_i, x_j]`` per edge, each (l, channel) scaled by ``scale`` ``(m, lmax+1, 2C)``,
+    rotated into the edge frame: ``(m, K_m, 2C)``."""
+    lmax = geom.frame.lmax
+    xi, xj = x.index_select(0, geom.receiver), x.index_select(0, geom.sender)
+    pieces = [torch.cat([xi[:, s], xj[:, s]], dim=-1) * scale[:, l, None]
+              for l, s in enumerate(_l_slices(lmax))]
+    return geom.frame.rotate_in(pieces)
+
+
+class MessageBlock(nn.Module):
+    """SO(2) convolution with multi-head equivariant graph attention; returns ``(n, K, C)``.
+
+    message_e = SO2(gate(SO2([x_i, x_j] * radial))) in the edge frame; attention logits from the
+    invariant (m = 0) outputs of the first SO(2) map; softmax over each receiver's edges; the
+    value's channels are split into ``heads`` groups, each weighted by its head's attention;
+    rotated back with D and summed into the receiver.
+    """
+
+    def __init__(self, lmax: int, mmax: int, channels: int, heads: int, n_radial: int,
+                 radial_hidden: int, att_channels: int = 8):
+        super().__init__()
+        self.lmax, self.mmax, self.channels, self.heads = lmax, mmax, channels, heads
+        self.att_channels = att_channels
+        self.radial = RadialMLP(n_radial, radial_hidden, (lmax + 1) * 2 * channels)
+        self.conv1 = SO2Linear(lmax, mmax, 2 * channels, channels,
+                               n_scalars=lmax * channels + heads * att_channels)
+        self.att_vector = nn.Parameter(torch.randn(heads, att_channels) / math.sqrt(att_channels))
+        self.conv2 = SO2Linear(lmax, mmax, channels, channels)
+        self.proj = LinearPerL(lmax, channels, channels)
+
+    def forward(self, x: torch.Tensor, geom: EdgeGeometry) -> torch.Tensor:
+        m_edges = geom.sender.shape[0]
+        scale = self.radial(geom.rbf, geom.env).reshape(m_edges, self.lmax + 1, 2 * self.channels)
+        y, scalars = self.conv1(edge_frame_input(x, geom, scale))
+        gates, att = scalars.split([self.lmax * self.channels, self.heads * self.att_channels], 1)
+        y = gate_frame(y, gates, self.lmax, self.mmax)
+        att = torch.nn.functional.leaky_relu(att, 0.2).reshape(m_edges, self.heads, -1)
+        logits = (att * self.att_vector).sum(-1)
+        alpha = receiver_softmax(logits, geom.receiver, geom.n_nodes, geom.env)
+        value, _ = self.conv2(y)
+        k = value.shape[1]
+        value = (value.reshape(m_edges, k, self.heads, -1) * alpha[:, None, :, None])
+        pieces = geom.frame.rotate_out(value.reshape(m_edges, k, self.channels))
+        agg = [x.new_zeros(geom.n_nodes, p.shape[1], self.channels).index_add_(0, geom.receiver, p)
+               for p in pieces]
+        return self.proj(torch.cat(agg, dim=1))
+
+
+class EdgeBlock(nn.Module):
+    """Edge feature of j -> i from both end atoms, in the edge frame: ``(m, K_m, c_edge)``.
+
+    SO2(gate(SO2([x_i, x_j] * radial))); the edge head reads it without leaving the frame.
+    """
+
+    def __init__(self, lmax: int, mmax: int, channels: int, c_edge: int, n_radial: int,
+                 radial_hidden: int):
+        super().__init__()
+        self.lmax, self.mmax, self.channels = lmax, mmax, channels
+        self.radial = RadialMLP(n_radial, radial_hidden, (lmax + 1) * 2 * channels)
+        self.conv1 = SO2Linear(lmax, mmax, 2 * channels, c_edge, n_scalars=lmax * c_edge)
+        self.conv2 = SO2Linear(lmax, mmax, c_edge, c_edge)
+
+    def forward(self, x: torch.Tensor, geom: EdgeGeometry) -> torch.Tensor:
+        m_edges = geom.sender.shape[0]
+        scale = self.radial(geom.rbf, geom.env).reshape(m_edges, self.lmax + 1, 2 * self.channels)
+        y, gates = self.conv1(edge_frame_input(x, geom, scale))
+        y = gate_frame(y, gates, self.lmax, self.mmax)
+        return self.conv2(y)[0]

@@ -1,0 +1,202 @@
+"""The equivariant Hamiltonian network (DESIGN.md §4).
+
+``HamiltonianModel(basis, ...)(numbers, positions, cell, edge_index, edge_shift)`` returns
+``(node_blocks (n, u, u), edge_blocks (m, u, u))`` in the **orbital basis** of the padded union
+basis (:class:`hampart.basis.Basis`; u = ``basis.n_union``), H in Hartree. Entries a species
+(pair) lacks are exactly zero; ghost atoms (Z = 0) take part as neighbours and get zero blocks.
+
+Inputs (torch): numbers ``(n,)`` int64; positions ``(n, 3)`` Angstrom; cell ``(3, 3)`` rows are
+cell vectors; edge_index ``(2, m)`` int64 with ``edge_index[0]`` = sender j and
+``edge_index[1]`` = receiver i; edge_shift ``(m, 3)`` image shift of the sender, so
+``r_ij = positions[j] + edge_shift @ cell - positions[i]``. Edge vectors are computed here from
+positions, so rotating positions and cell rotates every block as ``D H D^T``.
+
+Inside, node features are ``(n, (lmax+1)^2, C)`` in the e3nn basis (y polar). Each layer:
+``x += MessageBlock(norm(x))`` (eSCN SO(2) convolution with graph attention over each receiver's
+incoming edges) then ``x += FeedForward(norm(x))``. After the last layer an
+:class:`~hampart.model.layers.EdgeBlock` makes one edge-frame feature per directed edge; heads
+per species (nodes) and per ordered species pair (edges) predict irreps, which
+:class:`hampart.blocks.IrrepsLayout` maps to blocks. Node blocks are symmetrised
+(``(B + B^T) / 2``, as H_ii is); the edge j -> i predicts H_ij and the edge i -> j predicts H_ji
+independently: the assembly symmetrises (DESIGN.md §2).
+
+Receptive field: an atom's features after L layers depend on atoms within L hops; an edge's
+output on its two end atoms' features. Hence partition halos of depth L (owned atoms exact) and
+L + 1 (owned edges exact; DESIGN.md §3).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from ase.data import chemical_symbols
+from torch import nn
+
+from ..basis import load_basis
+from ..errors import InputError
+from .heads import EdgeHead, NodeHead, present_entries
+from .layers import EdgeBlock, EdgeGeometry, EquivariantLayerNorm, FeedForward, MessageBlock
+from .radial import GaussianBasis, envelope
+from .so2 import EdgeFrame
+
+__all__ = ["HamiltonianModel", "PAPER_HYPERPARAMETERS"]
+
+PAPER_HYPERPARAMETERS = {"lmax": 4, "mmax": 4, "channels": 16, "ff_hidden": 64, "heads": 2,
+                         "layers": 1}
+
+
+def _make_layout(basis):
+    from ..blocks import IrrepsLayout  # one implementation of blocks <-> irreps, shared
+
+    return IrrepsLayout(basis)
+
+
+class HamiltonianModel(nn.Module):
+    """Equivariant graph network predicting padded H blocks; see the module docstring.
+
+    Defaults are the paper's hyperparameters (lmax = mmax = 4, 16 channels, feed-forward 64,
+    2 heads, 1 layer). ``rcut`` (Angstrom) is where the radial envelope reaches zero; edges
+    longer than it carry no message. ``edge_channels`` defaults to ``channels``.
+    """
+
+    def __init__(self, basis, lmax: int = 4, mmax: int | None = None, channels: int = 16,
+                 ff_hidden: int = 64, heads: int = 2, layers: int = 1, rcut: float = 8.0,
+                 n_radial: int = 16, radial_hidden: int = 64, edge_channels: int | None = None,
+                 att_channels: int = 8):
+        super().__init__()
+        self.basis = load_basis(basis)
+        mmax = lmax if mmax is None else mmax
+        self._check_args(lmax, mmax, channels, heads, layers, rcut)
+        self.lmax, self.mmax, self.channels = int(lmax), int(mmax), int(channels)
+        self.layers_n, self.rcut = int(layers), float(rcut)
+        c_edge = int(edge_channels or channels)
+
+        species = [0] + list(self.basis.elements)
+        table = torch.full((119,), -1, dtype=torch.long)
+        table[torch.tensor(species)] = torch.arange(len(species))
+        self.register_buffer("species_of_z", table, persistent=False)
+        self.embed = nn.Embedding(len(species), channels)
+        self.radial_basis = GaussianBasis(n_radial, rcut)
+        self.norm_msg = nn.ModuleList([EquivariantLayerNorm(lmax, channels) for _ in range(layers)])
+        self.message = nn.ModuleList([MessageBlock(lmax, mmax, channels, heads, n_radial,
+                                                   radial_hidden, att_channels)
+                                      for _ in range(layers)])
+        self.norm_ff = nn.ModuleList([EquivariantLayerNorm(lmax, channels) for _ in range(layers)])
+        self.ff = nn.ModuleList([FeedForward(lmax, channels, ff_hidden) for _ in range(layers)])
+        self.norm_out = EquivariantLayerNorm(lmax, channels)
+        self.edge_block = EdgeBlock(lmax, mmax, channels, c_edge, n_radial, radial_hidden)
+
+        layout = _make_layout(self.basis)
+        u = self.basis.n_union
+        self.register_buffer("U", torch.as_tensor(np.asarray(layout.U, dtype=np.float64)),
+                             persistent=False)
+        self.node_heads = nn.ModuleDict()
+        self.edge_heads = nn.ModuleDict()
+        for zi in self.basis.elements:
+            self.node_heads[str(zi)] = NodeHead(layout, present_entries(layout, self.basis, zi, zi),
+                                                u * u, channels)
+            for zj in self.basis.elements:
+                ids = present_entries(layout, self.basis, zi, zj)
+                self.edge_heads[f"{zi}-{zj}"] = EdgeHead(layout, ids, u * u, lmax, mmax, c_edge)
+
+    # ------------------------------------------------------------------ checks
+    def _check_args(self, lmax, mmax, channels, heads, layers, rcut):
+        need = 2 * self.basis.lmax
+        if lmax < need:
+            raise InputError("model lmax", f"lmax = {lmax} cannot represent the blocks of basis "
+                             f"'{self.basis.name}' (shells up to l = {self.basis.lmax} need "
+                             f"L up to {need})", f"use lmax >= {need}")
+        if not 0 <= mmax <= lmax:
+            raise InputError("model mmax", f"mmax = {mmax} with lmax = {lmax}",
+                             "use 0 <= mmax <= lmax")
+        if channels < 1 or heads < 1 or channels % heads:
+            raise InputError("model channels/heads", f"{channels} channels in {heads} heads",
+                             "use channels divisible by heads, both positive")
+        if layers < 1:
+            raise InputError("model layers", f"layers = {layers}", "use at least 1 layer")
+        if not rcut > 0:
+            raise InputError("model rcut", f"rcut = {rcut}", "give a positive rcut (Angstrom)")
+
+    def _check_inputs(self, numbers, positions, cell, edge_index, edge_shift):
+        n = numbers.shape[0]
+        if numbers.dim() != 1 or positions.shape != (n, 3) or tuple(cell.shape) != (3, 3):
+            raise InputError("model input", f"numbers {tuple(numbers.shape)}, positions "
+                             f"{tuple(positions.shape)}, cell {tuple(cell.shape)}",
+                             "give numbers (n,), positions (n, 3), cell (3, 3)")
+        if edge_index.dim() != 2 or edge_index.shape[0] != 2 or \
+                tuple(edge_shift.shape) != (edge_index.shape[1], 3):
+            raise InputError("model input", f"edge_index {tuple(edge_index.shape)}, edge_shift "
+                             f"{tuple(edge_shift.shape)}", "give edge_index (2, m), edge_shift (m, 3)")
+        if edge_index.shape[1] == 0:
+            raise InputError("graph", "has no edges: no atom has a neighbour within r_cut",
+                             "check the structure and increase r_cut")
+        if not bool(torch.isfinite(positions).all()) or not bool(torch.isfinite(cell).all()):
+            raise InputError("positions", "contain NaN or infinity", "fix the structure")
+        if int(edge_index.min()) < 0 or int(edge_index.max()) >= n:
+            raise InputError("edge_index", f"indices outside 0..{n - 1}",
+                             "build the graph for these atoms (hampart.graph.radius_graph)")
+        bad = (numbers < 0) | (numbers > 118)
+        if not bool(bad.any()):
+            bad = self.species_of_z[numbers] < 0
+        if bool(bad.any()):
+            zs = sorted({int(z) for z in numbers[bad].tolist()})
+            names = ", ".join(chemical_symbols[z] if 0 <= z <= 118 else str(z) for z in zs)
+            have = ", ".join(chemical_symbols[z] for z in self.basis.elements)
+            raise InputError("numbers", f"element(s) {names} not covered by the model (it was "
+                             f"built for {have})", "train a model whose basis has these elements")
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, numbers, positions, cell, edge_index, edge_shift):
+        self._check_inputs(numbers, positions, cell, edge_index, edge_shift)
+        dtype = self.U.dtype
+        numbers, edge_index = numbers.long(), edge_index.long()
+        positions, cell = positions.to(dtype), cell.to(dtype)
+        sender, receiver = edge_index[0], edge_index[1]
+        vec = positions[sender] + edge_shift.to(dtype) @ cell - positions[receiver]
+        dist = vec.norm(dim=-1)
+        if bool((dist < 1e-6).any()):
+            raise InputError("positions", "two atoms joined by an edge coincide",
+                             "remove the duplicate atom")
+        n = numbers.shape[0]
+        geom = EdgeGeometry(sender, receiver, n, EdgeFrame(vec, self.lmax, self.mmax, dtype),
+                            self.radial_basis(dist), envelope(dist, self.rcut))
+
+        x = positions.new_zeros(n, (self.lmax + 1) ** 2, self.channels)
+        x = torch.cat([self.embed(self.species_of_z[numbers])[:, None], x[:, 1:]], dim=1)
+        for k in range(self.layers_n):
+            x = x + self.message[k](self.norm_msg[k](x), geom)
+            x = x + self.ff[k](self.norm_ff[k](x))
+        x = self.norm_out(x)
+
+        u = self.basis.n_union
+        rows, vals = [], []
+        for z in self.basis.elements:
+            idx = torch.nonzero(numbers == z).flatten()
+            if idx.numel():
+                rows.append(idx)
+                vals.append(self.node_heads[str(z)](x.index_select(0, idx)))
+        node_irreps = self._scatter_rows(n, u * u, rows, vals, x)
+        node_blocks = (node_irreps @ self.U).reshape(n, u, u)
+        node_blocks = 0.5 * (node_blocks + node_blocks.transpose(1, 2))
+
+        feats = self.edge_block(x, geom)
+        z_recv, z_send = numbers[receiver], numbers[sender]
+        rows, vals = [], []
+        for zi in self.basis.elements:
+            for zj in self.basis.elements:
+                idx = torch.nonzero((z_recv == zi) & (z_send == zj)).flatten()
+                if idx.numel():
+                    rows.append(idx)
+                    vals.append(self.edge_heads[f"{zi}-{zj}"](feats.index_select(0, idx),
+                                                                geom.frame.select(idx)))
+        m = sender.shape[0]
+        edge_irreps = self._scatter_rows(m, u * u, rows, vals, x)
+        edge_blocks = (edge_irreps @ self.U).reshape(m, u, u)
+        return node_blocks, edge_blocks
+
+    @staticmethod
+    def _scatter_rows(n_rows, width, rows, vals, like):
+        out = like.new_zeros(n_rows, width)
+        if not rows:
+            return out
+        return out.index_copy(0, torch.cat(rows), torch.cat(vals))

@@ -1,0 +1,111 @@
+"""HamiltonianModel: equivariance, invariances, shapes, padding and bad input."""
+
+import numpy as np
+import pytest
+import torch
+from scipy.spatial.transform import Rotation
+
+from hampart import so3
+from hampart.basis import Basis
+from hampart.errors import InputError
+from hampart.model import HamiltonianModel, PAPER_HYPERPARAMETERS
+from hampart.model.loss import block_masks_torch
+
+from conftest import HF, O, graph_tensors, random_structure, szv_basis
+
+RCUT = 4.0
+
+
+def _model(dtype, seed=0, **kw):
+    torch.manual_seed(seed)
+    args = dict(PAPER_HYPERPARAMETERS, rcut=RCUT, layers=2)
+    args.update(kw)
+    return HamiltonianModel(szv_basis(), **args).to(dtype)
+
+
+@pytest.fixture(scope="module")
+def structure():
+    return random_structure(30, box=9.5, seed=1, ghosts=2)
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)])
+@pytest.mark.parametrize("lmax,mmax", [(4, 4), (4, 2), (5, 3)])
+def test_rotation_equivariance(structure, dtype, tol, lmax, mmax):
+    numbers, positions, cell = structure
+    (z, pos, box, ei, es), _ = graph_tensors(numbers, positions, cell, RCUT, torch.float64)
+    model = _model(dtype, lmax=lmax, mmax=mmax)
+    rot = torch.tensor(Rotation.random(random_state=7).as_matrix())
+    with torch.no_grad():
+        nb, eb = model(z, pos.to(dtype), box.to(dtype), ei, es)
+        # rotate in float64, then cast: the test measures the model, not the input's rounding
+        nb_r, eb_r = model(z, (pos @ rot.T).to(dtype), (box @ rot.T).to(dtype), ei, es)
+    d = so3.block_rotation(szv_basis().union_shells, rot).to(dtype)
+    scale_n, scale_e = nb.abs().max(), eb.abs().max()
+    assert scale_n > 1e-3 and scale_e > 1e-3  # not trivially zero
+    assert ((d @ nb @ d.T - nb_r).abs().max() / scale_n) < tol
+    assert ((d @ eb @ d.T - eb_r).abs().max() / scale_e) < tol
+
+
+def test_translation_and_permutation(structure):
+    numbers, positions, cell = structure
+    (z, pos, box, ei, es), g = graph_tensors(numbers, positions, cell, RCUT)
+    model = _model(torch.float64)
+    with torch.no_grad():
+        nb, eb = model(z, pos, box, ei, es)
+        nb_t, eb_t = model(z, pos + torch.tensor([1.3, -0.4, 2.2], dtype=pos.dtype), box, ei, es)
+        assert torch.allclose(nb, nb_t, atol=1e-11) and torch.allclose(eb, eb_t, atol=1e-11)
+
+        rng = np.random.default_rng(3)
+        perm = torch.as_tensor(rng.permutation(len(numbers)))
+        inv = torch.empty_like(perm)
+        inv[perm] = torch.arange(len(perm))
+        eperm = torch.as_tensor(rng.permutation(g.n_edges))
+        nb_p, eb_p = model(z[perm], pos[perm], box, inv[ei][:, eperm], es[eperm])
+    assert torch.allclose(nb_p, nb[perm], atol=1e-11)
+    assert torch.allclose(eb_p, eb[eperm], atol=1e-11)
+
+
+def test_shapes_padding_and_ghosts(structure):
+    numbers, positions, cell = structure
+    (z, pos, box, ei, es), g = graph_tensors(numbers, positions, cell, RCUT)
+    basis = szv_basis()
+    model = _model(torch.float64, layers=1)
+    nb, eb = model(z, pos, box, ei, es)
+    u = basis.n_union
+    assert nb.shape == (len(numbers), u, u) and eb.shape == (g.n_edges, u, u)
+    node_mask, edge_mask = block_masks_torch(z, ei, basis)
+    assert (nb[~node_mask] == 0).all() and (eb[~edge_mask] == 0).all()
+    assert (nb[z == 0] == 0).all()  # ghosts own no blocks
+    assert nb[z == O][:, :4, :4].abs().min() > 0 or nb[z == O][:, :4, :4].abs().max() > 0
+    assert torch.equal(nb, nb.transpose(1, 2))  # H_ii is symmetric
+    assert (eb.abs().sum((1, 2)) > 0).sum() == int(edge_mask.any(-1).any(-1).sum())
+
+
+def test_bad_input(structure):
+    numbers, positions, cell = structure
+    (z, pos, box, ei, es), _ = graph_tensors(numbers, positions, cell, RCUT)
+    model = _model(torch.float64, layers=1)
+    with pytest.raises(InputError, match="lmax >= 4"):
+        HamiltonianModel(szv_basis(), lmax=3)
+    with pytest.raises(InputError, match="divisible"):
+        HamiltonianModel(szv_basis(), channels=15, heads=2)
+    with pytest.raises(InputError, match="no edges"):
+        model(z, pos, box, ei[:, :0], es[:0])
+    bad = pos.clone()
+    bad[3, 1] = float("nan")
+    with pytest.raises(InputError, match="NaN"):
+        model(z, bad, box, ei, es)
+    zz = z.clone()
+    zz[0] = 14  # Si: not in the basis
+    with pytest.raises(InputError, match="Si"):
+        model(zz, pos, box, ei, es)
+    with pytest.raises(InputError, match="edge_index"):
+        model(z, pos, box, ei + len(numbers), es)
+    with pytest.raises(InputError, match="positions"):
+        model(z, pos[:-1], box, ei, es)
+
+
+def test_basis_with_f_shells_needs_lmax_6():
+    basis = Basis({HF: (0, 1, 2, 3)})
+    with pytest.raises(InputError, match="lmax >= 6"):
+        HamiltonianModel(basis, lmax=4)
