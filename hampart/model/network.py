@@ -88,8 +88,8 @@ class HamiltonianModel(nn.Module):
 
         layout = _make_layout(self.basis)
         u = self.basis.n_union
-        self.register_buffer("U", torch.as_tensor(np.asarray(layout.U, dtype=np.float64)),
-                             persistent=False)
+        # float64 master copy, not a buffer: model.to(float32).to(float64) must not round it
+        self._irreps_to_blocks = torch.as_tensor(np.asarray(layout.U, dtype=np.float64))
         self.node_heads = nn.ModuleDict()
         self.edge_heads = nn.ModuleDict()
         for zi in self.basis.elements:
@@ -148,7 +148,7 @@ class HamiltonianModel(nn.Module):
     # ------------------------------------------------------------------ forward
     def forward(self, numbers, positions, cell, edge_index, edge_shift):
         self._check_inputs(numbers, positions, cell, edge_index, edge_shift)
-        dtype = self.U.dtype
+        dtype = self.embed.weight.dtype  # the model's dtype: set it with .to(dtype)
         numbers, edge_index = numbers.long(), edge_index.long()
         positions, cell = positions.to(dtype), cell.to(dtype)
         sender, receiver = edge_index[0], edge_index[1]
@@ -176,7 +176,8 @@ class HamiltonianModel(nn.Module):
                 rows.append(idx)
                 vals.append(self.node_heads[str(z)](x.index_select(0, idx)))
         node_irreps = self._scatter_rows(n, u * u, rows, vals, x)
-        node_blocks = (node_irreps @ self.U).reshape(n, u, u)
+        U = self._irreps_to_blocks.to(device=x.device, dtype=dtype)
+        node_blocks = (node_irreps @ U).reshape(n, u, u)
         node_blocks = 0.5 * (node_blocks + node_blocks.transpose(1, 2))
 
         feats = self.edge_block(x, geom)
@@ -191,7 +192,7 @@ class HamiltonianModel(nn.Module):
                                                                 geom.frame.select(idx)))
         m = sender.shape[0]
         edge_irreps = self._scatter_rows(m, u * u, rows, vals, x)
-        edge_blocks = (edge_irreps @ self.U).reshape(m, u, u)
+        edge_blocks = (edge_irreps @ U).reshape(m, u, u)
         return node_blocks, edge_blocks
 
     @staticmethod
