@@ -35,8 +35,10 @@ class EdgeGeometry:
     env: torch.Tensor       # (m,) smooth cutoff envelope, 0 at rcut
 
 
-def _l_slices(lmax: int):
-    return [slice(l * l, (l + 1) * (l + 1)) for l in range(lmax + 1)]
+def _split_l(x: torch.Tensor, lmax: int):
+    """Per-l views ``(n, 2l+1, C)`` of ``(n, (lmax+1)^2, C)``; split, not slices: the backward of
+    each slice would zero-fill a tensor of the whole input's size."""
+    return x.split([2 * l + 1 for l in range(lmax + 1)], dim=1)
 
 
 class LinearPerL(nn.Module):
@@ -49,7 +51,7 @@ class LinearPerL(nn.Module):
         self.bias = nn.Parameter(torch.zeros(c_out)) if bias else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = [torch.matmul(x[:, s], self.weight[l]) for l, s in enumerate(_l_slices(self.lmax))]
+        out = [torch.matmul(xl, self.weight[l]) for l, xl in enumerate(_split_l(x, self.lmax))]
         if self.bias is not None:
             out[0] = out[0] + self.bias
         return torch.cat(out, dim=1)
@@ -70,8 +72,7 @@ class EquivariantLayerNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = []
-        for l, s in enumerate(_l_slices(self.lmax)):
-            xl = x[:, s]
+        for l, xl in enumerate(_split_l(x, self.lmax)):
             if l == 0:
                 xl = xl - xl.mean(dim=-1, keepdim=True)
                 xl = xl * torch.rsqrt(xl.square().mean(dim=-1, keepdim=True) + self.eps)
@@ -86,10 +87,11 @@ def gate_nodes(x: torch.Tensor, gates: torch.Tensor, lmax: int) -> torch.Tensor:
     """SiLU on l = 0, ``x_l * sigmoid(gate[l, c])`` for l > 0; x ``(n, K, C)``, gates
     ``(n, lmax * C)``."""
     n, _, c = x.shape
-    out = [torch.nn.functional.silu(x[:, :1])]
+    pieces = _split_l(x, lmax)
+    out = [torch.nn.functional.silu(pieces[0])]
     if lmax:
-        sig = torch.sigmoid(gates).reshape(n, lmax, 1, c)
-        out += [x[:, s] * sig[:, l - 1] for l, s in enumerate(_l_slices(lmax)) if l > 0]
+        sig = torch.sigmoid(gates).reshape(n, lmax, 1, c).unbind(1)
+        out += [xl * sig[l - 1] for l, xl in enumerate(pieces) if l > 0]
     return torch.cat(out, dim=1)
 
 
@@ -126,9 +128,10 @@ def edge_frame_input(x: torch.Tensor, geom: EdgeGeometry, scale: torch.Tensor) -
     """``[x_i, x_j]`` per edge, each (l, channel) scaled by ``scale`` ``(m, lmax+1, 2C)``,
     rotated into the edge frame: ``(m, K_m, 2C)``."""
     lmax = geom.frame.lmax
-    xi, xj = x.index_select(0, geom.receiver), x.index_select(0, geom.sender)
-    pieces = [torch.cat([xi[:, s], xj[:, s]], dim=-1) * scale[:, l, None]
-              for l, s in enumerate(_l_slices(lmax))]
+    xi = _split_l(x.index_select(0, geom.receiver), lmax)
+    xj = _split_l(x.index_select(0, geom.sender), lmax)
+    scale = scale.unbind(1)
+    pieces = [torch.cat([a, b], dim=-1) * s[:, None] for a, b, s in zip(xi, xj, scale)]
     return geom.frame.rotate_in(pieces)
 
 

@@ -99,12 +99,8 @@ class EdgeFrame:
         lmax = self.lmax if lmax is None else int(lmax)
         _, to_l = _perms(lmax, self.mmax)
         x = x.index_select(1, torch.tensor(to_l, device=x.device))
-        out, start = [], 0
-        for l in range(lmax + 1):
-            k = len(_kept_m(l, self.mmax))
-            out.append(torch.matmul(self.wigner[l], x[:, start:start + k]))
-            start += k
-        return out
+        pieces = x.split([len(_kept_m(l, self.mmax)) for l in range(lmax + 1)], dim=1)
+        return [torch.matmul(self.wigner[l], p) for l, p in enumerate(pieces)]
 
 
 class SO2Linear(nn.Module):
@@ -133,22 +129,29 @@ class SO2Linear(nn.Module):
             self.wm.append(nn.Parameter(torch.randn(n_in * c_in, 2 * n_out * c_out)
                                         / math.sqrt(2 * n_in * c_in)))
 
+    def _sizes(self):
+        """Sizes of the input's m blocks, m = 0..min(mmax, lmax_in)."""
+        lmax = self.lmax_in
+        return [lmax + 1] + [2 * (lmax - m + 1) for m in range(1, min(self.mmax, lmax) + 1)]
+
     def forward(self, x: torch.Tensor):
         e = x.shape[0]
-        n_in0, n_out0 = self.lmax_in + 1, self.lmax_out + 1
-        y0 = torch.addmm(self.b0, x[:, :n_in0].reshape(e, -1), self.w0)
-        scalars = y0[:, n_out0 * self.c_out:] if self.n_scalars else None
-        out = [y0[:, :n_out0 * self.c_out].reshape(e, n_out0, self.c_out)]
-        start = n_in0
+        n_out0 = self.lmax_out + 1
+        # split, not slice: the backward of a slice zero-fills a tensor of the input's size
+        blocks = x.split(self._sizes(), dim=1)
+        y0 = torch.addmm(self.b0, blocks[0].reshape(e, -1), self.w0)
+        if self.n_scalars:
+            y0, scalars = y0.split([n_out0 * self.c_out, self.n_scalars], dim=1)
+        else:
+            scalars = None
+        out = [y0.reshape(e, n_out0, self.c_out)]
         for m, w in enumerate(self.wm, start=1):
             n_in, n_out = self.lmax_in - m + 1, self.lmax_out - m + 1
-            xm = x[:, start:start + 2 * n_in].reshape(e, 2, n_in * self.c_in)
-            start += 2 * n_in
-            y = torch.matmul(xm, w).reshape(e, 2, 2, n_out * self.c_out)
-            # (x+ + i x-) (Wr + i Wi): real part x+ Wr - x- Wi, imaginary x+ Wi + x- Wr
-            plus = y[:, 0, 0] - y[:, 1, 1]
-            minus = y[:, 0, 1] + y[:, 1, 0]
-            out.append(torch.stack([plus, minus], 1).reshape(e, 2 * n_out, self.c_out))
+            w_re, w_im = w.split(n_out * self.c_out, dim=1)
+            # (x+ + i x-) (Wr + i Wi) = (x+ Wr - x- Wi) + i (x+ Wi + x- Wr), as one real matmul
+            w_big = torch.cat([torch.cat([w_re, w_im], 1), torch.cat([-w_im, w_re], 1)], 0)
+            y = torch.matmul(blocks[m].reshape(e, 2 * n_in * self.c_in), w_big)
+            out.append(y.reshape(e, 2 * n_out, self.c_out))
         y = torch.cat(out, dim=1)
         kept = frame_size(self.lmax_out, self.mmax)
         if y.shape[1] < kept:  # lmax_in < lmax_out: m the input lacks come out zero
@@ -166,11 +169,10 @@ def gate_frame(x: torch.Tensor, gates: torch.Tensor, lmax: int, mmax: int) -> to
     if lmax == 0:
         return torch.nn.functional.silu(x)
     sig = torch.sigmoid(gates).reshape(e, lmax, c)
-    out = [torch.nn.functional.silu(x[:, :1]), x[:, 1:lmax + 1] * sig]
-    start = lmax + 1
-    for m in range(1, min(mmax, lmax) + 1):
+    sizes = [1, lmax] + [2 * (lmax - m + 1) for m in range(1, min(mmax, lmax) + 1)]
+    blocks = x.split(sizes, dim=1)
+    out = [torch.nn.functional.silu(blocks[0]), blocks[1] * sig]
+    for m, block in enumerate(blocks[2:], start=1):
         n = lmax - m + 1
-        block = x[:, start:start + 2 * n].reshape(e, 2, n, c) * sig[:, None, m - 1:]
-        out.append(block.reshape(e, 2 * n, c))
-        start += 2 * n
+        out.append((block.reshape(e, 2, n, c) * sig[:, None, m - 1:]).reshape(e, 2 * n, c))
     return torch.cat(out, dim=1)

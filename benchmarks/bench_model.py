@@ -1,0 +1,159 @@
+"""Benchmark: HamiltonianModel forward + backward on HfO2-like graphs (DESIGN.md §8).
+
+    python benchmarks/bench_model.py                 # CPU set, writes nothing, prints JSON
+    python benchmarks/bench_model.py --device cuda   # same script on a GPU
+    python benchmarks/bench_model.py --case 3000,8.0 --profile
+
+Structure: HfO2 at the paper's density (3,000 atoms in 52.3 x 26.2 x 26.3 A, Hf:O = 1:2) as a
+rattled grid, scaled to the requested atom count at the same density; SZV basis (Hf s,s,p,d;
+O s,p); paper hyperparameters (lmax = mmax = 4, 16 channels, ff 64, 2 heads, 1 layer). Each case
+runs in a fresh subprocess so that its peak memory (ru_maxrss on CPU,
+torch.cuda.max_memory_allocated on CUDA) is its own. Timings: median of ``--repeat`` steps
+after one warm-up step. A "step" = forward + loss + backward (no optimiser).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+PAPER_CELL = np.array([52.3, 26.2, 26.3])
+PAPER_ATOMS = 3000
+
+
+def hfo2_like(n_atoms: int, seed: int = 0):
+    """Rattled-grid HfO2 at the paper's density: (numbers, positions, cell), numpy."""
+    rng = np.random.default_rng(seed)
+    lengths = PAPER_CELL * (n_atoms / PAPER_ATOMS) ** (1.0 / 3.0)
+    grid = np.ceil(lengths / (lengths.prod() / n_atoms) ** (1.0 / 3.0)).astype(int)
+    frac = np.stack(np.meshgrid(*[np.arange(g) / g for g in grid], indexing="ij"), -1).reshape(-1, 3)
+    frac = frac[rng.permutation(len(frac))[:n_atoms]]
+    positions = frac * lengths + rng.normal(0.0, 0.15, (n_atoms, 3))
+    numbers = np.where(rng.permutation(n_atoms) < n_atoms // 3, 72, 8)
+    return numbers, positions, np.diag(lengths)
+
+
+def run_case(n_atoms, rcut, device, dtype_name, repeat, profile, layers):
+    import torch
+
+    from hampart.basis import Basis
+    from hampart.graph import radius_graph
+    from hampart.model import HamiltonianModel, PAPER_HYPERPARAMETERS
+
+    try:
+        import hampart.blocks  # noqa: F401
+    except ImportError:  # until hampart.blocks lands: the tests' stand-in layout
+        import hampart.model.network as network
+        sys.path.insert(0, os.path.join(ROOT, "tests", "model"))
+        from standin_layout import StandinLayout
+        network._make_layout = StandinLayout
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", torch.get_num_threads())))
+    dtype = getattr(torch, dtype_name)
+    basis = Basis({72: (0, 0, 1, 2), 8: (0, 1)}, name="SZV")
+    numbers, positions, cell = hfo2_like(n_atoms)
+    t0 = time.perf_counter()
+    g = radius_graph(positions, cell, [True] * 3, rcut)
+    t_graph = time.perf_counter() - t0
+    args = dict(PAPER_HYPERPARAMETERS, layers=layers, rcut=rcut)
+    torch.manual_seed(0)
+    model = HamiltonianModel(basis, **args).to(device=device, dtype=dtype)
+    inputs = (torch.as_tensor(numbers, device=device),
+              torch.as_tensor(positions, dtype=dtype, device=device),
+              torch.as_tensor(cell, dtype=dtype, device=device),
+              torch.as_tensor(g.edge_index, device=device),
+              torch.as_tensor(g.edge_shift, device=device))
+
+    def sync():
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    def step():
+        nodes, edges = model(*inputs)
+        loss = nodes.square().sum() + edges.square().sum()
+        loss.backward()
+        model.zero_grad(set_to_none=True)
+
+    step()  # warm-up
+    sync()
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        step()
+        sync()
+        times.append(time.perf_counter() - t)
+    # forward only (inference), for reference
+    t = time.perf_counter()
+    with torch.no_grad():
+        model(*inputs)
+    sync()
+    t_fwd = time.perf_counter() - t
+    sec = float(np.median(times))
+    out = {"atoms": n_atoms, "rcut": rcut, "edges": g.n_edges, "device": device,
+           "dtype": dtype_name, "layers": layers, "threads": torch.get_num_threads(),
+           "graph_seconds": round(t_graph, 3), "step_seconds": round(sec, 4),
+           "forward_no_grad_seconds": round(t_fwd, 4), "edges_per_second": round(g.n_edges / sec),
+           "parameters": sum(p.numel() for p in model.parameters())}
+    if device == "cuda":
+        out["peak_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
+    else:
+        out["peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)
+    if profile:
+        from torch.profiler import ProfilerActivity, profile as prof
+
+        acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
+        with prof(activities=acts) as p:
+            step()
+            sync()
+        key = "self_cuda_time_total" if device == "cuda" else "self_cpu_time_total"
+        table = p.key_averages().table(sort_by=key, row_limit=15)
+        out["profile_top"] = table
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dtype", default="float32")
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--layers", type=int, default=1)
+    ap.add_argument("--case", action="append",
+                    help="atoms,rcut (repeatable); default: a CPU ladder up to the paper graph")
+    ap.add_argument("--profile", action="store_true", help="profile the last case")
+    ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one case, print its JSON
+    a = ap.parse_args()
+    if a.one:
+        n, rc = a.one.split(",")
+        print(json.dumps(run_case(int(n), float(rc), a.device, a.dtype, a.repeat, a.profile,
+                                  a.layers)))
+        return
+    cases = a.case or (["500,5.0", "1000,5.0", "3000,5.0", "3000,8.0"] if a.device == "cpu"
+                       else ["1200,8.0", "3000,8.0"])
+    results = []
+    for k, case in enumerate(cases):
+        cmd = [sys.executable, __file__, "--one", case, "--device", a.device, "--dtype", a.dtype,
+               "--repeat", str(a.repeat), "--layers", str(a.layers)]
+        if a.profile and k == len(cases) - 1:
+            cmd.append("--profile")
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode:
+            results.append({"case": case, "error": proc.stderr.strip().splitlines()[-1:]})
+        else:
+            results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        print(json.dumps(results[-1])[:400], file=sys.stderr)
+    print(json.dumps({"benchmark": "model forward+backward", "results": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
