@@ -43,7 +43,8 @@ def hfo2_like(n_atoms: int, seed: int = 0):
     return numbers, positions, np.diag(lengths)
 
 
-def run_case(n_atoms, rcut, device, dtype_name, repeat, profile, layers):
+def run_case(n_atoms, rcut, device, dtype_name, repeat, profile, layers, edge_chunk=0,
+             warmup=1):
     import torch
 
     from hampart.basis import Basis
@@ -64,7 +65,7 @@ def run_case(n_atoms, rcut, device, dtype_name, repeat, profile, layers):
     t0 = time.perf_counter()
     g = radius_graph(positions, cell, [True] * 3, rcut)
     t_graph = time.perf_counter() - t0
-    args = dict(PAPER_HYPERPARAMETERS, layers=layers, rcut=rcut)
+    args = dict(PAPER_HYPERPARAMETERS, layers=layers, rcut=rcut, edge_chunk=edge_chunk or None)
     torch.manual_seed(0)
     model = HamiltonianModel(basis, **args).to(device=device, dtype=dtype)
     inputs = (torch.as_tensor(numbers, device=device),
@@ -83,7 +84,8 @@ def run_case(n_atoms, rcut, device, dtype_name, repeat, profile, layers):
         loss.backward()
         model.zero_grad(set_to_none=True)
 
-    step()  # warm-up
+    for _ in range(warmup):
+        step()
     sync()
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -101,7 +103,7 @@ def run_case(n_atoms, rcut, device, dtype_name, repeat, profile, layers):
     t_fwd = time.perf_counter() - t
     sec = float(np.median(times))
     out = {"atoms": n_atoms, "rcut": rcut, "edges": g.n_edges, "device": device,
-           "dtype": dtype_name, "layers": layers, "threads": torch.get_num_threads(),
+           "dtype": dtype_name, "layers": layers, "edge_chunk": edge_chunk or None, "threads": torch.get_num_threads(),
            "graph_seconds": round(t_graph, 3), "step_seconds": round(sec, 4),
            "forward_no_grad_seconds": round(t_fwd, 4), "edges_per_second": round(g.n_edges / sec),
            "parameters": sum(p.numel() for p in model.parameters())}
@@ -130,20 +132,24 @@ def main():
     ap.add_argument("--layers", type=int, default=1)
     ap.add_argument("--case", action="append",
                     help="atoms,rcut (repeatable); default: a CPU ladder up to the paper graph")
+    ap.add_argument("--edge-chunk", type=int, default=0,
+                    help="edges per checkpointed chunk (0: all at once)")
+    ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--profile", action="store_true", help="profile the last case")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one case, print its JSON
     a = ap.parse_args()
     if a.one:
         n, rc = a.one.split(",")
         print(json.dumps(run_case(int(n), float(rc), a.device, a.dtype, a.repeat, a.profile,
-                                  a.layers)))
+                                  a.layers, a.edge_chunk, a.warmup)))
         return
     cases = a.case or (["500,5.0", "1000,5.0", "3000,5.0", "3000,8.0"] if a.device == "cpu"
                        else ["1200,8.0", "3000,8.0"])
     results = []
     for k, case in enumerate(cases):
         cmd = [sys.executable, __file__, "--one", case, "--device", a.device, "--dtype", a.dtype,
-               "--repeat", str(a.repeat), "--layers", str(a.layers)]
+               "--repeat", str(a.repeat), "--layers", str(a.layers),
+               "--edge-chunk", str(a.edge_chunk), "--warmup", str(a.warmup)]
         if a.profile and k == len(cases) - 1:
             cmd.append("--profile")
         proc = subprocess.run(cmd, capture_output=True, text=True)

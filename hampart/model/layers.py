@@ -157,6 +157,10 @@ class MessageBlock(nn.Module):
         self.proj = LinearPerL(lmax, channels, channels)
 
     def forward(self, x: torch.Tensor, geom: EdgeGeometry) -> torch.Tensor:
+        return self.proj(self.aggregate(x, geom))
+
+    def aggregate(self, x: torch.Tensor, geom: EdgeGeometry) -> torch.Tensor:
+        """Summed messages before the output projection: additive over sets of receivers."""
         m_edges = geom.sender.shape[0]
         scale = self.radial(geom.rbf, geom.env).reshape(m_edges, self.lmax + 1, 2 * self.channels)
         y, scalars = self.conv1(edge_frame_input(x, geom, scale))
@@ -171,7 +175,7 @@ class MessageBlock(nn.Module):
         pieces = geom.frame.rotate_out(value.reshape(m_edges, k, self.channels))
         agg = [x.new_zeros(geom.n_nodes, p.shape[1], self.channels).index_add_(0, geom.receiver, p)
                for p in pieces]
-        return self.proj(torch.cat(agg, dim=1))
+        return torch.cat(agg, dim=1)
 
 
 class EdgeBlock(nn.Module):

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from ase.data import chemical_symbols
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from ..basis import load_basis
 from ..errors import InputError
@@ -57,12 +58,15 @@ class HamiltonianModel(nn.Module):
     Defaults are the paper's hyperparameters (lmax = mmax = 4, 16 channels, feed-forward 64,
     2 heads, 1 layer). ``rcut`` (Angstrom) is where the radial envelope reaches zero; edges
     longer than it carry no message. ``edge_channels`` defaults to ``channels``.
+    ``edge_chunk`` (edges, default None = all at once) bounds memory: edges are processed in
+    chunks of about that many (cut between receivers), each recomputed in the backward pass
+    (activation checkpointing) instead of storing its activations; results are unchanged.
     """
 
     def __init__(self, basis, lmax: int = 4, mmax: int | None = None, channels: int = 16,
                  ff_hidden: int = 64, heads: int = 2, layers: int = 1, rcut: float = 8.0,
                  n_radial: int = 16, radial_hidden: int = 64, edge_channels: int | None = None,
-                 att_channels: int = 8):
+                 att_channels: int = 8, edge_chunk: int | None = None):
         super().__init__()
         self.basis = load_basis(basis)
         mmax = lmax if mmax is None else mmax
@@ -71,7 +75,9 @@ class HamiltonianModel(nn.Module):
         self.layers_n, self.rcut = int(layers), float(rcut)
         c_edge = int(edge_channels or channels)
 
+        self.edge_chunk = int(edge_chunk) if edge_chunk else None
         species = [0] + list(self.basis.elements)
+        self.species = species  # species index -> Z; 0 = ghost
         table = torch.full((119,), -1, dtype=torch.long)
         table[torch.tensor(species)] = torch.arange(len(species))
         self.register_buffer("species_of_z", table, persistent=False)
@@ -153,21 +159,59 @@ class HamiltonianModel(nn.Module):
         positions, cell = positions.to(dtype), cell.to(dtype)
         sender, receiver = edge_index[0], edge_index[1]
         vec = positions[sender] + edge_shift.to(dtype) @ cell - positions[receiver]
-        dist = vec.norm(dim=-1)
-        if bool((dist < 1e-6).any()):
+        if bool((vec.norm(dim=-1) < 1e-6).any()):
             raise InputError("positions", "two atoms joined by an edge coincide",
                              "remove the duplicate atom")
-        n = numbers.shape[0]
-        geom = EdgeGeometry(sender, receiver, n, EdgeFrame(vec, self.lmax, self.mmax, dtype),
-                            self.radial_basis(dist), envelope(dist, self.rcut))
+        n, m = numbers.shape[0], sender.shape[0]
+        order, bounds = self._edge_chunks(receiver, n)
+        if order is not None:
+            sender, receiver, vec = sender[order], receiver[order], vec[order]
+        chunks = [(sender[a:b], receiver[a:b], vec[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+        remat = len(chunks) > 1 and torch.is_grad_enabled()
+
+        def run(fn, *args):  # a chunk's activations are recomputed in backward, not stored
+            return checkpoint(fn, *args, use_reentrant=False) if remat else fn(*args)
 
         x = positions.new_zeros(n, (self.lmax + 1) ** 2, self.channels)
         x = torch.cat([self.embed(self.species_of_z[numbers])[:, None], x[:, 1:]], dim=1)
         for k in range(self.layers_n):
-            x = x + self.message[k](self.norm_msg[k](x), geom)
+            h = self.norm_msg[k](x)
+            agg = sum(run(self._messages, k, h, *c) for c in chunks)
+            x = x + self.message[k].proj(agg)
             x = x + self.ff[k](self.norm_ff[k](x))
         x = self.norm_out(x)
 
+        u = self.basis.n_union
+        U = self._irreps_to_blocks.to(device=x.device, dtype=dtype)
+        node_blocks = (self._node_irreps(x, numbers) @ U).reshape(n, u, u)
+        node_blocks = 0.5 * (node_blocks + node_blocks.transpose(1, 2))
+        edge_irreps = torch.cat([run(self._edge_irreps, x, numbers, *c) for c in chunks])
+        if order is not None:
+            edge_irreps = torch.zeros_like(edge_irreps).index_copy(0, order, edge_irreps)
+        return node_blocks, (edge_irreps @ U).reshape(m, u, u)
+
+    def _edge_chunks(self, receiver, n):
+        """(order, bounds): edges sorted by receiver and cut, at receiver boundaries (so each
+        attention softmax stays inside one chunk), into pieces of about ``edge_chunk`` edges."""
+        m = receiver.shape[0]
+        if not self.edge_chunk or m <= self.edge_chunk:
+            return None, [0, m]
+        order = torch.argsort(receiver, stable=True)
+        ends = torch.cumsum(torch.bincount(receiver, minlength=n), 0)
+        targets = torch.arange(self.edge_chunk, m, self.edge_chunk, device=receiver.device)
+        cuts = ends[torch.searchsorted(ends, targets)]
+        return order, sorted({0, m, *cuts.tolist()})
+
+    def _geometry(self, sender, receiver, vec, n):
+        dist = vec.norm(dim=-1)
+        return EdgeGeometry(sender, receiver, n, EdgeFrame(vec, self.lmax, self.mmax, vec.dtype),
+                            self.radial_basis(dist), envelope(dist, self.rcut))
+
+    def _messages(self, k, h, sender, receiver, vec):
+        """Layer k's summed messages ``(n, K, C)`` over a set of edges (whole receivers)."""
+        return self.message[k].aggregate(h, self._geometry(sender, receiver, vec, h.shape[0]))
+
+    def _node_irreps(self, x, numbers):
         u = self.basis.n_union
         rows, vals = [], []
         for z in self.basis.elements:
@@ -175,29 +219,27 @@ class HamiltonianModel(nn.Module):
             if idx.numel():
                 rows.append(idx)
                 vals.append(self.node_heads[str(z)](x.index_select(0, idx)))
-        node_irreps = self._scatter_rows(n, u * u, rows, vals, x)
-        U = self._irreps_to_blocks.to(device=x.device, dtype=dtype)
-        node_blocks = (node_irreps @ U).reshape(n, u, u)
-        node_blocks = 0.5 * (node_blocks + node_blocks.transpose(1, 2))
+        out = x.new_zeros(x.shape[0], u * u)
+        return out.index_copy(0, torch.cat(rows), torch.cat(vals)) if rows else out
 
+    def _edge_irreps(self, x, numbers, sender, receiver, vec):
+        """Irreps ``(m, u*u)`` of a set of edges: edge block, then the head of each species pair
+        (edges grouped by pair with one sort, so gradients need no per-pair scatter)."""
+        geom = self._geometry(sender, receiver, vec, x.shape[0])
         feats = self.edge_block(x, geom)
-        z_recv, z_send = numbers[receiver], numbers[sender]
-        rows, vals = [], []
-        for zi in self.basis.elements:
-            for zj in self.basis.elements:
-                idx = torch.nonzero((z_recv == zi) & (z_send == zj)).flatten()
-                if idx.numel():
-                    rows.append(idx)
-                    vals.append(self.edge_heads[f"{zi}-{zj}"](feats.index_select(0, idx),
-                                                                geom.frame.select(idx)))
-        m = sender.shape[0]
-        edge_irreps = self._scatter_rows(m, u * u, rows, vals, x)
-        edge_blocks = (edge_irreps @ U).reshape(m, u, u)
-        return node_blocks, edge_blocks
-
-    @staticmethod
-    def _scatter_rows(n_rows, width, rows, vals, like):
-        out = like.new_zeros(n_rows, width)
-        if not rows:
-            return out
-        return out.index_copy(0, torch.cat(rows), torch.cat(vals))
+        n_species = len(self.species)
+        pair = self.species_of_z[numbers[receiver]] * n_species + self.species_of_z[numbers[sender]]
+        order = torch.argsort(pair, stable=True)
+        counts = torch.bincount(pair, minlength=n_species ** 2).tolist()
+        pieces = feats.index_select(0, order).split(counts)
+        out, start = [], 0
+        for code, (piece, count) in enumerate(zip(pieces, counts)):
+            zi, zj = self.species[code // n_species], self.species[code % n_species]
+            if count and zi and zj:
+                frame = geom.frame.select(order[start:start + count])
+                out.append(self.edge_heads[f"{zi}-{zj}"](piece, frame))
+            elif count:  # an edge to or from a ghost atom: no block
+                out.append(x.new_zeros(count, self.basis.n_union ** 2))
+            start += count
+        out = torch.cat(out)
+        return torch.zeros_like(out).index_copy(0, order, out)

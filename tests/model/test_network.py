@@ -109,3 +109,19 @@ def test_basis_with_f_shells_needs_lmax_6():
     basis = Basis({HF: (0, 1, 2, 3)})
     with pytest.raises(InputError, match="lmax >= 6"):
         HamiltonianModel(basis, lmax=4)
+
+
+def test_edge_chunks_with_checkpointing_change_nothing(structure):
+    numbers, positions, cell = structure
+    (z, pos, box, ei, es), g = graph_tensors(numbers, positions, cell, RCUT)
+    whole, chunked = _model(torch.float64), _model(torch.float64, edge_chunk=40)
+    assert len(chunked._edge_chunks(ei[1], len(numbers))[1]) > 4  # really several chunks
+    outs = []
+    for model in (whole, chunked):
+        nb, eb = model(z, pos, box, ei, es)
+        (nb.square().sum() + eb.square().sum()).backward()
+        outs.append((nb.detach(), eb.detach(), [p.grad for p in model.parameters()]))
+    (n1, e1, g1), (n2, e2, g2) = outs
+    assert torch.allclose(n1, n2, atol=1e-12) and torch.allclose(e1, e2, atol=1e-12)
+    for a, b in zip(g1, g2):
+        assert torch.allclose(a, b, rtol=1e-9, atol=1e-10)
