@@ -59,33 +59,22 @@ def _dtype(name: str) -> torch.dtype:
     return getattr(torch, name)
 
 
-def _species_mask_table(basis, device) -> torch.Tensor:
-    """(max Z + 1, u) bool: which union orbitals each species has (ghosts: none)."""
-    zmax = max(basis.elements, default=0)
-    table = torch.zeros(zmax + 1, basis.n_union, dtype=torch.bool)
-    for z in basis.elements:
-        table[z] = torch.from_numpy(basis.union_mask(z))
-    return table.to(device)
-
-
 class PartitionLoss:
-    """Sum of squared errors over the exact outputs of one partition, and their count."""
+    """Sum of squared and of absolute errors over the exact outputs of one partition."""
 
-    def __init__(self, basis, device):
-        self.table = _species_mask_table(basis, device)
+    def __init__(self, basis):
+        self.basis = basis
 
     def masks(self, batch):
-        n_owned, m_owned = batch.node_exact.shape[0], batch.edge_exact.shape[0]
-        species = self.table[batch.numbers]
-        node = species[:n_owned, :, None] & species[:n_owned, None, :]
-        node = node & batch.node_exact[:, None, None]
-        j, i = batch.edge_index[0, :m_owned], batch.edge_index[1, :m_owned]
-        edge = species[i, :, None] & species[j, None, :]
-        edge = edge & batch.edge_exact[:, None, None]
-        return node, edge
+        """Species masks cut to the partition's exact outputs; computed once per partition."""
+        from ..model.loss import block_masks_torch
 
-    def __call__(self, model, batch, masks=None):
-        node_mask, edge_mask = masks if masks is not None else self.masks(batch)
+        node, edge = block_masks_torch(batch.numbers, batch.edge_index, self.basis,
+                                       batch.node_exact.shape[0], batch.edge_exact.shape[0])
+        return node & batch.node_exact[:, None, None], edge & batch.edge_exact[:, None, None]
+
+    def __call__(self, model, batch, masks):
+        node_mask, edge_mask = masks
         pred_nodes, pred_edges = model(batch.numbers, batch.positions, batch.cell,
                                        batch.edge_index, batch.edge_shift)
         n_owned, m_owned = node_mask.shape[0], edge_mask.shape[0]
@@ -185,7 +174,7 @@ def train(config: TrainConfig) -> dict:
         optimizer = torch.optim.Adam(params, lr=config.lr)
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="min", factor=config.factor, patience=config.patience)
-        loss_fn = PartitionLoss(basis, ctx.device)
+        loss_fn = PartitionLoss(basis)
         masks = [loss_fn.masks(b) for b in batches]
         val_masks = [loss_fn.masks(b) for b in val_batches]
 
