@@ -1,0 +1,32 @@
+"""Helpers of the partition tests (not a conftest: tests/model has its own): small random periodic
+structures and their graphs."""
+
+import numpy as np
+
+from hampart.graph import radius_graph
+
+
+def random_structure(n_atoms=80, lengths=(14.0, 9.0, 9.5), seed=0, min_dist=1.7, tilt=0.4):
+    """Random non-overlapping periodic structure; returns (numbers, positions, cell)."""
+    rng = np.random.default_rng(seed)
+    cell = np.diag(lengths) + np.triu(rng.normal(0, tilt, (3, 3)), 1)
+    frac = np.empty((0, 3))
+    while len(frac) < n_atoms:
+        f = rng.random(3)
+        if len(frac):
+            d = frac - f
+            d -= np.round(d)
+            if np.linalg.norm(d @ cell, axis=1).min() < min_dist:
+                continue
+        frac = np.vstack([frac, f])
+    positions = frac @ cell
+    # some atoms sit just outside the cell: periodic wrap must still place them right
+    positions[:5] -= cell[0] * 1.0
+    numbers = np.where(np.arange(n_atoms) % 3 == 0, 72, 8).astype(np.int64)
+    return numbers, positions, cell
+
+
+def random_graph(n_atoms=80, rcut=4.0, seed=0, **kw):
+    numbers, positions, cell = random_structure(n_atoms, seed=seed, **kw)
+    graph = radius_graph(positions, cell, [True] * 3, rcut)
+    return numbers, positions, cell, graph
