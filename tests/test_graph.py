@@ -1,0 +1,133 @@
+"""hampart.graph.radius_graph against ase.neighborlist.neighbor_list, and its refusals."""
+
+import numpy as np
+import pytest
+from ase.neighborlist import neighbor_list
+
+from hampart.errors import InputError
+from hampart.graph import cell_heights, edge_vectors, radius_graph
+
+
+def random_atoms(n=60, seed=0, triclinic=True, min_dist=1.2):
+    rng = np.random.default_rng(seed)
+    cell = np.diag([11.0, 12.0, 10.5])
+    if triclinic:
+        cell = cell + np.array([[0, 0, 0], [2.5, 0, 0], [1.5, -2.0, 0]])
+    frac = []
+    while len(frac) < n:  # rejection sampling: no overlapping atoms
+        f = rng.random(3)
+        d = np.array(frac).reshape(-1, 3) - f
+        d -= np.round(d)
+        if not frac or np.linalg.norm(d @ cell, axis=1).min() > min_dist:
+            frac.append(f)
+    return np.array(frac) @ cell, cell
+
+
+def ase_edges(positions, cell, pbc, rcut):
+    from ase import Atoms
+
+    atoms = Atoms("H" * len(positions), positions=positions, cell=cell, pbc=pbc)
+    i, j, S, d = neighbor_list("ijSd", atoms, rcut)
+    return {(int(a), int(b), *map(int, s)): float(x) for a, b, s, x in zip(i, j, S, d)}
+
+
+def our_edges(graph, positions, cell):
+    vec = edge_vectors(positions, cell, graph.edge_index, graph.edge_shift)
+    dist = np.linalg.norm(vec, axis=1)
+    j, i = graph.edge_index
+    return {(int(a), int(b), *map(int, s)): float(x)
+            for a, b, s, x in zip(i, j, graph.edge_shift, dist)}
+
+
+@pytest.mark.parametrize("pbc", [[True, True, True], [True, False, True], [False] * 3],
+                         ids=["periodic", "mixed", "open"])
+@pytest.mark.parametrize("triclinic", [True, False], ids=["triclinic", "orthorhombic"])
+def test_same_pairs_shifts_and_distances_as_ase(pbc, triclinic):
+    positions, cell = random_atoms(triclinic=triclinic)
+    rcut = 4.5
+    graph = radius_graph(positions, cell if any(pbc) else np.zeros((3, 3)), pbc, rcut)
+    ours = our_edges(graph, positions, cell)
+    ref = ase_edges(positions, cell, pbc, rcut)
+    assert len(ours) == graph.n_edges  # no duplicate edge
+    assert ours.keys() == ref.keys()
+    assert max(abs(ours[k] - ref[k]) for k in ref) < 1e-10
+    assert graph.merged == 0 and graph.n_nodes == len(positions)
+    j, i = graph.edge_index
+    assert not ((i == j) & (graph.edge_shift == 0).all(1)).any()  # no on-site edge
+    if not any(pbc):
+        assert not graph.edge_shift.any()
+    else:
+        assert not graph.edge_shift[:, ~np.asarray(pbc)].any()
+
+
+def test_both_directions_and_sorted_by_receiver():
+    positions, cell = random_atoms(seed=1)
+    graph = radius_graph(positions, cell, [True] * 3, 4.0)
+    j, i = graph.edge_index
+    forward = set(zip(i.tolist(), j.tolist(), map(tuple, graph.edge_shift.tolist())))
+    backward = set(zip(j.tolist(), i.tolist(), map(tuple, (-graph.edge_shift).tolist())))
+    assert forward == backward
+    assert (np.diff(i) >= 0).all()
+    assert np.array_equal(graph.in_degree(), np.bincount(i, minlength=len(positions)))
+
+
+def test_refuses_second_images_naming_height_and_safe_rcut():
+    positions, cell = random_atoms(n=20, seed=2)
+    heights = cell_heights(cell)
+    assert np.allclose(heights, [abs(np.linalg.det(cell)) / np.linalg.norm(np.cross(cell[1], cell[2])),
+                                 abs(np.linalg.det(cell)) / np.linalg.norm(np.cross(cell[2], cell[0])),
+                                 abs(np.linalg.det(cell)) / np.linalg.norm(np.cross(cell[0], cell[1]))])
+    rcut = 0.5 * heights.min() + 1.0
+    with pytest.raises(InputError) as err:
+        radius_graph(positions, cell, [True] * 3, rcut, source="cell.xyz")
+    msg = str(err.value)
+    assert msg.startswith("cell.xyz:")
+    assert f"{heights.min():.3f}" in msg and f"r_cut <= {0.5 * heights.min():.3f}" in msg
+    assert "minimum" in msg
+    # just below the safe r_cut there is nothing to refuse
+    radius_graph(positions, cell, [True] * 3, 0.5 * heights.min() - 1e-6)
+
+
+def test_minimum_images_merges_and_reports():
+    positions, cell = random_atoms(n=20, seed=3)
+    rcut = 0.5 * cell_heights(cell).min() + 2.0
+    graph = radius_graph(positions, cell, [True] * 3, rcut, images="minimum")
+    ref = ase_edges(positions, cell, [True] * 3, rcut)
+    ours = our_edges(graph, positions, cell)
+    j, i = graph.edge_index
+    assert (i != j).all()  # self images dropped
+    pairs = i * len(positions) + j
+    assert len(np.unique(pairs)) == len(pairs)  # one edge per ordered pair
+    shortest = {}
+    for (a, b, *_s), d in ref.items():
+        if a != b:
+            shortest[(a, b)] = min(d, shortest.get((a, b), np.inf))
+    assert {(a, b): d for (a, b, *_s), d in ours.items()}.keys() == shortest.keys()
+    assert max(abs(d - shortest[(a, b)]) for (a, b, *_s), d in ours.items()) < 1e-10
+    assert graph.merged == len(ref) - graph.n_edges > 0
+    assert graph.images == "minimum"
+
+
+def test_overlapping_atoms_raise():
+    positions, cell = random_atoms(n=10, seed=4)
+    positions = np.concatenate([positions, positions[3:4] + [0.1, 0.0, 0.0]])
+    with pytest.raises(InputError, match="atoms .* are 0.100 Angstrom apart"):
+        radius_graph(positions, cell, [True] * 3, 3.0, source="bad.xyz")
+
+
+@pytest.mark.parametrize("cell", [np.zeros((3, 3)), np.diag([10.0, 10.0, 0.0])],
+                         ids=["missing", "flat"])
+def test_periodic_without_cell_raises(cell):
+    positions, _ = random_atoms(n=10, seed=5)
+    with pytest.raises(InputError, match="cell is missing or flat"):
+        radius_graph(positions, cell, [True] * 3, 3.0)
+
+
+def test_other_bad_arguments():
+    positions, cell = random_atoms(n=10, seed=6)
+    with pytest.raises(InputError, match="unknown images mode"):
+        radius_graph(positions, cell, True, 3.0, images="all")
+    with pytest.raises(InputError, match="positive r_cut"):
+        radius_graph(positions, cell, True, 0.0)
+    with pytest.raises(InputError, match="NaN"):
+        radius_graph(np.full((2, 3), np.nan), cell, True, 3.0)
