@@ -51,13 +51,6 @@ def run_case(n_atoms, rcut, device, dtype_name, repeat, profile, layers, edge_ch
     from hampart.graph import radius_graph
     from hampart.model import HamiltonianModel, PAPER_HYPERPARAMETERS
 
-    try:
-        import hampart.blocks  # noqa: F401
-    except ImportError:  # until hampart.blocks lands: the tests' stand-in layout
-        import hampart.model.network as network
-        sys.path.insert(0, os.path.join(ROOT, "tests", "model"))
-        from standin_layout import StandinLayout
-        network._make_layout = StandinLayout
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", torch.get_num_threads())))
     dtype = getattr(torch, dtype_name)
     basis = Basis({72: (0, 0, 1, 2), 8: (0, 1)}, name="SZV")

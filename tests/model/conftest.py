@@ -1,25 +1,12 @@
 """Shared fixtures of the model tests: a small periodic HfO2-like structure and its graph."""
 
 import numpy as np
-import pytest
 import torch
 
 from hampart.basis import Basis
 from hampart.graph import radius_graph
 
-import hampart.model.network as network
-
 HF, O = 72, 8
-
-
-@pytest.fixture(autouse=True)
-def _layout(monkeypatch):
-    """Use hampart.blocks.IrrepsLayout when it exists, else the tests' stand-in."""
-    try:
-        from hampart.blocks import IrrepsLayout  # noqa: F401
-    except ImportError:
-        from standin_layout import StandinLayout
-        monkeypatch.setattr(network, "_make_layout", StandinLayout)
 
 
 def szv_basis() -> Basis:
