@@ -1,0 +1,22 @@
+"""Partitions with halos (DESIGN.md §3): owners, halo BFS, the on-disk store (format version 1,
+docs/partitions.md) and the training loader with exact-output masks.
+
+Edge direction: ``edge_index[0]`` = sender j, ``edge_index[1]`` = receiver i; an edge is owned
+by the part owning its receiver. Positions in Angstrom, labels in Hartree.
+"""
+
+from .halo import EDGE_IDS, build_partition, build_partitions, incoming_csr, partition_stats
+from .inspect import inspect_partitions
+from .loader import PartitionBatch, exact_masks, load_batch, to_batch
+from .owners import check_owner, metis_owners, owners_from_array, slab_owners
+from .store import (FORMAT, VERSION, load_manifest, load_partition, partition_arrays,
+                    slice_dataset, verify)
+
+__all__ = [
+    "slab_owners", "metis_owners", "owners_from_array", "check_owner",
+    "build_partition", "build_partitions", "incoming_csr", "partition_stats", "EDGE_IDS",
+    "slice_dataset", "partition_arrays", "load_manifest", "load_partition", "verify",
+    "FORMAT", "VERSION",
+    "PartitionBatch", "exact_masks", "to_batch", "load_batch",
+    "inspect_partitions",
+]

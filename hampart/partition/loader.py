@@ -1,0 +1,107 @@
+"""Partitions as torch tensors for training, with the masks of the outputs that are exact.
+
+Exactness (DESIGN.md §3), for a model of L message-passing layers on a partition with halo k:
+an atom at hop d is computed as in the full graph when d <= k - L. Hence
+
+* owned atoms (hop 0) are exact iff k >= L; partitions with k < L are refused;
+* an owned edge j -> i (receiver owned) is exact iff its sender j has hop <= k - L: with
+  k = L only edges whose two ends are owned (the paper's scheme), with k >= L + 1 all of them.
+
+``node_exact`` ``(n_owned,)`` and ``edge_exact`` ``(n_owned_edges,)`` are those masks; the
+labels ``node_blocks`` ``(n_owned, u, u)`` and ``edge_blocks`` ``(n_owned_edges, u, u)``
+(Hartree) cover the owned atoms and owned edges, which come first in the node and edge arrays.
+Positions and cell in Angstrom; ``edge_index`` is (sender j, receiver i), local.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from ..keys import (CELL, EDGE_BLOCKS, EDGE_INDEX, EDGE_OWNED, EDGE_SHIFT, NODE_BLOCKS, NODE_HOP,
+                    NODE_IDS, NUMBERS, POSITIONS)
+from .store import HALO, load_partition
+
+__all__ = ["PartitionBatch", "exact_masks", "to_batch", "load_batch"]
+
+
+@dataclass(frozen=True)
+class PartitionBatch:
+    """One partition on a device. Nodes ``n`` (owned first), edges ``m`` (owned first)."""
+
+    numbers: torch.Tensor            # int64 (n,)
+    positions: torch.Tensor          # dtype (n, 3) Angstrom
+    cell: torch.Tensor               # dtype (3, 3) Angstrom, rows = cell vectors
+    edge_index: torch.Tensor         # int64 (2, m) local (sender j, receiver i)
+    edge_shift: torch.Tensor         # int64 (m, 3) image shift of the sender
+    node_hop: torch.Tensor           # int64 (n,) 0 = owned
+    edge_owned: torch.Tensor         # bool (m,)
+    node_ids: torch.Tensor           # int64 (n,) global atom index
+    node_exact: torch.Tensor         # bool (n_owned,)
+    edge_exact: torch.Tensor         # bool (n_owned_edges,)
+    node_blocks: torch.Tensor | None  # dtype (n_owned, u, u) Hartree, None without labels
+    edge_blocks: torch.Tensor | None  # dtype (n_owned_edges, u, u) Hartree
+    halo: int
+    n_layers: int
+
+    @property
+    def n_owned(self) -> int:
+        return int(self.node_exact.shape[0])
+
+    @property
+    def n_owned_edges(self) -> int:
+        return int(self.edge_exact.shape[0])
+
+
+def exact_masks(node_hop, edge_index, edge_owned, halo: int, n_layers: int,
+                source: str = "partition"):
+    """``(node_exact (n_owned,), edge_exact (n_owned_edges,))`` numpy bool; see the module
+    docstring. Raises :class:`InputError` when ``halo < n_layers``."""
+    if int(n_layers) < 0:
+        raise InputError("n_layers", f"{n_layers} layers", "give 0 or more layers")
+    if int(halo) < int(n_layers):
+        raise InputError(source, f"halo depth {halo} is shallower than the model's {n_layers} "
+                         "message-passing layers, so no owned output would be exact",
+                         f"re-slice with --halo {n_layers} or more (--halo {int(n_layers) + 1} "
+                         "trains every edge)")
+    node_hop = np.asarray(node_hop)
+    n_owned = int((node_hop == 0).sum())
+    m_owned = int(np.asarray(edge_owned).sum())
+    reach = int(halo) - int(n_layers)
+    node_exact = node_hop[:n_owned] <= reach
+    edge_exact = node_hop[np.asarray(edge_index)[0, :m_owned]] <= reach
+    return node_exact, edge_exact
+
+
+def to_batch(arrays: dict, n_layers: int, device="cpu", dtype=torch.float32, halo=None,
+             source: str = "partition") -> PartitionBatch:
+    """A :class:`PartitionBatch` from part arrays (a part file's, or
+    :func:`hampart.partition.store.partition_arrays`'); ``halo`` defaults to the stored depth."""
+    halo = int(arrays[HALO]) if halo is None else int(halo)
+    node_exact, edge_exact = exact_masks(arrays[NODE_HOP], arrays[EDGE_INDEX], arrays[EDGE_OWNED],
+                                         halo, n_layers, source)
+
+    def t(x, dt=None):
+        return torch.as_tensor(np.ascontiguousarray(x), device=device, dtype=dt)
+
+    has_labels = NODE_BLOCKS in arrays and EDGE_BLOCKS in arrays
+    return PartitionBatch(
+        numbers=t(arrays[NUMBERS], torch.int64), positions=t(arrays[POSITIONS], dtype),
+        cell=t(arrays[CELL], dtype), edge_index=t(arrays[EDGE_INDEX], torch.int64),
+        edge_shift=t(arrays[EDGE_SHIFT], torch.int64), node_hop=t(arrays[NODE_HOP], torch.int64),
+        edge_owned=t(arrays[EDGE_OWNED], torch.bool), node_ids=t(arrays[NODE_IDS], torch.int64),
+        node_exact=t(node_exact, torch.bool), edge_exact=t(edge_exact, torch.bool),
+        node_blocks=t(arrays[NODE_BLOCKS], dtype) if has_labels else None,
+        edge_blocks=t(arrays[EDGE_BLOCKS], dtype) if has_labels else None,
+        halo=halo, n_layers=int(n_layers))
+
+
+def load_batch(directory, k: int, n_layers: int, device="cpu", dtype=torch.float32,
+               verify: bool = True) -> PartitionBatch:
+    """Part ``k`` of a partition directory as a :class:`PartitionBatch` (sha256 checked)."""
+    arrays = load_partition(directory, k, verify=verify)
+    return to_batch(arrays, n_layers, device=device, dtype=dtype,
+                    source=f"{directory} (part {k})")
