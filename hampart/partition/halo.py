@@ -78,11 +78,14 @@ def build_partition(graph, owner, part: int, halo: int, ptr: np.ndarray | None =
         raise InputError("owner", f"part {part} owns no atom", "every part must own an atom")
     hop[frontier] = 0
     node_groups, edge_groups = [frontier], []
+    mark = np.zeros(n, dtype=bool)
     for d in range(1, halo + 1):
         edges = _gather_ranges(ptr, frontier)  # all incoming edges of atoms at hop d-1 < halo
         edge_groups.append(edges)
-        reached = np.unique(sender[edges])
-        frontier = reached[hop[reached] < 0]
+        mark[sender[edges]] = True  # a mark array instead of np.unique: no sort of the senders
+        mark[hop >= 0] = False
+        frontier = np.flatnonzero(mark)
+        mark[frontier] = False
         hop[frontier] = d
         node_groups.append(frontier)
     node_ids = np.concatenate(node_groups).astype(np.int64)

@@ -114,6 +114,22 @@ def slab_owners(positions, cell, parts: int, axis="x", balance: str = "width",
                          "use fewer parts or --balance atoms (equal atom counts)") from None
 
 
+def _undirected_adjacency(sender, receiver, n: int):
+    """METIS CSR ``(xadj, adjncy)`` int32: each neighbour once, both directions, no self loop."""
+    key = receiver * n + sender
+    # Fast path: radius_graph's edges are sorted by receiver then sender, one per pair, both
+    # directions present; then the edge list already is the adjacency (checked, not assumed).
+    simple = len(key) == 0 or bool((np.diff(key) > 0).all() and (sender != receiver).all())
+    if not (simple and np.array_equal(np.sort(sender * n + receiver), key)):
+        keep = sender != receiver
+        a = np.concatenate([receiver[keep], sender[keep]])
+        b = np.concatenate([sender[keep], receiver[keep]])
+        key = np.unique(a * n + b)
+    rows, cols = key // n, key % n
+    xadj = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))]).astype(np.int32)
+    return xadj, cols.astype(np.int32)
+
+
 def metis_owners(graph, parts: int, seed: int = 0) -> np.ndarray:
     """METIS k-way partition of ``graph`` (a :class:`hampart.graph.Graph`) into ``parts``.
 
@@ -130,14 +146,7 @@ def metis_owners(graph, parts: int, seed: int = 0) -> np.ndarray:
     if parts == 1:
         return np.zeros(n, dtype=np.int64)
     sender, receiver = graph.edge_index
-    keep = sender != receiver
-    # Symmetric pair set: add both directions, then one entry per (receiver, sender) pair.
-    a = np.concatenate([receiver[keep], sender[keep]])
-    b = np.concatenate([sender[keep], receiver[keep]])
-    pair = np.unique(a * n + b)
-    rows, cols = pair // n, pair % n
-    xadj = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))]).astype(np.int32)
-    adjncy = cols.astype(np.int32)
+    xadj, adjncy = _undirected_adjacency(sender, receiver, n)
     vweights = np.maximum(np.bincount(receiver, minlength=n), 1).astype(np.int32)
     options = pymetis.Options(seed=int(seed) & 0x7FFFFFFF)
     try:

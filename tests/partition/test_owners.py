@@ -108,3 +108,18 @@ def test_owners_from_array_validates():
         owners_from_array([0.5, 1.0])
     with pytest.raises(InputError, match="span"):
         owners_from_array([0, 1, 3], parts=3)
+
+
+def test_metis_on_a_hand_made_graph_with_duplicates_and_one_way_edges():
+    from hampart.graph import Graph
+
+    # a ring of 8 atoms given one way only, one edge twice (two images) and a self image
+    j = np.array([0, 1, 2, 3, 4, 5, 6, 7, 7, 3])
+    i = np.array([1, 2, 3, 4, 5, 6, 7, 0, 0, 3])
+    order = np.lexsort((j, i))
+    graph = Graph(edge_index=np.stack([j[order], i[order]]), edge_shift=np.zeros((10, 3), np.int64),
+                  n_nodes=8, rcut=1.0)
+    owner = metis_owners(graph, 2)
+    assert np.bincount(owner).tolist() == [4, 4]
+    # a ring cut in two halves: exactly 2 of its 8 links cross
+    assert (owner[np.arange(8)] != owner[(np.arange(8) + 1) % 8]).sum() == 2
