@@ -115,34 +115,47 @@ def extract_blocks(H, numbers, basis, graph, source: str = "hamiltonian"):
                                  f"orbitals in basis '{basis.name}'",
                          "use the matrix of this structure and the basis it was computed with")
     edge_index = _as_numpy(graph.edge_index, np.int64).reshape(2, -1)
-    coo = sp.coo_matrix(H)
-    coo.sum_duplicates()
-    row, col, val = coo.row.astype(np.int64), coo.col.astype(np.int64), coo.data
+    csr = sp.csr_matrix(H)
+    if not csr.has_canonical_format:
+        csr = csr.copy()  # never change the caller's matrix
+        csr.sum_duplicates()
+    val = csr.data
     if not np.isfinite(val).all():
         raise InputError(source, "matrix contains NaN or infinity", "fix or recompute the matrix")
+    per_row = np.diff(csr.indptr)
+    col = csr.indices.astype(np.int64)
 
     counts = np.diff(offsets)
     atom_of = np.repeat(np.arange(n_atoms, dtype=np.int64), counts)
-    slot_table = _union_slot_table(basis)
-    slot_of = slot_table[numbers[atom_of], np.arange(n_orb) - offsets[atom_of]]
-    ai, aj = atom_of[row], atom_of[col]
-    us, vs = slot_of[row], slot_of[col]
+    slot_of = _union_slot_table(basis)[numbers[atom_of], np.arange(n_orb) - offsets[atom_of]]
+    ai, aj = np.repeat(atom_of, per_row), atom_of[col]
+    # flat position inside a (u, u) block: row slot * u + column slot
+    inner = np.repeat(slot_of * u, per_row) + slot_of[col]
+
+    # an atom pair's entries come in runs along each csr row: look up each run once
+    key = ai * np.int64(n_atoms) + aj
+    del aj
+    start = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]])) if len(key) else \
+        np.zeros(0, dtype=np.int64)
+    run_key = key[start]
+    del key
+    sorted_key, order = _pair_keys(edge_index, n_atoms, source)
+    pos = np.minimum(np.searchsorted(sorted_key, run_key), max(len(sorted_key) - 1, 0))
+    run_edge = np.full(len(run_key), -1, dtype=np.int64)  # -1: not an edge, -2: on-site
+    if len(sorted_key):
+        hit = sorted_key[pos] == run_key
+        run_edge[hit] = order[pos[hit]]
+    run_edge[run_key // n_atoms == run_key % n_atoms] = -2
+    edge_of = np.repeat(run_edge, np.diff(np.concatenate([start, [len(val)]])))
 
     node_blocks = np.zeros((n_atoms, u, u))
-    on_site = ai == aj
-    node_blocks[ai[on_site], us[on_site], vs[on_site]] = val[on_site]
-
+    sel = edge_of == -2
+    node_blocks.reshape(-1)[ai[sel] * (u * u) + inner[sel]] = val[sel]
     edge_blocks = np.zeros((edge_index.shape[1], u, u))
-    off = ~on_site
-    sorted_key, order = _pair_keys(edge_index, n_atoms, source)
-    key = ai[off] * np.int64(n_atoms) + aj[off]
-    pos = np.searchsorted(sorted_key, key)
-    found = pos < len(sorted_key)
-    found[found] = sorted_key[pos[found]] == key[found]
-    eid = order[pos[found]]
-    edge_blocks[eid, us[off][found], vs[off][found]] = val[off][found]
+    sel = edge_of >= 0
+    edge_blocks.reshape(-1)[edge_of[sel] * (u * u) + inner[sel]] = val[sel]
 
-    outside = val[off][~found]
+    outside = val[edge_of == -1]
     outside = outside[outside != 0]
     info = {
         "outside_count": int(outside.size),
@@ -154,14 +167,29 @@ def extract_blocks(H, numbers, basis, graph, source: str = "hamiltonian"):
 
 
 # ---------------------------------------------------------------------------- assemble
-def _entries(blocks, atoms_row, atoms_col, numbers, offsets, local):
-    """(rows, cols, values) of the entries of ``blocks`` (k, u, u) the species pairs have."""
+def _entries(blocks, atoms_row, atoms_col, numbers, offsets, basis):
+    """(rows, cols, values) of the entries of ``blocks`` (k, u, u) the species pairs have;
+    block k couples atom ``atoms_row[k]`` (rows) with ``atoms_col[k]`` (columns)."""
+    rows, cols, vals = [], [], []
     zr, zc = numbers[atoms_row], numbers[atoms_col]
-    have = (local[zr] >= 0)[:, :, None] & (local[zc] >= 0)[:, None, :]
-    k, a, b = np.nonzero(have)
-    rows = offsets[atoms_row[k]] + local[zr[k], a]
-    cols = offsets[atoms_col[k]] + local[zc[k], b]
-    return rows, cols, blocks[k, a, b]
+    for z1 in basis.elements:
+        u1 = basis.union_index(z1)
+        k1 = np.flatnonzero(zr == z1)
+        for z2 in basis.elements:
+            k = k1[zc[k1] == z2]
+            if not len(k):
+                continue
+            u2 = basis.union_index(z2)
+            inner = (u1[:, None] * blocks.shape[2] + u2[None, :]).reshape(-1)
+            flat = (k * (blocks.shape[1] * blocks.shape[2]))[:, None] + inner[None, :]
+            vals.append(blocks.reshape(-1)[flat.reshape(-1)])
+            r = offsets[atoms_row[k]][:, None, None] + np.arange(len(u1))[None, :, None]
+            c = offsets[atoms_col[k]][:, None, None] + np.arange(len(u2))[None, None, :]
+            rows.append(np.broadcast_to(r, (len(k), len(u1), len(u2))).reshape(-1))
+            cols.append(np.broadcast_to(c, (len(k), len(u1), len(u2))).reshape(-1))
+    empty_i, empty_f = np.zeros(0, dtype=np.int64), np.zeros(0)
+    return (np.concatenate(rows or [empty_i]), np.concatenate(cols or [empty_i]),
+            np.concatenate(vals or [empty_f]))
 
 
 def assemble_blocks(node_blocks, edge_blocks, numbers, basis, edge_index,
@@ -185,10 +213,9 @@ def assemble_blocks(node_blocks, edge_blocks, numbers, basis, edge_index,
                          f"{edge_blocks.shape} for {n} atoms, {m} edges and u = {u}",
                          "pass (n_atoms, u, u) node and (n_edges, u, u) edge blocks of this basis")
     offsets = basis.orbital_offsets(numbers)
-    local = union_local_table(basis)
     atoms = np.arange(n, dtype=np.int64)
-    rn, cn, vn = _entries(node_blocks, atoms, atoms, numbers, offsets, local)
-    re, ce, ve = _entries(edge_blocks, edge_index[1], edge_index[0], numbers, offsets, local)
+    rn, cn, vn = _entries(node_blocks, atoms, atoms, numbers, offsets, basis)
+    re, ce, ve = _entries(edge_blocks, edge_index[1], edge_index[0], numbers, offsets, basis)
     size = int(offsets[-1])
     P = sp.coo_matrix((np.concatenate([vn, ve]), (np.concatenate([rn, re]),
                                                    np.concatenate([cn, ce]))),
