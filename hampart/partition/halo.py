@@ -82,7 +82,7 @@ def build_partition(graph, owner, part: int, halo: int, ptr: np.ndarray | None =
     for d in range(1, halo + 1):
         edges = _gather_ranges(ptr, frontier)  # all incoming edges of atoms at hop d-1 < halo
         edge_groups.append(edges)
-        mark[sender[edges]] = True  # a mark array instead of np.unique: no sort of the senders
+        mark[np.take(sender, edges)] = True  # a mark array instead of np.unique: no sort of the senders
         mark[hop >= 0] = False
         frontier = np.flatnonzero(mark)
         mark[frontier] = False
@@ -92,15 +92,16 @@ def build_partition(graph, owner, part: int, halo: int, ptr: np.ndarray | None =
     edge_ids = (np.concatenate(edge_groups) if edge_groups else np.zeros(0, np.int64)).astype(np.int64)
     local = np.full(n, -1, dtype=np.int64)
     local[node_ids] = np.arange(len(node_ids), dtype=np.int64)
-    edge_index = local[graph.edge_index[:, edge_ids]]
+    # np.take: several times faster than fancy indexing for these gathers
+    edge_index = np.take(local, np.take(graph.edge_index, edge_ids, axis=1))
     n_owned_edges = len(edge_groups[0]) if edge_groups else 0
     edge_owned = np.zeros(len(edge_ids), dtype=bool)
     edge_owned[:n_owned_edges] = True
     return {
         NODE_IDS: node_ids,
-        NODE_HOP: hop[node_ids],
+        NODE_HOP: np.take(hop, node_ids),
         EDGE_INDEX: np.ascontiguousarray(edge_index.reshape(2, -1)),
-        EDGE_SHIFT: np.ascontiguousarray(graph.edge_shift[edge_ids].reshape(-1, 3)),
+        EDGE_SHIFT: np.take(graph.edge_shift, edge_ids, axis=0).reshape(-1, 3),
         EDGE_OWNED: edge_owned,
         EDGE_IDS: edge_ids,
     }

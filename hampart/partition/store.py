@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -215,8 +216,8 @@ def _iter_parts(structure, hamiltonian, basis, params, owner=None, timings=None)
         if node_labels is not None:
             n_owned = int((arrays[NODE_HOP] == 0).sum())
             m_owned = int(arrays[EDGE_OWNED].sum())
-            arrays[NODE_BLOCKS] = node_labels[nid[:n_owned]]
-            arrays[EDGE_BLOCKS] = edge_labels[arrays[EDGE_IDS][:m_owned]]
+            arrays[NODE_BLOCKS] = np.take(node_labels, nid[:n_owned], axis=0)
+            arrays[EDGE_BLOCKS] = np.take(edge_labels, arrays[EDGE_IDS][:m_owned], axis=0)
         timings["halo"] += time.perf_counter() - t
         yield graph, owner, part, arrays
 
@@ -412,19 +413,24 @@ def slice_dataset(dataset_or_path, rcut, method, parts, halo, out, axis=None, ba
 
     timings, entries, sizes = {}, [], []
     graph = own = None
-    with atomic_directory(out, replace=True) as tmp:
+    with atomic_directory(out, replace=True) as tmp, ThreadPoolExecutor(max_workers=1) as pool:
         tmp = Path(tmp)
-        t_write = 0.0
+        pending = None  # one part written (and hashed) in a thread while the next is built
+        t_wait = 0.0
         for graph, own, part, arrays in _iter_parts(structure, H, the_basis, params, owner, timings):
-            t = time.perf_counter()
-            name = part_file(part)
-            np.savez(tmp / name, **arrays)
             size = _sizes(arrays)
             sizes.append(size)
-            entries.append({"file": name, "sha256": sha256_file(tmp / name), **size})
-            t_write += time.perf_counter() - t
+            entries.append({"file": part_file(part), **size})
+            t = time.perf_counter()
+            if pending is not None:
+                pending.result()
+            t_wait += time.perf_counter() - t
+            pending = pool.submit(_write_part, tmp / part_file(part), arrays, entries[-1])
             del arrays
-        timings["write"] = t_write
+        t = time.perf_counter()
+        if pending is not None:
+            pending.result()
+        timings["write_wait"] = t_wait + time.perf_counter() - t
         stats = partition_stats(graph, own, sizes)
         info = timings.pop("labels_info", None)
         if info is not None:
@@ -453,6 +459,35 @@ def slice_dataset(dataset_or_path, rcut, method, parts, halo, out, axis=None, ba
     if log:
         log(summary_text(out, manifest))
     return out, False
+
+
+class _HashingWriter:
+    """Write-only file that hashes what passes through. Having no ``seek`` makes zipfile
+    stream (sizes after each entry), so the sha256 is known without reading the file back."""
+
+    def __init__(self, f):
+        self.f, self.h, self.n = f, hashlib.sha256(), 0
+
+    def write(self, data) -> int:
+        self.h.update(data)
+        self.n += len(data)
+        return self.f.write(data)
+
+    def tell(self) -> int:
+        return self.n
+
+    def read(self, *args):  # numpy takes objects with .read for files; zipfile never reads here
+        raise OSError("write-only")
+
+    def flush(self) -> None:
+        self.f.flush()
+
+
+def _write_part(path, arrays, entry) -> None:
+    with open(path, "wb") as f:
+        writer = _HashingWriter(f)
+        np.savez(writer, **arrays)
+    entry["sha256"] = writer.h.hexdigest()
 
 
 def _replace_field(dataset, name, value):
