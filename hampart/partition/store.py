@@ -522,4 +522,6 @@ def summary_text(out, manifest) -> str:
         f"  replication {stats['replication']:.3f}, node imbalance {stats['node_imbalance']:.3f}, "
         f"edge imbalance {stats['edge_imbalance']:.3f}, edge cut {stats['edge_cut']}, "
         f"{stats['seconds']:.2f} s",
-    ])
+    ] + ([f"  labels: {100 * stats['labels_outside_frobenius'] / stats['labels_total_frobenius']:.2f}% "
+          "of H's Frobenius norm lies between atoms farther apart than r_cut (not learnable)"]
+         if stats.get("labels_total_frobenius") else []))
