@@ -67,3 +67,67 @@ def test_batch_tensors(chain):
     assert batch.positions.dtype == torch.float64 and batch.edge_index.dtype == torch.int64
     assert batch.edge_shift.shape == (7, 3) and batch.node_blocks is None
     assert batch.node_ids.tolist() == [0, 1, 2, 3, 4]
+
+
+def test_partition_losses_sum_to_full_graph_loss():
+    """With halo L + 1 the per-part losses (exact masks from the loader) add up to the
+    full-graph loss, gradients included; with halo L the owned atoms still match."""
+    from hampart.basis import Basis
+    from hampart.blocks import extract_blocks
+    from hampart.graph import radius_graph
+    from hampart.model import HamiltonianModel, block_loss
+
+    from partition_helpers import random_structure
+    from test_store import _hamiltonian
+
+    basis = Basis({72: (0, 0, 1, 2), 8: (0, 1)}, name="SZV-HfO")
+    numbers, positions, cell = random_structure(40, lengths=(11.0, 8.0, 8.0), seed=8)
+    rcut, layers = 3.4, 2  # two layers: hops 1 and 2 both matter (one forward takes ~1 s)
+    structure = SimpleNamespace(numbers=numbers, positions=positions, cell=cell,
+                                pbc=np.ones(3, dtype=bool), source="random")
+    graph = radius_graph(positions, cell, [True] * 3, rcut)
+    H = _hamiltonian(numbers, positions, cell, graph)
+    torch.manual_seed(0)
+    model = HamiltonianModel(basis, lmax=4, mmax=2, channels=4, ff_hidden=8, heads=1,
+                             layers=layers, rcut=rcut).double()
+
+    node_blocks, edge_blocks, _ = extract_blocks(H, numbers, basis, graph)
+    t = lambda x: torch.as_tensor(x)  # noqa: E731
+    full_nodes, full_edges = model(t(numbers), t(positions), t(cell), t(graph.edge_index),
+                                   t(graph.edge_shift))
+    full, _ = block_loss(full_nodes, full_edges, t(node_blocks), t(edge_blocks), t(numbers),
+                         t(graph.edge_index), basis)
+    grads_full = torch.autograd.grad(full, list(model.parameters()), allow_unused=True)
+
+    parts, info = partition_arrays(structure, rcut, method="slab", parts=2, halo=layers + 1,
+                                   hamiltonian=H, basis=basis)
+    total = 0.0
+    grads = [torch.zeros_like(p) for p in model.parameters()]
+    for a in parts:
+        b = to_batch(a, n_layers=layers, dtype=torch.float64)
+        assert b.node_exact.all() and b.edge_exact.all()
+        pn, pe = model(b.numbers, b.positions, b.cell, b.edge_index, b.edge_shift)
+        loss, _ = block_loss(pn, pe, b.node_blocks, b.edge_blocks, b.numbers, b.edge_index,
+                             basis, b.node_exact, b.edge_exact)
+        for g, d in zip(grads, torch.autograd.grad(loss, list(model.parameters()),
+                                                   allow_unused=True)):
+            if d is not None:
+                g += d
+        total += float(loss.detach())
+    assert total == pytest.approx(float(full.detach()), rel=1e-9)
+    for g, d in zip(grads, grads_full):
+        if d is not None:
+            assert torch.allclose(g, d, rtol=1e-7, atol=1e-12)
+
+    # halo L: owned atoms exact, edges with a halo sender masked out
+    parts, _ = partition_arrays(structure, rcut, method="slab", parts=2, halo=layers,
+                                hamiltonian=H, basis=basis)
+    for a in parts:
+        b = to_batch(a, n_layers=layers, dtype=torch.float64)
+        pn, pe = model(b.numbers, b.positions, b.cell, b.edge_index, b.edge_shift)
+        nid = a["node_ids"][: b.n_owned]
+        assert torch.allclose(pn[: b.n_owned], full_nodes[torch.as_tensor(nid)], atol=1e-10)
+        eid = torch.as_tensor(a["edge_ids"][: b.n_owned_edges])
+        exact = b.edge_exact
+        assert torch.allclose(pe[: b.n_owned_edges][exact], full_edges[eid][exact], atol=1e-10)
+        assert not exact.all()  # some owned edges cross the cut at this size
