@@ -1,16 +1,17 @@
 """Orbital orders of the codes H comes from, and conversions between them: the one place for them.
 
 Within one atom, every code lists the shells in basis order; they differ only inside a shell of
-angular momentum l (2l+1 real solid harmonics, z polar, no Condon-Shortley phase):
+angular momentum l. Internal, CP2K and PySCF use the 2l+1 real solid harmonics with z polar and
+no Condon-Shortley phase; e3nn uses y as polar axis:
 
-==========  =========================================  ==========================================
-code        l = 1                                      l = 0 and l >= 2
-==========  =========================================  ==========================================
-internal    p_y, p_z, p_x   (m = -1, 0, 1)             m = -l..l  (d: xy, yz, z2, xz, x2-y2)
-cp2k        same as internal (CP2K's documented order)  same as internal
-pyscf       p_x, p_y, p_z   (``cart=False``)           m = -l..l, same functions and signs
-e3nn        components like (x, y, z), y polar         e3nn's real harmonics, y polar
-==========  =========================================  ==========================================
+========  ==========================  ============================================
+code      l = 1                       l = 0 and l >= 2
+========  ==========================  ============================================
+internal  p_y, p_z, p_x (m=-1,0,1)    m = -l..l (d: xy, yz, z2, xz, x2-y2)
+cp2k      as internal                 as internal (CP2K's documented order)
+pyscf     p_x, p_y, p_z               as internal, same functions and signs
+e3nn      like (x, y, z), y polar     e3nn's real harmonics, y polar
+========  ==========================  ============================================
 
 PySCF's spherical functions were checked to equal ours, signs included, for l = 0..4 (values
 on random points) and by rotating molecules (tests/test_conventions.py): converting PySCF's
