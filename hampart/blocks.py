@@ -135,8 +135,7 @@ def extract_blocks(H, numbers, basis, graph, source: str = "hamiltonian"):
     # an atom pair's entries come in runs along each csr row: look up each run once
     key = ai * np.int64(n_atoms) + aj
     del aj
-    start = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]])) if len(key) else \
-        np.zeros(0, dtype=np.int64)
+    start = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))[:len(key)]
     run_key = key[start]
     del key
     sorted_key, order = _pair_keys(edge_index, n_atoms, source)
@@ -146,7 +145,7 @@ def extract_blocks(H, numbers, basis, graph, source: str = "hamiltonian"):
         hit = sorted_key[pos] == run_key
         run_edge[hit] = order[pos[hit]]
     run_edge[run_key // n_atoms == run_key % n_atoms] = -2
-    edge_of = np.repeat(run_edge, np.diff(np.concatenate([start, [len(val)]])))
+    edge_of = np.repeat(run_edge, np.diff(np.concatenate([start, [len(val)]]))[:len(start)])
 
     node_blocks = np.zeros((n_atoms, u, u))
     sel = edge_of == -2

@@ -34,7 +34,7 @@ import scipy.sparse as sp
 from .errors import InputError
 from .so3 import orbital_from_e3nn
 
-__all__ = ["CODES", "permutation", "transform", "orbital_transform", "reorder_matrix",
+__all__ = ["CODES", "permutation", "transform", "orbital_transform", "reorder_matrix", "reorder",
            "orbital_from_e3nn"]
 
 CODES = ("internal", "cp2k", "pyscf", "e3nn")
@@ -148,3 +148,6 @@ def reorder_matrix(H, numbers, basis, frm: str, to: str, source: str = "matrix")
     if sp.issparse(H):
         return (T @ sp.csr_matrix(H) @ T.T).tocsr()
     return np.asarray(T @ (T @ np.asarray(H)).T).T
+
+
+reorder = reorder_matrix  # the name docs/architecture.md uses

@@ -191,3 +191,18 @@ def test_irreps_transform_with_e3nn_wigner_D(basis):
     for *_ab, L, start, stop in layout.entries:
         DL = so3.wigner_D_from_matrix(L, R)
         assert (after[:, start:stop] - before[:, start:stop] @ DL.T).abs().max() < 1e-10
+
+
+def test_empty_graph_and_zero_matrix():
+    numbers = np.array([HF, O, 0])
+    n_orb = 14
+    empty = Graph(np.zeros((2, 0), dtype=np.int64), np.zeros((0, 3), dtype=np.int64), 3, 1.0)
+    node, edge, info = extract_blocks(sp.csr_matrix((n_orb, n_orb)), numbers, BASIS, empty)
+    assert node.shape == (3, 10, 10) and edge.shape == (0, 10, 10) and not node.any()
+    assert info["outside_count"] == 0 and info["total_frobenius"] == 0.0
+    H = np.eye(n_orb)
+    H[0, 12] = H[12, 0] = 0.5  # Hf s - O p: outside the (empty) graph
+    node, edge, info = extract_blocks(H, numbers, BASIS, empty)
+    assert info["outside_count"] == 2 and info["outside_max_abs"] == 0.5
+    back = assemble_blocks(node, edge, numbers, BASIS, empty.edge_index).toarray()
+    assert np.array_equal(back, np.eye(n_orb))
