@@ -6,7 +6,7 @@ by the part owning its receiver. Positions in Angstrom, labels in Hartree.
 """
 
 from .halo import EDGE_IDS, build_partition, build_partitions, incoming_csr, partition_stats
-from .inspect import inspect_partitions
+from .inspect import format_inspection, inspect_partitions
 from .loader import PartitionBatch, exact_masks, load_batch, to_batch
 from .owners import check_owner, metis_owners, owners_from_array, slab_owners
 from .store import (FORMAT, VERSION, load_manifest, load_partition, partition_arrays,
@@ -18,5 +18,5 @@ __all__ = [
     "slice_dataset", "partition_arrays", "load_manifest", "load_partition", "verify",
     "FORMAT", "VERSION",
     "PartitionBatch", "exact_masks", "to_batch", "load_batch",
-    "inspect_partitions",
+    "inspect_partitions", "format_inspection",
 ]
