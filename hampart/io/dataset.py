@@ -1,0 +1,110 @@
+"""Dataset directories: one structure, its Hamiltonian and its basis.
+
+Layout (written by ``hampart generate`` and ``hampart label``, read by ``slice``/``evaluate``)::
+
+    DIR/structure.xyz   extended xyz: cell, pbc, positions (Angstrom); ghosts as X
+    DIR/H.npz           scipy sparse H (Hartree), internal = CP2K orbital order
+    DIR/basis.yaml      shells per element (hampart.basis.Basis)
+    DIR/meta.json       how it was made (generator, seed, interaction radius, ...)
+
+A user's own data enter as a structure file plus ``hamiltonian`` (.csr or .npz) and ``basis``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+from ase.data import chemical_symbols
+
+from ..basis import Basis, load_basis
+from ..errors import InputError
+from .atomic import atomic_directory
+from .csr import read_matrix, write_matrix
+from .structure import Structure, read_structure, write_structure
+
+__all__ = ["Dataset", "load_dataset", "save_dataset", "check_matrix",
+           "STRUCTURE_FILE", "HAMILTONIAN_FILE", "BASIS_FILE", "META_FILE"]
+
+STRUCTURE_FILE, HAMILTONIAN_FILE, BASIS_FILE, META_FILE = ("structure.xyz", "H.npz", "basis.yaml",
+                                                            "meta.json")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    structure: Structure
+    hamiltonian: sp.csr_matrix | None
+    basis: Basis
+    path: str
+    meta: dict = field(default_factory=dict)
+
+
+def check_matrix(H, structure: Structure, basis: Basis, source="hamiltonian") -> None:
+    """Square, finite, and as large as the basis says for these atoms; else InputError."""
+    basis.check(structure.numbers, source=structure.source or str(source))
+    expected = int(basis.orbital_offsets(structure.numbers)[-1])
+    if H.shape[0] != H.shape[1]:
+        raise InputError(source, f"matrix is {H.shape[0]} x {H.shape[1]}, not square",
+                         "give the full square matrix")
+    if H.shape[0] != expected:
+        zs, counts = np.unique(structure.numbers[structure.numbers > 0], return_counts=True)
+        per = ", ".join(f"{counts[k]} {chemical_symbols[z]} x {basis.n_orbitals(z)}"
+                        for k, z in enumerate(zs))
+        raise InputError(source, f"matrix has {H.shape[0]} orbitals but basis '{basis.name}' "
+                         f"gives {expected} for the structure ({per})",
+                         "pass the basis the matrix was computed with (--basis SZV, DZVP or a "
+                         "YAML file), and check the structure is the same calculation")
+    data = H.data if sp.issparse(H) else np.asarray(H)
+    if not np.isfinite(data).all():
+        raise InputError(source, "contains NaN or infinite values", "regenerate the matrix")
+
+
+def load_dataset(path, hamiltonian=None, basis=None) -> Dataset:
+    """A dataset directory, or a structure file with ``hamiltonian`` and ``basis``."""
+    path = os.fspath(path)
+    meta = {}
+    if os.path.isdir(path):
+        structure_file = os.path.join(path, STRUCTURE_FILE)
+        if not os.path.isfile(structure_file):
+            raise InputError(path, f"directory without {STRUCTURE_FILE}",
+                             "give a directory made by hampart generate/label, or a structure file")
+        if hamiltonian is None and os.path.isfile(os.path.join(path, HAMILTONIAN_FILE)):
+            hamiltonian = os.path.join(path, HAMILTONIAN_FILE)
+        if basis is None and os.path.isfile(os.path.join(path, BASIS_FILE)):
+            basis = os.path.join(path, BASIS_FILE)
+        meta_file = os.path.join(path, META_FILE)
+        if os.path.isfile(meta_file):
+            try:
+                with open(meta_file) as f:
+                    meta = json.load(f)
+            except (OSError, ValueError) as e:
+                raise InputError(meta_file, f"unreadable ({e})", "regenerate the dataset") from None
+    else:
+        structure_file = path
+    structure = read_structure(structure_file)
+    if basis is None:
+        raise InputError(path, "no basis given", "pass --basis SZV, DZVP or a YAML file")
+    basis = load_basis(basis)
+    basis.check(structure.numbers, source=structure_file)
+    H = None
+    if hamiltonian is not None:
+        H = read_matrix(hamiltonian)
+        check_matrix(H, structure, basis, source=os.fspath(hamiltonian))
+    return Dataset(structure, H, basis, path, meta)
+
+
+def save_dataset(out, structure: Structure, H, basis: Basis, meta=None, replace=False) -> str:
+    """Write a dataset directory atomically; returns its path."""
+    if H is not None:
+        check_matrix(H, structure, basis, source="hamiltonian")
+    with atomic_directory(out, replace=replace) as tmp:
+        write_structure(os.path.join(tmp, STRUCTURE_FILE), structure)
+        if H is not None:
+            write_matrix(os.path.join(tmp, HAMILTONIAN_FILE), H)
+        basis.to_yaml(os.path.join(tmp, BASIS_FILE))
+        with open(os.path.join(tmp, META_FILE), "w") as f:
+            json.dump(meta or {}, f, indent=1)
+    return os.fspath(out)

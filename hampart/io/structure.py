@@ -1,0 +1,123 @@
+"""Atomic structures in and out, through ase.
+
+Positions in Angstrom; ``cell`` rows are the cell vectors (Angstrom); ``pbc`` per cell vector.
+Ghost atoms (vacancies) have atomic number 0, written as the symbol ``X``.
+
+Read: anything ase reads (extxyz, CIF, POSCAR, ...), and CP2K-style plain xyz whose comment line
+carries the cell, either as 3 lengths (orthorhombic) or 9 components, alone or after a word such
+as ``cell:`` or ``Lattice``. A plain xyz without cell numbers is non-periodic.
+Write: extended xyz with the cell, pbc and positions at full float64 precision.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InputError
+from .atomic import atomic_file
+
+__all__ = ["Structure", "read_structure", "write_structure"]
+
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eEdD][-+]?\d+)?"
+
+
+@dataclass(frozen=True)
+class Structure:
+    """numbers ``(n,)`` int64; positions ``(n, 3)``; cell ``(3, 3)``; pbc ``(3,)`` bool."""
+
+    numbers: np.ndarray
+    positions: np.ndarray
+    cell: np.ndarray
+    pbc: np.ndarray
+    source: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "numbers", np.asarray(self.numbers, dtype=np.int64).reshape(-1))
+        object.__setattr__(self, "positions",
+                           np.asarray(self.positions, dtype=np.float64).reshape(-1, 3))
+        object.__setattr__(self, "cell", np.asarray(self.cell, dtype=np.float64).reshape(3, 3))
+        object.__setattr__(self, "pbc", np.broadcast_to(np.asarray(self.pbc, dtype=bool), (3,)).copy())
+
+    @property
+    def n_atoms(self) -> int:
+        return int(self.numbers.shape[0])
+
+    def check(self) -> "Structure":
+        """Raise :class:`InputError` for an empty structure, NaN, or pbc without a cell."""
+        what = self.source or "structure"
+        if self.n_atoms == 0:
+            raise InputError(what, "contains no atoms", "give a structure with atoms")
+        if len(self.positions) != self.n_atoms:
+            raise InputError(what, "positions and numbers differ in length", "fix the structure")
+        if not np.isfinite(self.positions).all() or not np.isfinite(self.cell).all():
+            raise InputError(what, "positions or cell contain NaN or infinity", "fix the file")
+        if (self.numbers < 0).any() or (self.numbers > 118).any():
+            raise InputError(what, "atomic numbers outside 0..118", "fix the element symbols")
+        if self.pbc.any():
+            lengths = np.linalg.norm(self.cell, axis=1)
+            if (lengths[self.pbc] == 0).any() or abs(np.linalg.det(self.cell)) < 1e-8:
+                raise InputError(what, "is periodic but has no (or a flat) cell",
+                                 "write the cell (extxyz Lattice=\"...\" or numbers in the xyz "
+                                 "comment line) or mark the structure non-periodic")
+        return self
+
+
+def _cell_from_comment(comment: str):
+    """3 lengths or 9 components from a CP2K-style xyz comment line, else None."""
+    text = comment.strip()
+    numbers = re.findall(_NUMBER, text)
+    words = re.sub(_NUMBER, " ", text).replace("=", " ").replace(":", " ").split()
+    labelled = any(w.lower().strip("\"'") in ("cell", "lattice", "abc", "box") for w in words)
+    if not (labelled or not words):
+        return None
+    values = [float(x.replace("d", "e").replace("D", "e")) for x in numbers]
+    if len(values) == 3:
+        return np.diag(values)
+    if len(values) == 9:
+        return np.array(values).reshape(3, 3)
+    return None
+
+
+def read_structure(path, format: str | None = None) -> Structure:
+    """Read a structure file (see the module docstring); errors name the file."""
+    import ase.io
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise InputError(path, "no such structure file", "check the path")
+    try:
+        atoms = ase.io.read(path, format=format)
+    except KeyError as e:
+        raise InputError(path, f"unknown element {e}", "use chemical symbols (X for ghost atoms)")
+    except Exception as e:  # ase raises many kinds on malformed files
+        raise InputError(path, f"cannot be read as a structure ({type(e).__name__}: {e})",
+                         "give extxyz, xyz with the cell in the comment line, CIF or POSCAR") from None
+    cell = np.asarray(atoms.cell.array, dtype=np.float64)
+    pbc = np.asarray(atoms.pbc, dtype=bool)
+    if not pbc.any() and not cell.any() and path.lower().endswith(".xyz"):
+        with open(path) as f:
+            f.readline()
+            found = _cell_from_comment(f.readline())
+        if found is not None:
+            cell, pbc = found, np.ones(3, dtype=bool)
+    structure = Structure(atoms.numbers, atoms.positions, cell, pbc, source=path)
+    return structure.check()
+
+
+def write_structure(path, structure: Structure) -> None:
+    """Extended xyz with Lattice, pbc and positions in full precision; written atomically."""
+    from ase.data import chemical_symbols
+
+    symbols = np.array(["X"] + chemical_symbols[1:])[structure.numbers]
+    lattice = " ".join(f"{v:.17g}" for v in structure.cell.reshape(-1))
+    pbc = " ".join("T" if p else "F" for p in structure.pbc)
+    lines = [str(structure.n_atoms),
+             f'Lattice="{lattice}" Properties=species:S:1:pos:R:3 pbc="{pbc}"']
+    lines += [f"{s} {x:.17g} {y:.17g} {z:.17g}" for s, (x, y, z) in zip(symbols, structure.positions)]
+    with atomic_file(path) as tmp:
+        with open(tmp, "w") as f:
+            f.write("\n".join(lines) + "\n")
