@@ -73,6 +73,8 @@ def read_csr(path, n_orbitals: int | None = None, triangle: str = "auto") -> sp.
         raise InputError(path, "is empty", "give the CSR file CP2K wrote") from None
     except (ValueError, pd.errors.ParserError, OverflowError):
         _fail(path, n_orbitals, "cannot be parsed as 'row col value' lines")
+    if len(table) == 0:
+        raise InputError(path, "is empty", "give the CSR file CP2K wrote")
     rows = table["r"].to_numpy() - 1
     cols = table["c"].to_numpy() - 1
     vals = table["v"].to_numpy()
@@ -91,23 +93,18 @@ def read_csr(path, n_orbitals: int | None = None, triangle: str = "auto") -> sp.
             triangle = "upper"  # diagonal only
     if triangle not in ("upper", "lower", "full"):
         raise InputError(f"triangle '{triangle}'", "unknown", "use auto, upper, lower or full")
-    coo = sp.coo_matrix((vals, (rows, cols)), shape=(size, size))
-    key = rows * size + cols
-    if np.unique(key).size != key.size:
+    T = sp.coo_matrix((vals, (rows, cols)), shape=(size, size)).tocsr()  # sums duplicates
+    if T.nnz != vals.size:
         raise InputError(path, "the same (row, col) appears more than once",
                          "regenerate the file; each element must be listed once")
     if triangle == "full":
-        H = coo.tocsr()
-        asym = abs(H - H.T)
+        asym = abs(T - T.T)
         if asym.nnz and asym.max() > 1e-10 * max(1.0, abs(vals).max()):
             raise InputError(path, f"full matrix is not symmetric (max |H_ij - H_ji| = "
                              f"{asym.max():.3g})", "give a symmetric H, or one triangle of it")
-        return H
-    off = rows != cols
-    full = sp.coo_matrix((np.concatenate([vals, vals[off]]),
-                          (np.concatenate([rows, cols[off]]), np.concatenate([cols, rows[off]]))),
-                         shape=(size, size))
-    return full.tocsr()
+        return T
+    # the other triangle from the transpose; the diagonal once
+    return (T + T.T - sp.diags(T.diagonal())).tocsr()
 
 
 def write_csr(path, H, triangle: str = "upper") -> None:

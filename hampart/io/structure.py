@@ -90,7 +90,12 @@ def read_structure(path, format: str | None = None) -> Structure:
     if not os.path.isfile(path):
         raise InputError(path, "no such structure file", "check the path")
     try:
-        atoms = ase.io.read(path, format=format)
+        try:
+            atoms = ase.io.read(path, format=format)
+        except ValueError:
+            if format is not None or not path.lower().endswith(".xyz"):
+                raise
+            atoms = ase.io.read(path, format="xyz")  # plain xyz whose comment extxyz misreads
     except KeyError as e:
         raise InputError(path, f"unknown element {e}", "use chemical symbols (X for ghost atoms)")
     except Exception as e:  # ase raises many kinds on malformed files
