@@ -1,0 +1,93 @@
+"""`hampart slice` through hampart.cli.main: writes, reuses, refuses, inspects, plots."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from hampart.basis import Basis
+from hampart.cli import main
+from hampart.partition import inspect_partitions, load_manifest
+
+from partition_helpers import random_graph
+
+RCUT = 4.0
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    import ase
+    import ase.io
+
+    from test_store import _hamiltonian
+
+    d = tmp_path_factory.mktemp("data")
+    numbers, positions, cell, graph = random_graph(60, rcut=RCUT, seed=9)
+    ase.io.write(d / "structure.xyz", ase.Atoms(numbers=numbers, positions=positions, cell=cell,
+                                                 pbc=True), format="extxyz")
+    basis = Basis({72: (0, 0, 1, 2), 8: (0, 1)}, name="SZV-HfO")
+    basis.to_yaml(d / "basis.yaml")
+    sp.save_npz(d / "H.npz", _hamiltonian(numbers, positions, cell, graph))
+    return d
+
+
+def _args(files, out, *extra):
+    return ["slice", str(files / "structure.xyz"), "--hamiltonian", str(files / "H.npz"),
+            "--basis", str(files / "basis.yaml"), "--rcut", str(RCUT), "--out", str(out), *extra]
+
+
+def test_slice_reuse_and_refuse(files, tmp_path, capsys):
+    out = tmp_path / "parts"
+    assert main(_args(files, out, "--method", "metis", "--parts", "3", "--halo", "2",
+                      "--plot", str(tmp_path / "p.png"))) == 0
+    text = capsys.readouterr().out
+    assert "wrote" in text and "replication" in text and (tmp_path / "p.png").exists()
+    m = load_manifest(out)
+    assert m["params"]["parts"] == 3 and m["params"]["labels"] and m["source"]["n_atoms"] == 60
+    mtime = os.stat(out / "manifest.json").st_mtime_ns
+    assert main(_args(files, out, "--method", "metis", "--parts", "3", "--halo", "2")) == 0
+    assert "reusing" in capsys.readouterr().out
+    assert os.stat(out / "manifest.json").st_mtime_ns == mtime
+    # other parameters: exit 2 with a message naming --force, nothing changed
+    assert main(_args(files, out, "--method", "slab", "--parts", "3")) == 2
+    assert "--force" in capsys.readouterr().err
+    assert os.stat(out / "manifest.json").st_mtime_ns == mtime
+    assert main(_args(files, out, "--method", "slab", "--parts", "3", "--axis", "y",
+                      "--balance", "atoms", "--force")) == 0
+    m = load_manifest(out)
+    assert m["params"]["method"] == "slab" and m["params"]["axis"] == "y"
+    report = inspect_partitions(out, verify=True)
+    assert report["verify"]["ok"] and [p["n_owned"] for p in report["parts"]] == [20, 20, 20]
+
+
+@pytest.mark.parametrize("extra,match", [
+    (["--parts", "61"], "at most 60"),
+    (["--parts", "0"], "parts"),
+    (["--parts", "2", "--halo", "-1"], "halo"),
+    (["--parts", "2", "--method", "metis", "--axis", "x"], "axis"),
+])
+def test_slice_errors_exit_2_and_write_nothing(files, tmp_path, capsys, extra, match):
+    out = tmp_path / "parts"
+    assert main(_args(files, out, *extra)) == 2
+    assert match in capsys.readouterr().err
+    assert not out.exists() and os.listdir(tmp_path) == []
+
+
+def test_slice_dataset_directory(files, tmp_path, capsys):
+    from hampart.io.dataset import load_dataset, save_dataset
+
+    ds = load_dataset(files / "structure.xyz", hamiltonian=files / "H.npz",
+                      basis=files / "basis.yaml")
+    save_dataset(tmp_path / "data", ds.structure, ds.hamiltonian, ds.basis, {"seed": 9})
+    out = tmp_path / "parts"
+    args = ["slice", str(tmp_path / "data"), "--rcut", str(RCUT), "--parts", "2", "--out", str(out)]
+    assert main(args) == 0
+    m = load_manifest(out)
+    assert m["params"]["labels"] and m["params"]["basis"]["name"] == "SZV-HfO"
+    assert m["source"]["file"] == str(tmp_path / "data")
+    assert main(args) == 0 and "reusing" in capsys.readouterr().out
+    # editing any file of the dataset changes the key: refused without --force
+    (tmp_path / "data" / "meta.json").write_text(json.dumps({"seed": 10}))
+    assert main(args) == 2
