@@ -31,10 +31,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from hampart.basis import Basis  # noqa: E402
+from hampart.basis import load_basis  # noqa: E402
 from hampart.graph import radius_graph  # noqa: E402
 
-BASIS = Basis({72: (0, 0, 1, 2), 8: (0, 1), 78: (0, 0, 1, 2), 32: (0, 1)}, name="SZV")
+BASIS = load_basis("SZV")
 HFO2_CELL = np.diag([52.3, 26.2, 26.3])
 
 
@@ -90,8 +90,8 @@ def big_structure(seed=0):
     try:
         from hampart.generate import make_structure
 
-        s = make_structure("hfo2", seed, size=100_000)
-        return s, "hampart.generate"
+        s = make_structure("hfo2", seed, size=(20, 20, 21))  # 100,800 atoms
+        return s, "hampart.generate (hfo2, 20 x 20 x 21 repeats)"
     except Exception:
         reps = (20, 20, 21)  # 8400 fluorite cells = 100,800 atoms at the HfO2 density
         cell = HFO2_CELL * np.array([2.0, 4.0, 4.2])[:, None]

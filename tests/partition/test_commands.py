@@ -11,7 +11,7 @@ from hampart.basis import Basis
 from hampart.cli import main
 from hampart.partition import inspect_partitions, load_manifest
 
-from partition_helpers import random_graph
+from partition_helpers import random_graph, random_hamiltonian
 
 RCUT = 4.0
 
@@ -21,7 +21,6 @@ def files(tmp_path_factory):
     import ase
     import ase.io
 
-    from test_store import _hamiltonian
 
     d = tmp_path_factory.mktemp("data")
     numbers, positions, cell, graph = random_graph(60, rcut=RCUT, seed=9)
@@ -29,7 +28,7 @@ def files(tmp_path_factory):
                                                  pbc=True), format="extxyz")
     basis = Basis({72: (0, 0, 1, 2), 8: (0, 1)}, name="SZV-HfO")
     basis.to_yaml(d / "basis.yaml")
-    sp.save_npz(d / "H.npz", _hamiltonian(numbers, positions, cell, graph))
+    sp.save_npz(d / "H.npz", random_hamiltonian(numbers, graph, basis))
     return d
 
 

@@ -77,8 +77,7 @@ def test_partition_losses_sum_to_full_graph_loss():
     from hampart.graph import radius_graph
     from hampart.model import HamiltonianModel, block_loss
 
-    from partition_helpers import random_structure
-    from test_store import _hamiltonian
+    from partition_helpers import random_hamiltonian, random_structure
 
     basis = Basis({72: (0, 0, 1, 2), 8: (0, 1)}, name="SZV-HfO")
     numbers, positions, cell = random_structure(40, lengths=(11.0, 8.0, 8.0), seed=8)
@@ -86,7 +85,7 @@ def test_partition_losses_sum_to_full_graph_loss():
     structure = SimpleNamespace(numbers=numbers, positions=positions, cell=cell,
                                 pbc=np.ones(3, dtype=bool), source="random")
     graph = radius_graph(positions, cell, [True] * 3, rcut)
-    H = _hamiltonian(numbers, positions, cell, graph)
+    H = random_hamiltonian(numbers, graph, basis)
     torch.manual_seed(0)
     model = HamiltonianModel(basis, lmax=4, mmax=2, channels=4, ff_hidden=8, heads=1,
                              layers=layers, rcut=rcut).double()

@@ -7,7 +7,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 
 from hampart.basis import Basis
 from hampart.errors import InputError
@@ -15,30 +14,17 @@ from hampart.partition import (inspect_partitions, load_manifest, load_partition
                                partition_arrays, slice_dataset, verify)
 from hampart.partition.plot import plot_partitions
 
-from partition_helpers import random_graph
+from partition_helpers import random_graph, random_hamiltonian
 
 RCUT = 4.0
 BASIS = Basis({72: (0, 0, 1, 2), 8: (0, 1)}, name="SZV-HfO")
-
-
-def _hamiltonian(numbers, positions, cell, graph, seed=0):
-    """Random symmetric H with entries only on-site and between atoms joined by an edge."""
-    offsets = BASIS.orbital_offsets(numbers)
-    n_orb = int(offsets[-1])
-    rng = np.random.default_rng(seed)
-    counts = np.diff(offsets)
-    atom_of = np.repeat(np.arange(len(numbers)), counts)
-    adjacency = np.eye(len(numbers), dtype=bool)
-    adjacency[graph.edge_index[1], graph.edge_index[0]] = True
-    A = rng.normal(size=(n_orb, n_orb)) * adjacency[atom_of][:, atom_of]
-    return sp.csr_matrix(A + A.T)
 
 
 @pytest.fixture(scope="module")
 def dataset():
     numbers, positions, cell, graph = random_graph(90, rcut=RCUT, seed=6)
     numbers[7] = 0  # a ghost atom: in the graph, owns no orbitals
-    H = _hamiltonian(numbers, positions, cell, graph)
+    H = random_hamiltonian(numbers, graph, BASIS)
     structure = SimpleNamespace(numbers=numbers, positions=positions, cell=cell,
                                 pbc=np.ones(3, dtype=bool), source="random")
     return SimpleNamespace(structure=structure, hamiltonian=H, basis=BASIS, path=None, meta={})
