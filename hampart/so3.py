@@ -48,7 +48,8 @@ def edge_angles(vec: torch.Tensor, eps: float = 1e-9) -> tuple[torch.Tensor, tor
         raise ValueError(f"edge {bad} has zero length: two atoms coincide")
     unit = vec / norm[..., None]
     # y is the polar axis: beta from y, alpha in the z-x plane (e3nn.o3.xyz_to_angles).
-    beta = torch.acos(unit[..., 1].clamp(-1.0, 1.0))
+    # atan2, not acos: acos loses half the digits for edges close to the y axis
+    beta = torch.atan2(torch.hypot(unit[..., 0], unit[..., 2]), unit[..., 1])
     alpha = torch.atan2(unit[..., 0], unit[..., 2])
     return alpha, beta
 

@@ -1,0 +1,48 @@
+"""Synthetic data: disordered structures and their physically structured Hamiltonians.
+
+``generate`` makes a structure and labels it; ``label`` labels a structure a user gives. Both
+write a dataset directory (:mod:`hampart.io.dataset`) atomically.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ..basis import load_basis
+from ..io.dataset import save_dataset
+from ..io.structure import read_structure
+from .hamiltonian import PHYSICS_SEED, SyntheticParams, synthetic_hamiltonian
+from .structures import MATERIALS, make_structure
+
+__all__ = ["MATERIALS", "make_structure", "synthetic_hamiltonian", "SyntheticParams",
+           "generate", "label"]
+
+
+def _params(interaction_radius):
+    return SyntheticParams() if interaction_radius is None else \
+        SyntheticParams(interaction_radius=float(interaction_radius))
+
+
+def _label_and_save(structure, out, basis, interaction_radius, meta, replace):
+    basis = load_basis(basis)
+    t = time.perf_counter()
+    H, info = synthetic_hamiltonian(structure, basis, _params(interaction_radius), return_info=True)
+    meta = dict(meta, generator="hampart synthetic v1", physics_seed=PHYSICS_SEED,
+                label_seconds=time.perf_counter() - t, **info)
+    return save_dataset(out, structure, H, basis, meta=meta, replace=replace)
+
+
+def generate(material, seed=0, out="data/generated", vacancies=0.0, size=None, basis="SZV",
+             interaction_radius=None, replace=False) -> str:
+    """Make a disordered ``material`` structure and its Hamiltonian; write the dataset ``out``."""
+    structure = make_structure(material, seed=seed, vacancies=vacancies, size=size)
+    meta = {"material": material, "seed": seed, "vacancies": vacancies,
+            "size": None if size is None else list(size)}
+    return _label_and_save(structure, out, basis, interaction_radius, meta, replace)
+
+
+def label(structure_path, out, basis="SZV", interaction_radius=None, replace=False) -> str:
+    """The synthetic Hamiltonian of a user's structure file; write the dataset ``out``."""
+    structure = read_structure(structure_path)
+    return _label_and_save(structure, out, basis, interaction_radius,
+                           {"structure": str(structure_path)}, replace)
