@@ -1,0 +1,100 @@
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+from hampart.basis import load_basis
+from hampart.errors import InputError
+from hampart.generate import SyntheticParams, make_structure, synthetic_hamiltonian
+from hampart.io.structure import Structure
+from hampart.so3 import block_rotation
+
+BASIS = load_basis("SZV")
+PARAMS = SyntheticParams(interaction_radius=4.5)
+
+
+@pytest.fixture(scope="module")
+def small():
+    s = make_structure("hfo2", seed=2, size=(2, 2, 2), vacancies=0.05)
+    return s, synthetic_hamiltonian(s, BASIS, PARAMS)
+
+
+def _random_rotation(seed):
+    q, r = np.linalg.qr(np.random.default_rng(seed).normal(size=(3, 3)))
+    q = q * np.sign(np.diag(r))
+    return q * np.linalg.det(q)
+
+
+def test_exactly_symmetric_and_physical_range(small):
+    _, H = small
+    assert abs(H - H.T).max() == 0.0
+    ev = np.linalg.eigvalsh(H.toarray())
+    assert -3.0 < ev.min() < ev.max() < 2.0
+
+
+def test_rotation_rotates_every_block(small):
+    s, H = small
+    R = _random_rotation(0)
+    rotated = Structure(s.numbers, s.positions @ R.T, s.cell @ R.T, s.pbc)
+    H2 = synthetic_hamiltonian(rotated, BASIS, PARAMS).toarray()
+    D = torch.block_diag(*[block_rotation(BASIS.shells_of(int(z)), torch.tensor(R))
+                           for z in s.numbers if z > 0]).numpy()
+    assert np.abs(D @ H.toarray() @ D.T - H2).max() < 1e-12
+    assert np.abs(np.linalg.eigvalsh(H2) - np.linalg.eigvalsh(H.toarray())).max() < 1e-12
+    assert np.abs(H2 - H.toarray()).max() > 1e-3  # the rotation did change the blocks
+
+
+def test_permuting_atoms_keeps_eigenvalues(small):
+    s, H = small
+    perm = np.random.default_rng(1).permutation(s.n_atoms)
+    Hp = synthetic_hamiltonian(Structure(s.numbers[perm], s.positions[perm], s.cell, s.pbc),
+                               BASIS, PARAMS)
+    assert np.abs(np.linalg.eigvalsh(Hp.toarray()) - np.linalg.eigvalsh(H.toarray())).max() < 1e-12
+
+
+def test_blocks_vanish_smoothly_at_the_interaction_radius():
+    cell = np.eye(3) * 30.0
+    values = []
+    for d in (4.0, 4.4, 4.49, 4.499, 4.5, 4.6):
+        s = Structure([8, 8], [[5.0, 5.0, 5.0], [5.0 + d, 5.0, 5.0]], cell, True)
+        values.append(np.abs(synthetic_hamiltonian(s, BASIS, PARAMS).toarray()[:4, 4:]).max())
+    assert values[0] > values[1] > values[2] > values[3] > 0
+    assert values[3] < 1e-5 * values[0]  # continuous at the radius (cos^2 goes like delta^2)
+    assert values[4] == 0.0 and values[5] == 0.0
+
+
+def test_same_seed_same_H_and_different_seed_different():
+    a = synthetic_hamiltonian(make_structure("si", seed=0, size=(2, 2, 2)), load_basis("SZV"), PARAMS)
+    b = synthetic_hamiltonian(make_structure("si", seed=0, size=(2, 2, 2)), load_basis("SZV"), PARAMS)
+    c = synthetic_hamiltonian(make_structure("si", seed=1, size=(2, 2, 2)), load_basis("SZV"), PARAMS)
+    assert (a != b).nnz == 0
+    assert abs(a - c).max() > 1e-3
+
+
+def test_environment_dependence_needs_message_passing():
+    """Moving a third atom changes the block between two others (and their on-site blocks)."""
+    cell = np.eye(3) * 30.0
+    base = [[10.0, 10.0, 10.0], [12.2, 10.0, 10.0]]
+    H1 = synthetic_hamiltonian(Structure([72, 8, 8], base + [[10.0, 12.0, 10.0]], cell, True),
+                               BASIS, PARAMS).toarray()
+    H2 = synthetic_hamiltonian(Structure([72, 8, 8], base + [[10.0, 10.0, 12.0]], cell, True),
+                               BASIS, PARAMS).toarray()
+    H3 = synthetic_hamiltonian(Structure([72, 8, 8], base + [[10.0, 14.5, 10.0]], cell, True),
+                               BASIS, PARAMS).toarray()
+    hop = (slice(0, 10), slice(10, 14))
+    assert np.abs(H1[hop] - H3[hop]).max() > 1e-4  # third atom's distance (coordination)
+    assert np.abs(H1[:10, :10] - H2[:10, :10]).max() > 1e-4  # its direction (crystal field)
+
+
+def test_ghosts_own_no_orbitals_and_lower_coordination():
+    s = make_structure("hfo2", seed=2, size=(2, 2, 2))
+    numbers = s.numbers.copy()
+    numbers[np.flatnonzero(numbers == 8)[0]] = 0
+    H = synthetic_hamiltonian(Structure(numbers, s.positions, s.cell, s.pbc), BASIS, PARAMS)
+    assert H.shape[0] == BASIS.orbital_offsets(numbers)[-1] == 32 * 10 + 63 * 4
+
+
+def test_refuses_radius_beyond_half_the_cell():
+    s = make_structure("hfo2", seed=0, size=(2, 2, 2))
+    with pytest.raises(InputError, match="r_cut"):
+        synthetic_hamiltonian(s, BASIS)  # default radius 6 > 5.2 = half the 10.5 A cell

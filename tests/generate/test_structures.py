@@ -1,0 +1,53 @@
+import numpy as np
+import pytest
+import vesin
+
+from hampart.errors import InputError
+from hampart.generate import MATERIALS, make_structure
+
+
+@pytest.mark.parametrize("material, n_atoms, density", [
+    ("hfo2", 3000, 0.0832), ("gst", 1008, 0.0324), ("ptge", 2688, 0.0518), ("si", 216, 0.0499)])
+def test_default_cells_sizes_density_and_no_overlaps(material, n_atoms, density):
+    s = make_structure(material, seed=0)
+    assert s.n_atoms == n_atoms
+    assert abs(s.n_atoms / abs(np.linalg.det(s.cell)) - density) < 0.002
+    d = vesin.NeighborList(cutoff=MATERIALS[material].min_distance, full_list=False).compute(
+        s.positions, s.cell, True, "d")[0]
+    assert d.size == 0 or d.min() >= MATERIALS[material].min_distance - 1e-6
+    frac = s.positions @ np.linalg.inv(s.cell)
+    assert (frac >= 0).all() and (frac < 1).all()
+
+
+def test_paper_cells():
+    assert np.allclose(np.diag(make_structure("hfo2").cell), [52.3, 26.2, 26.3])
+    assert abs(make_structure("ptge").cell[2, 2] - 23.66) < 0.1
+
+
+def test_gst_composition_is_ge1sb2te4():
+    s = make_structure("gst", seed=3)
+    counts = {z: int((s.numbers == z).sum()) for z in (32, 51, 52)}
+    assert counts == {32: 144, 51: 288, 52: 576}
+
+
+def test_disorder_is_deterministic_per_seed():
+    a, b, c = (make_structure("hfo2", seed=k, size=(2, 2, 2)) for k in (4, 4, 5))
+    assert np.array_equal(a.positions, b.positions)
+    assert not np.allclose(a.positions, c.positions)
+
+
+def test_vacancies_are_ghost_anions():
+    s = make_structure("hfo2", seed=1, vacancies=0.10, size=(3, 3, 3))
+    n_o_sites = 2 * 108
+    assert (s.numbers == 0).sum() == round(0.1 * n_o_sites)
+    assert (s.numbers == 72).sum() == 108  # Hf untouched: HfO_1.8
+    assert s.n_atoms == 324
+
+
+def test_bad_arguments():
+    with pytest.raises(InputError, match="hfo2, gst, ptge, si"):
+        make_structure("graphene")
+    with pytest.raises(InputError, match="fraction"):
+        make_structure("hfo2", vacancies=1.5)
+    with pytest.raises(InputError, match="positive"):
+        make_structure("hfo2", size=(0, 1, 1))
