@@ -162,3 +162,18 @@ def test_custom_owner_and_plot(dataset, tmp_path):
         slice_dataset(dataset, RCUT, "custom", 4, 1, tmp_path / "d", owner=owner)
     png = plot_partitions(out, tmp_path / "parts.png")
     assert png.stat().st_size > 10_000 and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_verify_finds_edges_owned_twice_even_with_a_matching_hash(dataset, tmp_path):
+    from hampart.partition.store import sha256_file
+
+    out, _ = slice_dataset(dataset, RCUT, "slab", 2, 1, tmp_path / "p")
+    with np.load(out / "part-00000.npz", allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["edge_ids"][0] = arrays["edge_ids"][1]  # one edge claimed twice, another by nobody
+    np.savez(out / "part-00000.npz", **arrays)
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["parts"][0]["sha256"] = sha256_file(out / "part-00000.npz")
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    report = verify(out)
+    assert not report["ok"] and "cover" in report["problems"][0]
