@@ -46,7 +46,7 @@ def _config(args: argparse.Namespace) -> TrainConfig:
 def _run(config: TrainConfig) -> int:
     summary = train(config)
     last = summary.get("last") or {}
-    if summary.get("ranks", 1) and last:
+    if summary.get("rank", 0) == 0 and last:
         print(f"trained {summary['epochs_run']} epochs on {summary['ranks']} rank(s): "
               f"MAE {last.get('mae_mEh', float('nan')):.3f} mEh; model in {config.out}/model.pt")
     return 0

@@ -247,7 +247,7 @@ def train(config: TrainConfig) -> dict:
         summary = {"epochs_run": len(history), "last_epoch": epoch, "stop": stop_reason,
                    "first": history[0] if history else None,
                    "last": history[-1] if history else None,
-                   "ranks": ctx.size, "parts_per_rank": len(mine), "seconds": time.perf_counter() - t0}
+                   "ranks": ctx.size, "rank": ctx.rank, "parts_per_rank": len(mine), "seconds": time.perf_counter() - t0}
         if ctx.is_main:
             _checkpoint(ckpt_path, model, optimizer, scheduler, max(epoch, 0), best)
             save_model(out / "model.pt", model, model_kwargs, basis,
