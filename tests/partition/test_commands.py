@@ -59,6 +59,9 @@ def test_slice_reuse_and_refuse(files, tmp_path, capsys):
     assert m["params"]["method"] == "slab" and m["params"]["axis"] == "y"
     report = inspect_partitions(out, verify=True)
     assert report["verify"]["ok"] and [p["n_owned"] for p in report["parts"]] == [20, 20, 20]
+    capsys.readouterr()
+    assert main(["inspect", str(out), "--verify"]) == 0
+    assert "verify: ok" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("extra,match", [
