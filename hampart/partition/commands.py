@@ -49,7 +49,8 @@ def _add(p: argparse.ArgumentParser) -> None:
                    help="halo depth in hops: >= the model's layers L; L+1 trains every edge")
     p.add_argument("--seed", type=int, default=0, help="METIS seed")
     p.add_argument("--images", choices=["refuse", "minimum"], default="refuse",
-                   help="pairs meeting through two periodic images: refuse, or keep the minimum image")
+                   help="pairs meeting through two periodic images: refuse, or keep the "
+                   "minimum image")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--force", action="store_true",
                    help="replace an --out that holds partitions of other inputs or parameters")

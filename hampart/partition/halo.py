@@ -69,7 +69,8 @@ def build_partition(graph, owner, part: int, halo: int, ptr: np.ndarray | None =
     owner = np.asarray(owner)
     n = int(graph.n_nodes)
     if owner.shape != (n,):
-        raise InputError("owner", f"shape {owner.shape}, expected ({n},)", "give one owner per atom")
+        raise InputError("owner", f"shape {owner.shape}, expected ({n},)",
+                         "give one owner per atom")
     ptr = incoming_csr(graph) if ptr is None else ptr
     sender = graph.edge_index[0]
     hop = np.full(n, -1, dtype=np.int64)
@@ -82,14 +83,15 @@ def build_partition(graph, owner, part: int, halo: int, ptr: np.ndarray | None =
     for d in range(1, halo + 1):
         edges = _gather_ranges(ptr, frontier)  # all incoming edges of atoms at hop d-1 < halo
         edge_groups.append(edges)
-        mark[np.take(sender, edges)] = True  # a mark array instead of np.unique: no sort of the senders
+        mark[np.take(sender, edges)] = True  # a mark array, not np.unique: no sort of senders
         mark[hop >= 0] = False
         frontier = np.flatnonzero(mark)
         mark[frontier] = False
         hop[frontier] = d
         node_groups.append(frontier)
     node_ids = np.concatenate(node_groups).astype(np.int64)
-    edge_ids = (np.concatenate(edge_groups) if edge_groups else np.zeros(0, np.int64)).astype(np.int64)
+    edge_ids = np.concatenate(edge_groups) if edge_groups else np.zeros(0, np.int64)
+    edge_ids = edge_ids.astype(np.int64)
     local = np.full(n, -1, dtype=np.int64)
     local[node_ids] = np.arange(len(node_ids), dtype=np.int64)
     # np.take: several times faster than fancy indexing for these gathers

@@ -58,9 +58,11 @@ def format_inspection(report: dict) -> str:
         "  part   owned    halo  owned_edges  halo_edges",
     ]
     for q in report["parts"]:
-        lines.append(f"  {q['part']:4d} {q['n_owned']:7d} {q['n_halo']:7d} {q['n_owned_edges']:12d} "
+        lines.append(f"  {q['part']:4d} {q['n_owned']:7d} {q['n_halo']:7d} "
+                     f"{q['n_owned_edges']:12d} "
                      f"{q['n_halo_edges']:11d}")
     v = report.get("verify")
     if v is not None:
-        lines.append("  verify: ok" if v["ok"] else "  verify: FAILED\n    " + "\n    ".join(v["problems"]))
+        lines.append("  verify: ok" if v["ok"]
+                     else "  verify: FAILED\n    " + "\n    ".join(v["problems"]))
     return "\n".join(lines)

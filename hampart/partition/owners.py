@@ -44,10 +44,13 @@ def check_owner(owner, n_atoms: int, parts: int | None = None,
         raise InputError(source, f"shape {owner.shape}, expected ({n_atoms},) (one owner per atom)",
                          "give one part index per atom")
     if owner.dtype.kind not in "iu":
-        if owner.dtype.kind == "f" and np.isfinite(owner).all() and (owner == np.round(owner)).all():
+        whole = owner.dtype.kind == "f" and bool(np.isfinite(owner).all()
+                                                  and (owner == np.round(owner)).all())
+        if whole:
             owner = owner.astype(np.int64)
         else:
-            raise InputError(source, f"dtype {owner.dtype} is not integer", "give integer part indices")
+            raise InputError(source, f"dtype {owner.dtype} is not integer",
+                             "give integer part indices")
     owner = owner.astype(np.int64)
     if n_atoms == 0:
         raise InputError(source, "no atoms", "give a structure with atoms")
@@ -59,7 +62,8 @@ def check_owner(owner, n_atoms: int, parts: int | None = None,
     counts = np.bincount(owner, minlength=parts)
     empty = np.flatnonzero(counts == 0)
     if len(empty):
-        raise InputError(source, f"{len(empty)} of {parts} parts own no atom (first: part {empty[0]})",
+        raise InputError(source, f"{len(empty)} of {parts} parts own no atom "
+                         f"(first: part {empty[0]})",
                          "use fewer parts, or a method/balance that fills every part "
                          "(e.g. --balance atoms for slabs)")
     return owner
@@ -77,7 +81,8 @@ def owners_from_array(array, parts: int | None = None, source: str = "owner arra
 def _axis_index(axis) -> int:
     key = axis.lower() if isinstance(axis, str) else axis
     if key not in AXES:
-        raise InputError("--axis", f"unknown axis {axis!r}", "use x, y or z (cell vector a, b or c)")
+        raise InputError("--axis", f"unknown axis {axis!r}",
+                         "use x, y or z (cell vector a, b or c)")
     return AXES[key]
 
 

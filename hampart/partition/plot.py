@@ -40,7 +40,8 @@ def plot_partitions(dir_or_arrays, out_png, axes: str = "xy", selected: int = 0)
         raise InputError("--plot axes", f"axes {axes!r}", "give two of x, y, z, e.g. 'xy'")
     parts = _parts_from(dir_or_arrays)
     if not 0 <= selected < len(parts):
-        raise InputError("selected part", f"{selected} not in 0..{len(parts) - 1}", "pick an existing part")
+        raise InputError("selected part", f"{selected} not in 0..{len(parts) - 1}",
+                         "pick an existing part")
     n_atoms = max(int(p[NODE_IDS].max()) for p in parts) + 1
     position = np.zeros((n_atoms, 3))
     owner = np.full(n_atoms, -1)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -103,7 +102,8 @@ def _params(rcut, method, parts, halo, axis, balance, seed, images, owner) -> di
         axis = "x" if axis is None else axis
         key = axis.lower() if isinstance(axis, str) else axis
         if key not in AXES:
-            raise InputError("--axis", f"unknown axis {axis!r}", "use x, y or z (cell vector a, b or c)")
+            raise InputError("--axis", f"unknown axis {axis!r}",
+                             "use x, y or z (cell vector a, b or c)")
         axis = "xyz"[AXES[key]]
         if balance not in ("width", "atoms"):
             raise InputError("--balance", f"unknown balance {balance!r}", "use width or atoms")
@@ -143,7 +143,8 @@ def _input_hashes(data, hamiltonian, basis, owner) -> dict:
     if hamiltonian is not None:
         if isinstance(hamiltonian, (str, os.PathLike)):
             if not Path(hamiltonian).is_file():
-                raise InputError(hamiltonian, "no such file", "give the Hamiltonian file (.csr or .npz)")
+                raise InputError(hamiltonian, "no such file",
+                                 "give the Hamiltonian file (.csr or .npz)")
             hashes["hamiltonian"] = sha256_file(hamiltonian)
         else:
             H = hamiltonian.tocsr()
@@ -268,7 +269,8 @@ def load_manifest(directory) -> dict:
     except (OSError, ValueError) as e:
         raise InputError(path, f"unreadable manifest ({e})", "re-run hampart slice") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise InputError(path, f"format is {manifest.get('format') if isinstance(manifest, dict) else None!r}, "
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        raise InputError(path, f"format is {found!r}, "
                          f"not {FORMAT!r}", "give a directory written by hampart slice")
     version = manifest.get("version")
     if version != VERSION:
@@ -298,12 +300,14 @@ def load_partition(directory, k: int, verify: bool = True, manifest: dict | None
     if not path.is_file():
         raise InputError(path, "part file is missing", fix)
     if verify and sha256_file(path) != entry["sha256"]:
-        raise InputError(path, "corrupt or edited part file (sha256 differs from manifest.json)", fix)
+        raise InputError(path, "corrupt or edited part file (sha256 differs from manifest.json)",
+                         fix)
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {name: z[name] for name in z.files}
     except Exception as e:  # damaged zip, pickled object arrays, truncated file
-        raise InputError(path, f"corrupt or edited part file ({type(e).__name__}: {e})", fix) from None
+        raise InputError(path, f"corrupt or edited part file ({type(e).__name__}: {e})",
+                         fix) from None
     missing = [name for name in REQUIRED if name not in arrays]
     n, m = len(arrays.get(NODE_IDS, ())), arrays.get(EDGE_INDEX, np.zeros((2, 0))).shape[-1]
     if missing or n != entry["n_nodes"] or m != entry["n_edges"]:
@@ -428,7 +432,8 @@ def slice_dataset(dataset_or_path, rcut, method, parts, halo, out, axis=None, ba
         tmp = Path(tmp)
         pending = None  # one part written (and hashed) in a thread while the next is built
         t_wait = 0.0
-        for graph, own, part, arrays in _iter_parts(structure, H, the_basis, params, owner, timings):
+        parts_iter = _iter_parts(structure, H, the_basis, params, owner, timings)
+        for graph, own, part, arrays in parts_iter:
             size = _sizes(arrays)
             sizes.append(size)
             entries.append({"file": part_file(part), **size})
@@ -533,6 +538,7 @@ def summary_text(out, manifest) -> str:
         f"  replication {stats['replication']:.3f}, node imbalance {stats['node_imbalance']:.3f}, "
         f"edge imbalance {stats['edge_imbalance']:.3f}, edge cut {stats['edge_cut']}, "
         f"{stats['seconds']:.2f} s",
-    ] + ([f"  labels: {100 * stats['labels_outside_frobenius'] / stats['labels_total_frobenius']:.2f}% "
+    ] + ([f"  labels: "
+          f"{100 * stats['labels_outside_frobenius'] / stats['labels_total_frobenius']:.2f}% "
           "of H's Frobenius norm lies between atoms farther apart than r_cut (not learnable)"]
          if stats.get("labels_total_frobenius") else []))
