@@ -1,0 +1,76 @@
+import json
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from hampart.basis import load_basis
+from hampart.cli import main
+from hampart.distributed.trainer import save_model
+from hampart.errors import InputError
+from hampart.evaluate import block_errors, eigenvalue_errors, eigenvalues, predict_hamiltonian
+from hampart.evaluate.metrics import HARTREE_EV
+from hampart.generate import generate, make_structure
+from hampart.graph import radius_graph
+from hampart.io.csr import read_matrix, write_matrix
+from hampart.io.dataset import load_dataset
+from hampart.model import HamiltonianModel
+
+KW = {"lmax": 4, "mmax": 2, "channels": 4, "ff_hidden": 8, "heads": 1, "layers": 2, "rcut": 4.0}
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return HamiltonianModel(load_basis("SZV"), **KW).double()
+
+
+def test_streamed_slabs_equal_one_pass_and_are_exactly_symmetric(model):
+    s = make_structure("hfo2", seed=3, size=(3, 2, 2), vacancies=0.05)
+    basis = load_basis("SZV")
+    whole, info1 = predict_hamiltonian(model, basis, s, 2, 4.0, max_atoms=10_000,
+                                       dtype=torch.float64)
+    sliced, info3 = predict_hamiltonian(model, basis, s, 2, 4.0, max_atoms=50, dtype=torch.float64)
+    assert info1["parts"] == 1 and info3["parts"] == 3
+    assert abs(whole - sliced).max() < 1e-12
+    assert abs(sliced - sliced.T).max() == 0.0
+    assert sliced.shape[0] == basis.orbital_offsets(s.numbers)[-1]
+
+
+def test_metrics_on_known_errors():
+    s = make_structure("si", seed=0, size=(2, 2, 2))
+    basis = load_basis("SZV")
+    graph = radius_graph(s.positions, s.cell, s.pbc, 4.0)
+    from hampart.generate import SyntheticParams, synthetic_hamiltonian
+
+    H = synthetic_hamiltonian(s, basis, SyntheticParams(interaction_radius=4.0))
+    zero = block_errors(H, H, s.numbers, basis, graph)
+    assert zero["node_mae_mEh"] == zero["edge_mae_mEh"] == zero["total_mae_meV"] == 0.0
+    shifted = H + 1e-3 * sp.eye(H.shape[0])  # 1 mEh on every node-block diagonal element
+    err = block_errors(shifted, H, s.numbers, basis, graph)
+    assert err["edge_mae_mEh"] == 0.0
+    assert abs(err["node_mae_mEh"] - 1.0 / 4) < 1e-9  # 4 of every 16 node elements are diagonal
+    ev = eigenvalue_errors(eigenvalues(shifted), eigenvalues(H))
+    assert abs(ev["eig_mae_meV"] - 1e3 * HARTREE_EV * 1e-3) < 1e-6
+
+
+def test_predict_and_evaluate_cli(model, tmp_path, capsys):
+    data = generate("hfo2", seed=5, out=tmp_path / "test", size=(2, 2, 2), interaction_radius=4.0)
+    save_model(tmp_path / "model.pt", model, KW, load_basis("SZV"))
+    assert main(["predict", str(tmp_path / "model.pt"), str(data), "--out",
+                 str(tmp_path / "H_pred.npz"), "--dtype", "float64"]) == 0
+    H = read_matrix(tmp_path / "H_pred.npz")
+    assert H.shape == load_dataset(data).hamiltonian.shape
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "H_pred.npz"), "--reference", str(data), "--rcut", "4",
+                 "--json", "--plot", str(tmp_path / "eval.png")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n_eigenvalues"] == H.shape[0] and report["node_mae_mEh"] > 0
+    assert (tmp_path / "eval.png").stat().st_size > 1000
+    # a bare matrix needs its structure and basis; a matrix of the wrong size is named
+    assert main(["evaluate", str(tmp_path / "H_pred.npz"), "--reference",
+                 str(tmp_path / "H_pred.npz")]) == 2
+    write_matrix(tmp_path / "small.npz", sp.eye(5).tocsr())
+    assert main(["evaluate", str(tmp_path / "small.npz"), "--reference", str(data)]) == 2
+    assert "small.npz" in capsys.readouterr().err
