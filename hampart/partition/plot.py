@@ -53,9 +53,11 @@ def plot_partitions(dir_or_arrays, out_png, axes: str = "xy", selected: int = 0)
     halo = sel[NODE_HOP] > 0
 
     fig, ax = plt.subplots(figsize=(8, 6), dpi=110)
-    cmap = plt.get_cmap("tab20" if len(parts) > 10 else "tab10")
-    sc = ax.scatter(position[:, idx[0]], position[:, idx[1]], c=owner % cmap.N, cmap=cmap,
-                    vmin=0, vmax=cmap.N - 1, s=10, linewidths=0)
+    base = plt.get_cmap("tab20" if len(parts) > 10 else "tab10")
+    n_colours = min(len(parts), base.N)
+    cmap = matplotlib.colors.ListedColormap(base.colors[:n_colours])
+    sc = ax.scatter(position[:, idx[0]], position[:, idx[1]], c=owner % n_colours, cmap=cmap,
+                    vmin=-0.5, vmax=n_colours - 0.5, s=10, linewidths=0)
     hop = sel[NODE_HOP][halo]
     ax.scatter(sel[POSITIONS][halo, idx[0]], sel[POSITIONS][halo, idx[1]], s=36 + 14 * hop,
                facecolors="none", edgecolors="black", linewidths=0.7,
@@ -65,7 +67,8 @@ def plot_partitions(dir_or_arrays, out_png, axes: str = "xy", selected: int = 0)
     ax.set_aspect("equal", adjustable="datalim")
     ax.set_title(f"{len(parts)} parts, coloured by owner")
     ax.legend(loc="upper right", fontsize=8)
-    fig.colorbar(sc, ax=ax, label="owner (mod colours)")
+    fig.colorbar(sc, ax=ax, label="owner" if len(parts) <= base.N else "owner (mod 20)",
+                 ticks=range(n_colours))
     out_png = Path(out_png)
     tmp = out_png.with_name(out_png.name + ".tmp.png")
     fig.savefig(tmp)
