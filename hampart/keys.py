@@ -14,7 +14,7 @@ Each entry of :data:`FIELDS` says ``(kind, shape, dtype, unit, meaning)``; ``kin
 
 __all__ = [
     "NODE_IDS", "NODE_HOP", "NUMBERS", "POSITIONS", "CELL", "PBC",
-    "EDGE_INDEX", "EDGE_SHIFT", "EDGE_OWNED", "NODE_BLOCKS", "EDGE_BLOCKS",
+    "EDGE_INDEX", "EDGE_SHIFT", "EDGE_OWNED", "EDGE_IDS", "NODE_BLOCKS", "EDGE_BLOCKS",
     "FIELDS", "kind_of",
 ]
 
@@ -27,6 +27,7 @@ PBC = "pbc"
 EDGE_INDEX = "edge_index"
 EDGE_SHIFT = "edge_shift"
 EDGE_OWNED = "edge_owned"
+EDGE_IDS = "edge_ids"
 NODE_BLOCKS = "node_blocks"
 EDGE_BLOCKS = "edge_blocks"
 
@@ -40,6 +41,7 @@ FIELDS = {
     EDGE_INDEX: ("edge", "[2, m]", "int64", "-", "(sender j, receiver i) local node indices"),
     EDGE_SHIFT: ("edge", "[m, 3]", "int64", "cells", "image shift of the sender"),
     EDGE_OWNED: ("edge", "[m]", "bool", "-", "receiver is owned: the edge's label belongs here"),
+    EDGE_IDS: ("edge", "[m]", "int64", "-", "index of each local edge in the full graph's edge list"),
     NODE_BLOCKS: ("node", "[n_owned, u, u]", "float64", "Hartree",
                   "H_ii in the padded union basis (see Basis.union_index), owned atoms"),
     EDGE_BLOCKS: ("edge", "[m_owned, u, u]", "float64", "Hartree",

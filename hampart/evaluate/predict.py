@@ -43,7 +43,7 @@ def predict_hamiltonian(model, basis, structure, n_layers: int, rcut: float,
     """(H, info) for a :class:`~hampart.io.structure.Structure`; see the module docstring."""
     from ..blocks import assemble_blocks
     from ..graph import radius_graph
-    from ..partition import build_partition
+    from ..partition import build_partitions
 
     t0 = time.perf_counter()
     numbers = np.asarray(structure.numbers, dtype=np.int64)
@@ -60,8 +60,7 @@ def predict_hamiltonian(model, basis, structure, n_layers: int, rcut: float,
     cell = torch.as_tensor(np.asarray(structure.cell), dtype=dtype, device=device)
     z_all = torch.as_tensor(numbers, device=device)
     peak_edges = 0
-    for p in range(parts):
-        arrays = build_partition(graph, owner, p, halo=n_layers + 1)
+    for p, arrays in build_partitions(graph, owner, halo=n_layers + 1):
         node_ids = arrays["node_ids"]
         n_owned = int((arrays["node_hop"] == 0).sum())
         m_owned = int(arrays["edge_owned"].sum())

@@ -22,11 +22,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
-from ..keys import EDGE_INDEX, EDGE_OWNED, EDGE_SHIFT, NODE_HOP, NODE_IDS
+from ..keys import EDGE_IDS, EDGE_INDEX, EDGE_OWNED, EDGE_SHIFT, NODE_HOP, NODE_IDS
 
 __all__ = ["EDGE_IDS", "incoming_csr", "build_partition", "build_partitions", "partition_stats"]
-
-EDGE_IDS = "edge_ids"  # int64 [m]: index of each local edge in the full graph's edge list
 
 
 def incoming_csr(graph) -> np.ndarray:
