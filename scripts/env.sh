@@ -8,8 +8,13 @@ if [ -z "${VIRTUAL_ENV:-}" ]; then
     # shellcheck disable=SC1091
     . .venv/bin/activate
 fi
-python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-if ! python -c "import torch" >/dev/null 2>&1; then
-    python -m pip install -q "torch==${HAMPART_TORCH:-2.13.0}"
-fi
-python -m pip install -q -e ".[test,mpi]"
+log="$(mktemp)"
+_pip() {  # quiet unless it fails; then show what pip said
+    if ! python -m pip install "$@" >"$log" 2>&1; then
+        cat "$log"; echo "pip install $* failed" >&2; return 1
+    fi
+}
+echo "installing hampart into ${VIRTUAL_ENV:-the current environment} ..."
+python -c "import torch" >/dev/null 2>&1 || _pip "torch==${HAMPART_TORCH:-2.13.0}"
+_pip -e ".[test,mpi]"
+rm -f "$log"
