@@ -9,7 +9,7 @@ EPOCHS=${EPOCHS:-150}
 RCUT=4.5
 mkdir -p "$OUT"
 set -x
-hampart generate hfo2 --seed 0 --size 2 --interaction-radius $RCUT --out "$OUT/train" --force
+hampart generate hfo2 --seed 0 --size 2 --vacancies 0.05 --interaction-radius $RCUT --out "$OUT/train" --force
 hampart generate hfo2 --seed 1 --size 2 --vacancies 0.05 --interaction-radius $RCUT --out "$OUT/test" --force
 hampart inspect "$OUT/train" --rcut $RCUT
 hampart slice "$OUT/train" --rcut $RCUT --method metis --parts 4 --halo 2 --out "$OUT/parts-train" \
