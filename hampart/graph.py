@@ -3,7 +3,8 @@
 Edge j -> i (``edge_index[:, e] = (j, i)``, sender first) exists when
 ``|r_ij| < rcut`` with ``r_ij = positions[j] + edge_shift[e] @ cell - positions[i]``
 (Angstrom). Both directions of every pair are present; the on-site pair (i, i, shift 0) is not.
-Edges are sorted by receiver, then sender, then shift, so the graph is deterministic.
+Edges are sorted by receiver, then sender (each ordered pair is one edge), so the graph is
+deterministic.
 
 At the Gamma point two images of one pair inside r_cut cannot be told apart (their blocks are
 summed in H). ``images="refuse"`` (default) stops and names the cell height and the largest safe
@@ -104,13 +105,16 @@ def radius_graph(positions, cell, pbc, rcut: float, images: str = "refuse",
     merged = 0
     heights = cell_heights(cell) if pbc.any() else np.full(3, np.inf)
     safe = 0.5 * float(np.min(np.where(pbc, heights, np.inf)))
-    pair_key = i * n + j
-    order = np.lexsort((dist, pair_key))  # by pair, shortest image first
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = pair_key[order][1:] != pair_key[order][:-1]
-    n_dupes = int((~first).sum()) + int(self_image.sum())
-    if n_dupes:
-        if images == "refuse":
+    pair_key = i * n + j  # receiver-major: sorting by it orders edges by receiver, then sender
+    if rcut < safe:
+        # no pair can reach two of its images, nor an atom its own: one sort is enough
+        keep = np.argsort(pair_key, kind="stable")
+    else:
+        order = np.lexsort((dist, pair_key))  # by pair, shortest image first
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = pair_key[order][1:] != pair_key[order][:-1]
+        n_dupes = int((~first).sum()) + int(self_image.sum())
+        if n_dupes and images == "refuse":
             hmin = float(np.min(heights[pbc]))
             raise InputError(
                 source,
@@ -120,15 +124,10 @@ def radius_graph(positions, cell, pbc, rcut: float, images: str = "refuse",
                 f"use r_cut <= {safe:.3f} Angstrom (half the cell height), a larger cell, or "
                 f"images='minimum' (--images minimum) to keep each pair once at its minimum image")
         keep = order[first]
-        keep = keep[~self_image[keep]]
+        keep = keep[~self_image[keep]]  # still sorted by pair
         merged = n_dupes
-    else:
-        keep = order
-    i, j, shift = i[keep], j[keep], shift[keep]
-
-    # Deterministic order: receiver, sender, shift.
-    order = np.lexsort((shift[:, 2], shift[:, 1], shift[:, 0], j, i))
-    edge_index = np.stack([j[order], i[order]]).astype(np.int64)
+    edge_index = np.stack([j[keep], i[keep]]).astype(np.int64)
+    shift = shift[keep]
     return Graph(edge_index=np.ascontiguousarray(edge_index),
-                 edge_shift=np.ascontiguousarray(shift[order]), n_nodes=n, rcut=float(rcut),
+                 edge_shift=np.ascontiguousarray(shift), n_nodes=n, rcut=float(rcut),
                  images=images, merged=merged)
