@@ -24,12 +24,10 @@ def masked_sse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor):
 
 
 def species_mask_table(basis, device=None) -> torch.Tensor:
-    """``(max Z + 1, u)`` bool: which union orbitals each species has (ghosts and unknowns: none)."""
-    zmax = max(basis.elements, default=0)
-    table = torch.zeros(zmax + 1, basis.n_union, dtype=torch.bool)
-    for z in basis.elements:
-        table[z] = torch.from_numpy(basis.union_mask(z))
-    return table.to(device)
+    """:func:`hampart.blocks.species_masks` as a torch tensor on ``device``."""
+    from ..blocks import species_masks
+
+    return torch.from_numpy(species_masks(basis)).to(device)
 
 
 def block_masks_torch(numbers, edge_index, basis, n_nodes: int | None = None,
