@@ -112,6 +112,7 @@ def synthetic_hamiltonian(structure, basis: Basis, params: SyntheticParams | Non
     cn = torch.zeros(n, dtype=torch.float64).index_add_(
         0, torch.as_tensor(i_all), torch.sigmoid(-4.0 * (d_all - p.cn_radius)))
     offsets = basis.orbital_offsets(numbers)
+    index_dtype = np.int32 if offsets[-1] < 2**31 - 1 else np.int64  # halves index memory
     lmax = basis.lmax
     q = [orbital_from_e3nn(l) for l in range(lmax + 1)]
     shells = {z: [(a, l, int(sum(2 * x + 1 for x in basis.shells_of(z)[:a])))
@@ -129,8 +130,8 @@ def synthetic_hamiltonian(structure, basis: Basis, params: SyntheticParams | Non
         k, nr, nc = block.shape
         rr = torch.as_tensor(r0)[:, None, None] + torch.arange(nr)[None, :, None]
         cc = torch.as_tensor(c0)[:, None, None] + torch.arange(nc)[None, None, :]
-        rows.append(rr.expand(k, nr, nc).reshape(-1).numpy())
-        cols.append(cc.expand(k, nr, nc).reshape(-1).numpy())
+        rows.append(rr.expand(k, nr, nc).reshape(-1).numpy().astype(index_dtype))
+        cols.append(cc.expand(k, nr, nc).reshape(-1).numpy().astype(index_dtype))
         vals.append(block.reshape(-1).numpy())
 
     for start in range(0, len(i_all), p.chunk_edges):
@@ -182,7 +183,9 @@ def synthetic_hamiltonian(structure, basis: Basis, params: SyntheticParams | Non
     size = int(offsets[-1])
     P = sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                       shape=(size, size)).tocsr()
-    H = ((P + P.T) * 0.5).tocsr()
+    del rows, cols, vals
+    H = (P + P.T).tocsr()
+    H.data *= 0.5
     H.sort_indices()
     if return_info:
         return H, {"interaction_radius": p.interaction_radius, "n_pairs": int(len(i_all)),
