@@ -44,7 +44,7 @@ def hfo2_like(n_atoms: int, seed: int = 0):
 
 
 def run_case(n_atoms, rcut, device, dtype_name, repeat, profile, layers, edge_chunk=0,
-             warmup=1):
+             warmup=1, parts=0):
     import torch
 
     from hampart.basis import Basis
@@ -58,6 +58,19 @@ def run_case(n_atoms, rcut, device, dtype_name, repeat, profile, layers, edge_ch
     t0 = time.perf_counter()
     g = radius_graph(positions, cell, [True] * 3, rcut)
     t_graph = time.perf_counter() - t0
+    part_info = {}
+    if parts:  # the largest of `parts` METIS parts, halo L + 1 (every owned output exact)
+        from hampart.partition import build_partitions, metis_owners
+
+        owner = metis_owners(g, parts, seed=0)
+        arrays = max((a for _, a in build_partitions(g, owner, halo=layers + 1)),
+                     key=lambda a: a["edge_index"].shape[1])
+        ids = arrays["node_ids"]
+        numbers, positions = numbers[ids], positions[ids]
+        part_info = {"parts": parts, "halo": layers + 1, "graph_edges": g.n_edges,
+                     "part_nodes": int(len(ids)), "part_owned_nodes": int((arrays["node_hop"] == 0).sum())}
+        g = type(g)(edge_index=arrays["edge_index"], edge_shift=arrays["edge_shift"],
+                    n_nodes=len(ids), rcut=g.rcut)
     args = dict(PAPER_HYPERPARAMETERS, layers=layers, rcut=rcut, edge_chunk=edge_chunk or None)
     torch.manual_seed(0)
     model = HamiltonianModel(basis, **args).to(device=device, dtype=dtype)
@@ -99,7 +112,7 @@ def run_case(n_atoms, rcut, device, dtype_name, repeat, profile, layers, edge_ch
            "dtype": dtype_name, "layers": layers, "edge_chunk": edge_chunk or None, "threads": torch.get_num_threads(),
            "graph_seconds": round(t_graph, 3), "step_seconds": round(sec, 4),
            "forward_no_grad_seconds": round(t_fwd, 4), "edges_per_second": round(g.n_edges / sec),
-           "parameters": sum(p.numel() for p in model.parameters())}
+           "parameters": sum(p.numel() for p in model.parameters()), **part_info}
     if device == "cuda":
         out["peak_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
     else:
@@ -124,7 +137,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--layers", type=int, default=1)
     ap.add_argument("--case", action="append",
-                    help="atoms,rcut (repeatable); default: a CPU ladder up to the paper graph")
+                    help="atoms,rcut[,parts] (repeatable; with parts: the largest METIS part, "
+                         "halo L+1); default: a CPU ladder up to the paper graph")
     ap.add_argument("--edge-chunk", type=int, default=0,
                     help="edges per checkpointed chunk (0: all at once)")
     ap.add_argument("--warmup", type=int, default=1)
@@ -132,12 +146,12 @@ def main():
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one case, print its JSON
     a = ap.parse_args()
     if a.one:
-        n, rc = a.one.split(",")
+        n, rc, *parts = a.one.split(",")
         print(json.dumps(run_case(int(n), float(rc), a.device, a.dtype, a.repeat, a.profile,
-                                  a.layers, a.edge_chunk, a.warmup)))
+                                  a.layers, a.edge_chunk, a.warmup, int(parts[0]) if parts else 0)))
         return
-    cases = a.case or (["500,5.0", "1000,5.0", "3000,5.0", "3000,8.0"] if a.device == "cpu"
-                       else ["1200,8.0", "3000,8.0"])
+    cpu_cases = ["500,5.0", "1000,5.0", "3000,5.0", "3000,8.0", "3000,8.0,8"]
+    cases = a.case or (cpu_cases if a.device == "cpu" else ["1200,8.0", "3000,8.0", "3000,8.0,8"])
     results = []
     for k, case in enumerate(cases):
         cmd = [sys.executable, __file__, "--one", case, "--device", a.device, "--dtype", a.dtype,
