@@ -7,7 +7,6 @@ by the part owning its receiver. Positions in Angstrom, labels in Hartree.
 
 from .halo import EDGE_IDS, build_partition, build_partitions, incoming_csr, partition_stats
 from .inspect import format_inspection, inspect_partitions
-from .loader import PartitionBatch, exact_masks, load_batch, to_batch
 from .owners import check_owner, metis_owners, owners_from_array, slab_owners
 from .store import (FORMAT, VERSION, load_manifest, load_partition, partition_arrays,
                     slice_dataset, verify)
@@ -20,3 +19,15 @@ __all__ = [
     "PartitionBatch", "exact_masks", "to_batch", "load_batch",
     "inspect_partitions", "format_inspection",
 ]
+
+_LOADER = ("PartitionBatch", "exact_masks", "to_batch", "load_batch")
+
+
+def __getattr__(name):
+    # the loader needs torch; slicing and reuse do not, and must stay fast to start
+    if name in _LOADER:
+        from . import loader
+
+        return getattr(loader, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
