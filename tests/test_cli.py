@@ -10,3 +10,11 @@ def test_version_and_help():
                          text=True, check=True)
     assert out.stdout.strip() == f"hampart {__version__}"
     assert main([]) == 1
+
+
+def test_slice_path_does_not_import_torch():
+    """Reusing partitions must start fast: the slice command's imports leave torch out."""
+    code = ("import sys, hampart.cli, hampart.partition.commands, hampart.inspect; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
