@@ -49,6 +49,9 @@ def build_parser(names=None) -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["--version"]:  # answer without importing any command's dependencies
+        print(f"hampart {__version__}")
+        return 0
     # Only import the command asked for, so `hampart --version` stays fast.
     names = [argv[0]] if argv and argv[0] in COMMANDS else None
     parser = build_parser(names)
