@@ -33,3 +33,17 @@ def test_cli_errors_write_nothing(tmp_path, capsys):
                  str(tmp_path / "g")]) == 2
     assert "--force" in capsys.readouterr().err
     assert [p.name for p in (tmp_path / "g").iterdir()] == ["keep"]
+
+
+def test_generate_by_atom_count_and_inspect_text(tmp_path, capsys):
+    out = tmp_path / "si"
+    assert main(["generate", "si", "--atoms", "60", "--interaction-radius", "4",
+                 "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["inspect", str(out), "--rcut", "4"]) == 0
+    text = capsys.readouterr().out
+    assert "n_atoms: 64" in text and "max |H_ij| by distance" in text
+    report = inspect_dataset(out, rcut=4.0)
+    assert report["meta"]["atoms_requested"] == 60
+    assert abs(report["density_atoms_per_A3"] - 0.0499) < 0.002
+    assert report["node_block_frobenius"] > report["edge_block_frobenius"] > 0

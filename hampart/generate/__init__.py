@@ -7,8 +7,12 @@ write a dataset directory (:mod:`hampart.io.dataset`) atomically.
 from __future__ import annotations
 
 import time
+from pathlib import Path
+
+import numpy as np
 
 from ..basis import load_basis
+from ..errors import InputError
 from ..io.dataset import save_dataset
 from ..io.structure import read_structure
 from .hamiltonian import PHYSICS_SEED, SyntheticParams, synthetic_hamiltonian
@@ -23,6 +27,16 @@ def _params(interaction_radius):
         SyntheticParams(interaction_radius=float(interaction_radius))
 
 
+def _check_out(out, replace):
+    """Refuse an occupied output before the labelling work, not after it."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(out, "exists and is a file", "give a directory path for the output")
+    if out.is_dir() and any(out.iterdir()) and not replace:
+        raise InputError(out, "exists and is not empty",
+                         "choose another output directory or pass --force to replace it")
+
+
 def _label_and_save(structure, out, basis, interaction_radius, meta, replace):
     basis = load_basis(basis)
     t = time.perf_counter()
@@ -33,16 +47,24 @@ def _label_and_save(structure, out, basis, interaction_radius, meta, replace):
 
 
 def generate(material, seed=0, out="data/generated", vacancies=0.0, size=None, basis="SZV",
-             interaction_radius=None, replace=False) -> str:
-    """Make a disordered ``material`` structure and its Hamiltonian; write the dataset ``out``."""
-    structure = make_structure(material, seed=seed, vacancies=vacancies, size=size)
+             interaction_radius=None, replace=False, atoms=None) -> str:
+    """Make a disordered ``material`` structure and its Hamiltonian; write the dataset ``out``.
+
+    size: unit-cell repeats (n1, n2, n3) or N; atoms: about this many atoms instead (see
+    :func:`make_structure`). Returns the dataset path. Refuses an existing ``out`` unless
+    ``replace``; nothing is written when anything fails.
+    """
+    _check_out(out, replace)
+    structure = make_structure(material, seed=seed, vacancies=vacancies, size=size, atoms=atoms)
     meta = {"material": material, "seed": seed, "vacancies": vacancies,
-            "size": None if size is None else list(size)}
+            "size": None if size is None else np.broadcast_to(size, (3,)).tolist(),
+            "atoms_requested": atoms, "structure": structure.source}
     return _label_and_save(structure, out, basis, interaction_radius, meta, replace)
 
 
 def label(structure_path, out, basis="SZV", interaction_radius=None, replace=False) -> str:
     """The synthetic Hamiltonian of a user's structure file; write the dataset ``out``."""
+    _check_out(out, replace)
     structure = read_structure(structure_path)
     return _label_and_save(structure, out, basis, interaction_radius,
                            {"structure": str(structure_path)}, replace)

@@ -33,6 +33,7 @@ class GenerateConfig:
     basis: str = "SZV"
     interaction_radius: float | None = None
     force: bool = False
+    atoms: int | None = None
 
 
 def _add_common(p):
@@ -50,8 +51,11 @@ def _add_generate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--vacancies", type=float, default=0.0,
                    help="fraction of anion sites made ghost atoms (Z = 0), e.g. 0.1: HfO_1.8")
-    p.add_argument("--size", type=_size,
-                   help="unit-cell repeats N or N1,N2,N3 (default: the paper's cell)")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--size", type=_size,
+                      help="unit-cell repeats N or N1,N2,N3 (default: the paper's cell)")
+    size.add_argument("--atoms", type=int,
+                      help="about this many atoms, in the default cell's proportions")
     _add_common(p)
 
 
@@ -60,7 +64,8 @@ def run_generate(c: GenerateConfig) -> int:
     from ..io.dataset import load_dataset
 
     out = generate(c.material, seed=c.seed, out=c.out, vacancies=c.vacancies, size=c.size,
-                   basis=c.basis, interaction_radius=c.interaction_radius, replace=c.force)
+                   basis=c.basis, interaction_radius=c.interaction_radius, replace=c.force,
+                   atoms=c.atoms)
     ds = load_dataset(out)
     s = ds.structure
     print(f"{out}: {c.material}, {s.n_atoms} atoms ({int((s.numbers == 0).sum())} ghosts), "
@@ -72,7 +77,7 @@ def run_generate(c: GenerateConfig) -> int:
 GENERATE = Command(
     "generate", "make a disordered structure and its synthetic Hamiltonian", _add_generate,
     lambda a: GenerateConfig(a.material, a.out, a.seed, a.vacancies, a.size, a.basis,
-                             a.interaction_radius, a.force),
+                             a.interaction_radius, a.force, a.atoms),
     run_generate)
 
 

@@ -1,34 +1,43 @@
 """A synthetic but physically structured Hamiltonian for any structure.
 
 H is built in the internal orbital basis (per atom its shells in basis order, real solid
-harmonics m = -l..l, z polar; Hartree) from three terms, each exactly rotation covariant:
+harmonics m = -l..l, z polar; Hartree) from three terms, each exactly rotation covariant.
+Write r_ij = d n for the vector from atom i to atom j (Angstrom) and D^l(n) for the Wigner
+matrix (orbital basis) of the rotation taking the bond frame's polar axis (e3nn's y) onto n.
+The bond-frame |m| coupling of shells la and lb is
 
-* **two-centre hoppings** (Slater-Koster-like). For the edge j -> i with r_ij = d n and shells
-  a of i, b of j::
+    P^{la lb}_m(n) = sum_{+-m} D^la(n)[:, la +- m] D^lb(n)[:, lb +- m]^T      (sigma, pi, delta)
 
-      H_ij[a, b] = s_ij  sum_{m=0..min(la,lb)}  V_{ab m}(d)  P^{la lb}_m(n)
-      V_{ab m}(d) = A_{Zi a, Zj b, m} exp(-(d - 2 A) / 1.2 A) f(d)
+* **two-centre hoppings** (Slater-Koster-like), shell a of i, shell b of j::
 
-  where P_m(n) = sum_{+-m} D^la(n)[:, la +- m] D^lb(n)[:, lb +- m]^T is the bond-frame
-  projector on |m| (D(n) rotates the bond frame, y polar, onto n; orbital basis), and
-  f(d) = cos^2(pi d / 2 r_int) for d < r_int, 0 beyond: blocks vanish smoothly at the
-  **interaction radius** r_int (default 6 Angstrom).
-* **environment**: coordination numbers CN_i = sum_j c(d_ij) with c(d) = 1 / (1 + exp(4 (d - r_cn)))
-  (r_cn = 3.2 Angstrom, smooth) scale hoppings by s_ij = 1 + 0.3 tanh((CN_i + CN_j) / 2 CN_0 - 1)
+      H_ij[a, b] = s_ij  sum_{m=0..min(la,lb)}  h A_{Zi a, Zj b, m}  exp(-(d - 2 A) / 1.2 A) f(d)
+                   P^{la lb}_m(n)
+
+  f(d) = cos^2(pi d / 2 r_int) for d < r_int, 0 beyond: blocks vanish smoothly (value and slope)
+  at the **interaction radius** r_int (default 6 Angstrom). The amplitudes obey the
+  Slater-Koster parity rule A_{Zj b, Zi a, m} = (-1)^(la+lb) A_{Zi a, Zj b, m} (V_ps = -V_sp),
+  which with P^{lb la}_m(-n) = (-1)^(la+lb) P^{la lb}_m(n)^T makes H_ji = H_ij^T exactly: each
+  pair is evaluated once and written twice.
+* **environment**: coordination numbers CN_i = sum_j c(d_ij), c(d) = 1 / (1 + exp(4 (d - r_cn)))
+  (r_cn = 3.2 Angstrom) scale hoppings by s_ij = 1 + 0.3 tanh((CN_i + CN_j) / 2 CN_0 - 1)
   (CN_0 = 6) and shift on-site energies by delta_{Z,a} (CN_i - CN_0).
-* **crystal field**: node block of i gets sum_j W_{Zi ab, Zj, m} g(d_ij) P^{la lb}_m(n_ij)
-  over its neighbours (g like V with a 1 Angstrom decay), so H_ii depends on the directions
-  of the neighbours: message passing is needed to predict it.
+* **crystal field**: the node block of i gets sum_j sum_m c W_{Zi ab, Zj, m} g(d_ij)
+  P^{la lb}_m(n_ij) over its neighbours (g like the hopping radial with a 1 Angstrom decay), so
+  H_ii depends on the directions of the neighbours; it is symmetrised, (B + B^T) / 2.
 
 Amplitudes depend only on (Z, shell, m) through a fixed seed, never on the structure's seed,
-so all structures share one 'physics'. Every directed edge is evaluated and
-H = (P + P^T) / 2 is assembled, so H is exactly symmetric and invariant under permutations of
-the atoms. Ghost atoms (Z = 0, vacancies) own no orbitals and are *absent* for H: they neither
-hop nor count in coordination numbers (a vacancy lowers its neighbours' CN).
+so all structures share one 'physics'. Ghost atoms (Z = 0, vacancies) own no orbitals and are
+*absent* for H: they neither hop nor count in coordination numbers (a vacancy lowers its
+neighbours' CN and so changes their blocks).
+
+The graph is :func:`hampart.graph.radius_graph` at r_int with its default Gamma-point policy:
+an r_int that reaches a second periodic image of a pair is refused. So every pair is one block
+and H is written straight into CSR arrays (no COO stage), sorted, exactly symmetric.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,7 +45,6 @@ import scipy.sparse as sp
 import torch
 
 from ..basis import Basis
-from ..errors import InputError
 from ..graph import radius_graph
 from ..so3 import edge_angles, orbital_from_e3nn, wigner_D
 
@@ -48,16 +56,17 @@ PHYSICS_SEED = 20250713
 @dataclass(frozen=True)
 class SyntheticParams:
     interaction_radius: float = 6.0  # Angstrom: blocks are exactly zero beyond
-    hop_scale: float = 0.15          # Hartree: typical |A| at d = 2 Angstrom
+    hop_scale: float = 0.15          # Hartree: h, the largest |hopping| at d = 2 Angstrom
     hop_decay: float = 1.2           # Angstrom
-    field_scale: float = 0.03        # Hartree: crystal-field amplitude
+    field_scale: float = 0.03        # Hartree: c, crystal-field amplitude
     field_decay: float = 1.0         # Angstrom
     cn_radius: float = 3.2           # Angstrom
     cn_ref: float = 6.0
     env_strength: float = 0.3
-    chunk_edges: int = 500_000       # edges per vectorised chunk (bounds memory)
+    chunk_pairs: int = 200_000       # atom pairs per vectorised chunk (bounds memory)
 
 
+@functools.lru_cache(maxsize=None)
 def _draw(*key, size=None):
     """Deterministic uniform(-1, 1) numbers for an integer key (the shared 'physics')."""
     return np.random.default_rng([PHYSICS_SEED, *[int(k) for k in key]]).uniform(-1.0, 1.0, size)
@@ -68,57 +77,125 @@ def _onsite(z, a, l):
     return -0.6 + 0.25 * l + 0.15 * u[0], 0.01 * u[1]  # energy (Ha), CN slope (Ha per neighbour)
 
 
-def _hop_amplitude(zi, a, zj, b, m):
-    # symmetric in the pair key so that swapping the two atoms' roles is a pure transpose
-    key = sorted([(zi, a), (zj, b)])
-    return _draw(2, *key[0], *key[1], m)
+def _hop_amplitudes(zi, a, la, zj, b, lb):
+    """A_{Zi a, Zj b, m} for m = 0..min(la, lb), with the Slater-Koster parity under swapping."""
+    mm = min(la, lb) + 1
+    if (zi, a) <= (zj, b):
+        return np.array([_draw(2, zi, a, zj, b, m) for m in range(mm)])
+    return (-1.0) ** (la + lb) * np.array([_draw(2, zj, b, zi, a, m) for m in range(mm)])
 
 
-def _field_amplitude(zi, a, b, zj, m):
-    return _draw(3, zi, min(a, b), max(a, b), zj, m)
+def _field_amplitudes(zi, a, b, zj, mm):
+    return np.array([_draw(3, zi, min(a, b), max(a, b), zj, m) for m in range(mm)])
 
 
 def _smooth_cut(d, r):
     return torch.where(d < r, torch.cos(0.5 * torch.pi * d / r) ** 2, torch.zeros_like(d))
 
 
-def _projector(Dla, Dlb, la, lb, m):
-    """P_m ``(k, 2la+1, 2lb+1)`` from per-edge orbital-basis Wigner matrices."""
-    out = Dla[:, :, la + m, None] * Dlb[:, None, :, lb + m]
-    if m:
-        out = out + Dla[:, :, la - m, None] * Dlb[:, None, :, lb - m]
-    return out
+class _Projectors:
+    """P^{la lb}_m of a batch of bonds, stacked over m ``(k, 2la+1, 2lb+1, m)``, made once."""
+
+    def __init__(self, D):
+        self.D, self.cache = D, {}
+
+    def block(self, la, lb, amps):
+        """sum_m amps[m] P^{la lb}_m ``(k, 2la+1, 2lb+1)``."""
+        if (la, lb) not in self.cache:
+            Da, Db, terms = self.D[la], self.D[lb], []
+            for m in range(min(la, lb) + 1):
+                t = Da[:, :, la + m, None] * Db[:, None, :, lb + m]
+                if m:
+                    t = t + Da[:, :, la - m, None] * Db[:, None, :, lb - m]
+                terms.append(t)
+            self.cache[(la, lb)] = torch.stack(terms, dim=-1)
+        return self.cache[(la, lb)] @ torch.as_tensor(amps, dtype=torch.float64)
+
+
+def _csr_layout(numbers, counts, i, j):
+    """CSR row pointers and, per block, the column where it starts inside its rows.
+
+    Blocks are (i, j) and (j, i) for every pair and (k, k) for every real atom; columns in a row
+    are sorted. Returns indptr ``(n_orb + 1,)``, the column starts of the (i, j) and (j, i)
+    blocks ``(m,)`` and of the (k, k) blocks ``(n,)`` (offsets inside a row, not columns).
+    """
+    n = len(numbers)
+    atoms = np.flatnonzero(numbers > 0)
+    row = np.concatenate([i, j, atoms])
+    col = np.concatenate([j, i, atoms])
+    order = np.argsort(row * n + col)
+    width = counts[col[order]]
+    row_len = np.bincount(row, weights=counts[col], minlength=n).astype(np.int64)
+    row_base = np.concatenate([[0], np.cumsum(row_len)[:-1]])
+    start_sorted = np.cumsum(width) - width - row_base[row[order]]
+    start = np.empty_like(start_sorted)
+    start[order] = start_sorted
+    indptr = np.concatenate([[0], np.cumsum(np.repeat(row_len, counts))]).astype(np.int64)
+    m = len(i)
+    start_self = np.zeros(n, dtype=np.int64)
+    start_self[atoms] = start[2 * m:]
+    return indptr, start[:m], start[m:2 * m], start_self
 
 
 def synthetic_hamiltonian(structure, basis: Basis, params: SyntheticParams | None = None,
                           return_info: bool = False):
-    """H (``scipy.sparse.csr_matrix``, Hartree) of ``structure`` in ``basis``; see module doc."""
-    p = params or SyntheticParams()
+    """H (``scipy.sparse.csr_matrix``, Hartree) of ``structure`` in ``basis``; see module doc.
+
+    ``structure`` needs numbers ``(n,)``, positions ``(n, 3)`` Angstrom, cell ``(3, 3)``, pbc.
+    Raises InputError for elements the basis lacks, overlapping atoms, or an interaction radius
+    that reaches a second periodic image. ``return_info`` adds a dict (radius, pairs, mean CN).
+    """
+    threads = torch.get_num_threads()
+    if len(structure.numbers) < 2000:  # thread start-up costs more than small batches gain
+        torch.set_num_threads(1)
+    try:
+        return _synthetic_hamiltonian(structure, basis, params or SyntheticParams(), return_info)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _synthetic_hamiltonian(structure, basis, p, return_info):
     numbers = np.asarray(structure.numbers, dtype=np.int64)
     source = getattr(structure, "source", "") or "structure"
     basis.check(numbers, source=source)
     graph = radius_graph(structure.positions, structure.cell, structure.pbc,
                          p.interaction_radius, source=source)
-    j_all, i_all = graph.edge_index
-    real = numbers > 0
-    keep = real[i_all] & real[j_all]
-    j_all, i_all, shift = j_all[keep], i_all[keep], graph.edge_shift[keep]
-    pos = torch.as_tensor(structure.positions, dtype=torch.float64)
-    cell = torch.as_tensor(np.asarray(structure.cell), dtype=torch.float64)
-    vec_all = pos[j_all] + torch.as_tensor(shift, dtype=torch.float64) @ cell - pos[i_all]
+    j, i = graph.edge_index
+    # one direction per pair: the lower species (then lower index) is i
+    keep = (numbers[i] > 0) & (numbers[j] > 0) & (
+        (numbers[i] < numbers[j]) | ((numbers[i] == numbers[j]) & (i < j)))
+    i, j, shift = i[keep], j[keep], graph.edge_shift[keep]
+    del graph, keep
+    positions = np.asarray(structure.positions, dtype=np.float64)
+    vec_all = torch.as_tensor(positions[j] + shift @ np.asarray(structure.cell, dtype=np.float64)
+                              - positions[i])
     d_all = vec_all.norm(dim=1)
-
     n = len(numbers)
-    cn = torch.zeros(n, dtype=torch.float64).index_add_(
-        0, torch.as_tensor(i_all), torch.sigmoid(-4.0 * (d_all - p.cn_radius)))
+    bond_cn = torch.sigmoid(-4.0 * (d_all - p.cn_radius)).numpy()
+    cn = np.bincount(i, bond_cn, minlength=n) + np.bincount(j, bond_cn, minlength=n)
+
     offsets = basis.orbital_offsets(numbers)
-    index_dtype = np.int32 if offsets[-1] < 2**31 - 1 else np.int64  # halves index memory
+    counts = np.diff(offsets)
+    indptr, start_ij, start_ji, start_self = _csr_layout(numbers, counts, i, j)
+    nnz, size = int(indptr[-1]), int(offsets[-1])
+    index_dtype = np.int32 if max(nnz, size) < 2**31 - 1 else np.int64  # halves index memory
+    data = np.empty(nnz, dtype=np.float64)
+    indices = np.empty(nnz, dtype=index_dtype)
+
     lmax = basis.lmax
     q = [orbital_from_e3nn(l) for l in range(lmax + 1)]
     shells = {z: [(a, l, int(sum(2 * x + 1 for x in basis.shells_of(z)[:a])))
                   for a, l in enumerate(basis.shells_of(z))] for z in basis.elements}
 
-    rows, cols, vals = [], [], []
+    def write(rows_first, cols_first, col_start, block):
+        """Blocks ``(k, nr, nc)``: rows rows_first + r, columns cols_first + c, whose first
+        column sits col_start entries into each row."""
+        k, nr, nc = block.shape
+        pos = (indptr[rows_first[:, None] + np.arange(nr)][:, :, None]
+               + col_start[:, None, None] + np.arange(nc))
+        data[pos] = block.numpy()
+        indices[pos] = (cols_first[:, None, None] + np.arange(nc)).astype(index_dtype)
+
     node_field = {z: torch.zeros(int((numbers == z).sum()), basis.n_orbitals(z),
                                  basis.n_orbitals(z), dtype=torch.float64)
                   for z in basis.elements}
@@ -126,68 +203,69 @@ def synthetic_hamiltonian(structure, basis: Basis, params: SyntheticParams | Non
     for z in basis.elements:
         local_index[numbers == z] = np.arange(int((numbers == z).sum()))
 
-    def emit(r0, c0, block):
-        k, nr, nc = block.shape
-        rr = torch.as_tensor(r0)[:, None, None] + torch.arange(nr)[None, :, None]
-        cc = torch.as_tensor(c0)[:, None, None] + torch.arange(nc)[None, None, :]
-        rows.append(rr.expand(k, nr, nc).reshape(-1).numpy().astype(index_dtype))
-        cols.append(cc.expand(k, nr, nc).reshape(-1).numpy().astype(index_dtype))
-        vals.append(block.reshape(-1).numpy())
-
-    for start in range(0, len(i_all), p.chunk_edges):
-        sl = slice(start, start + p.chunk_edges)
-        i, j, vec, d = i_all[sl], j_all[sl], vec_all[sl], d_all[sl]
+    for first in range(0, len(i), p.chunk_pairs):
+        sl = slice(first, first + p.chunk_pairs)
+        ic, jc, vec, d = i[sl], j[sl], vec_all[sl], d_all[sl]
         alpha, beta = edge_angles(vec)
         D = [q[l] @ wigner_D(l, alpha, beta) for l in range(lmax + 1)]  # orbital basis
         env = 1.0 + p.env_strength * torch.tanh(
-            0.5 * (cn[torch.as_tensor(i)] + cn[torch.as_tensor(j)]) / p.cn_ref - 1.0)
-        radial_hop = torch.exp(-(d - 2.0) / p.hop_decay) * _smooth_cut(d, p.interaction_radius)
-        radial_field = torch.exp(-(d - 2.0) / p.field_decay) * _smooth_cut(d, p.interaction_radius)
-        zi_e, zj_e = numbers[i], numbers[j]
+            torch.as_tensor(0.5 * (cn[ic] + cn[jc]) / p.cn_ref - 1.0))
+        cut = _smooth_cut(d, p.interaction_radius)
+        radial_hop = p.hop_scale * torch.exp(-(d - 2.0) / p.hop_decay) * cut * env
+        radial_field = p.field_scale * torch.exp(-(d - 2.0) / p.field_decay) * cut
+        zi_c, zj_c = numbers[ic], numbers[jc]
         for zi in basis.elements:
             for zj in basis.elements:
-                sel_np = np.flatnonzero((zi_e == zi) & (zj_e == zj))
+                if zj < zi:
+                    continue
+                sel_np = np.flatnonzero((zi_c == zi) & (zj_c == zj))
                 if sel_np.size == 0:
                     continue
                 sel = torch.as_tensor(sel_np)
-                Ds = [x[sel] for x in D]
-                hop_r = (radial_hop * env)[sel]
-                fld_r = radial_field[sel]
-                recv = i[sel_np]
+                proj = _Projectors([x[sel] for x in D])
+                k = sel_np.size
+                ii, jj = ic[sel_np], jc[sel_np]
+                hop = torch.empty(k, counts[ii[0]], counts[jj[0]], dtype=torch.float64)
                 for a, la, oa in shells[zi]:
-                    for b, lb, ob in shells[zj]:  # hopping H_ij[a, b]
-                        block = sum(p.hop_scale * _hop_amplitude(zi, a, zj, b, m)
-                                    * hop_r[:, None, None] * _projector(Ds[la], Ds[lb], la, lb, m)
-                                    for m in range(min(la, lb) + 1))
-                        emit(offsets[recv] + oa, offsets[j[sel_np]] + ob, block)
-                    for b, lb, ob in shells[zi]:  # crystal field on i from neighbour species zj
-                        field = sum(p.field_scale * _field_amplitude(zi, a, b, zj, m)
-                                    * fld_r[:, None, None] * _projector(Ds[la], Ds[lb], la, lb, m)
-                                    for m in range(min(la, lb) + 1))
-                        node_field[zi][:, oa:oa + 2 * la + 1, ob:ob + 2 * lb + 1].index_add_(
-                            0, torch.as_tensor(local_index[recv]), field)
+                    for b, lb, ob in shells[zj]:
+                        hop[:, oa:oa + 2 * la + 1, ob:ob + 2 * lb + 1] = proj.block(
+                            la, lb, _hop_amplitudes(zi, a, la, zj, b, lb))
+                hop *= radial_hop[sel][:, None, None]
+                # H_ij, and H_ji = its transpose
+                write(offsets[ii], offsets[jj], start_ij[sl][sel_np], hop)
+                write(offsets[jj], offsets[ii], start_ji[sl][sel_np], hop.transpose(1, 2))
+                del hop
+                for z_recv, z_send, recv, sign_n in ((zi, zj, ii, 1.0), (zj, zi, jj, -1.0)):
+                    # crystal field on the receiver from the sender's direction (n or -n)
+                    no = int(counts[recv[0]])
+                    field = torch.empty(k, no, no, dtype=torch.float64)
+                    for a, la, oa in shells[z_recv]:
+                        for b, lb, ob in shells[z_recv][a:]:
+                            f = proj.block(la, lb, sign_n ** (la + lb) * _field_amplitudes(
+                                z_recv, a, b, z_send, min(la, lb) + 1))
+                            field[:, oa:oa + 2 * la + 1, ob:ob + 2 * lb + 1] = f
+                            field[:, ob:ob + 2 * lb + 1, oa:oa + 2 * la + 1] = f.transpose(1, 2)
+                    field *= radial_field[sel][:, None, None]
+                    node_field[z_recv].index_add_(0, torch.as_tensor(local_index[recv]), field)
+                del proj
+        del D
 
-    cn_np = cn.numpy()
     for z in basis.elements:
         atoms = np.flatnonzero(numbers == z)
         if atoms.size == 0:
             continue
         block = node_field[z]
+        block = 0.5 * (block + block.transpose(1, 2))  # exactly symmetric node blocks
         for a, l, o in shells[z]:
             eps, slope = _onsite(z, a, l)
-            diag = eps + slope * (cn_np[atoms] - p.cn_ref)
             idx = torch.arange(o, o + 2 * l + 1)
-            block[:, idx, idx] += torch.as_tensor(diag)[:, None]
-        emit(offsets[atoms], offsets[atoms], block)
+            block[:, idx, idx] += torch.as_tensor(eps + slope * (cn[atoms] - p.cn_ref))[:, None]
+        write(offsets[atoms], offsets[atoms], start_self[atoms], block)
 
-    size = int(offsets[-1])
-    P = sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                      shape=(size, size)).tocsr()
-    del rows, cols, vals
-    H = (P + P.T).tocsr()
-    H.data *= 0.5
-    H.sort_indices()
+    H = sp.csr_matrix((data, indices, indptr.astype(index_dtype)), shape=(size, size))
+    H.has_sorted_indices = True
     if return_info:
-        return H, {"interaction_radius": p.interaction_radius, "n_pairs": int(len(i_all)),
-                   "mean_cn": float(cn_np[real].mean()) if real.any() else 0.0}
+        real = numbers > 0
+        return H, {"interaction_radius": p.interaction_radius, "n_pairs": int(len(i)),
+                   "mean_cn": float(cn[real].mean()) if real.any() else 0.0}
     return H

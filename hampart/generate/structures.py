@@ -12,9 +12,12 @@ ptge        CsCl-type PtGe, 2 atoms, a = 3.38           16 x 12 x 7  54.1 x 40.6
 si          diamond Si, 8 atoms, a = 5.431              3 x 3 x 3    16.3 cube, 216
 ==========  ==========================================  ===========  ==========================
 
-``size`` is the number of unit-cell repeats along each axis, ``(n1, n2, n3)``; the default
-HfO2 cell is stretched to the paper's 52.3 x 26.2 x 26.3 Angstrom, and other sizes are scaled
-to the same density (0.0832 atoms per cubic Angstrom). Disorder:
+Size: ``size`` is the number of unit-cell repeats, ``(n1, n2, n3)`` or one int N for N x N x N;
+or ``atoms`` asks for about that many atoms: the repeats in the default cell's proportions
+whose atom count is closest (e.g. ``atoms=100_000`` gives 101,376 HfO2 atoms in 33 x 16 x 16
+cells; ``atoms=200`` gives 216 Si atoms in 3 x 3 x 3 cells). Give at most one. The default
+HfO2 cell is stretched to the paper's 52.3 x 26.2 x 26.3 Angstrom, and other HfO2 sizes are
+scaled to the same density (0.0832 atoms per cubic Angstrom). Disorder:
 Gaussian displacements (``rattle`` Angstrom), then pairs closer than ``min_distance`` are pushed
 apart. ``vacancies`` turns that fraction of the anion sites (O, Te, Ge, Si) into ghost atoms
 (atomic number 0) that keep their positions. Deterministic for a given seed.
@@ -84,9 +87,39 @@ def _relax_overlaps(positions, cell, min_distance, rng, iterations=60):
     return positions
 
 
+def _atoms_per_cell(key):
+    numbers = _unit_cell(key, None)[0]
+    return len(numbers) - 0.25 * int((numbers == -1).sum())  # GST: one cation site in 4 empty
+
+
+def _repeats(key, spec, size, atoms):
+    if size is not None and atoms is not None:
+        raise InputError("size / atoms", "both given", "give unit-cell repeats or an atom count")
+    if atoms is not None:
+        if not int(atoms) >= 1:
+            raise InputError("atoms", f"{atoms}", "give a positive number of atoms")
+        base = np.array(spec.default_size, dtype=float)
+        scale = (int(atoms) / (base.prod() * _atoms_per_cell(key))) ** (1.0 / 3.0)
+        # repeats in the default cell's proportions whose atom count is closest to the target
+        trial = np.maximum(1, np.rint(np.outer(np.linspace(0.7, 1.3, 601) * scale, base)))
+        count = trial.prod(axis=1) * _atoms_per_cell(key)
+        return tuple(int(n) for n in trial[np.argmin(np.abs(count - int(atoms)))])
+    if size is None:
+        return spec.default_size
+    reps = tuple(int(n) for n in np.broadcast_to(np.asarray(size).ravel(), (3,)))
+    if min(reps) < 1:
+        raise InputError("size", f"repeats {reps}", "give three positive integers")
+    return reps
+
+
 def make_structure(material: str, seed: int = 0, vacancies: float = 0.0, size=None,
-                   rattle: float | None = None) -> Structure:
-    """A disordered periodic structure; see the module docstring."""
+                   rattle: float | None = None, atoms: int | None = None) -> Structure:
+    """A disordered periodic structure; see the module docstring.
+
+    size: unit-cell repeats ``(n1, n2, n3)`` or N (N x N x N); atoms: about this many atoms
+    instead (default: the material's default cell). rattle: Gaussian sigma in Angstrom
+    (default per material). Raises InputError for an unknown material or bad arguments.
+    """
     key = str(material).lower()
     if key not in MATERIALS:
         raise InputError(f"material '{material}'", "unknown",
@@ -94,9 +127,7 @@ def make_structure(material: str, seed: int = 0, vacancies: float = 0.0, size=No
     spec = MATERIALS[key]
     if not 0.0 <= vacancies < 1.0:
         raise InputError("vacancies", f"fraction {vacancies}", "give a fraction in [0, 1)")
-    reps = spec.default_size if size is None else tuple(int(n) for n in np.broadcast_to(size, (3,)))
-    if min(reps) < 1:
-        raise InputError("size", f"repeats {reps}", "give three positive integers")
+    reps = _repeats(key, spec, size, atoms)
     rng = np.random.default_rng(seed)
     numbers, frac, unit = _unit_cell(key, rng)
     grid = np.stack(np.meshgrid(*[np.arange(n) for n in reps], indexing="ij"), -1).reshape(-1, 3)
@@ -104,7 +135,7 @@ def make_structure(material: str, seed: int = 0, vacancies: float = 0.0, size=No
     numbers = np.tile(numbers, len(grid)).astype(np.int64)
     cell = unit * np.array(reps)[:, None]
     if spec.paper_cell is not None:  # the paper's density, whatever the size
-        if size is None:
+        if reps == spec.default_size:
             cell = np.diag(spec.paper_cell)
         else:
             per_unit = np.prod(spec.paper_cell) / np.prod(spec.default_size)

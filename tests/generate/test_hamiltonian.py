@@ -98,3 +98,38 @@ def test_refuses_radius_beyond_half_the_cell():
     s = make_structure("hfo2", seed=0, size=(2, 2, 2))
     with pytest.raises(InputError, match="r_cut"):
         synthetic_hamiltonian(s, BASIS)  # default radius 6 > 5.2 = half the 10.5 A cell
+
+
+def _dimer(z1, z2, vec):
+    cell = np.eye(3) * 30.0
+    return Structure([z1, z2], [[10.0, 10.0, 10.0], list(10.0 + np.asarray(vec))], cell, True)
+
+
+def test_every_shell_pair_hops_with_slater_koster_parity():
+    """s-p and p-d hoppings exist and flip sign with the bond direction (V_ps = -V_sp)."""
+    vec = np.array([1.3, 0.9, -0.5])
+    H = synthetic_hamiltonian(_dimer(72, 8, vec), BASIS, PARAMS).toarray()
+    hop = H[:10, 10:]  # Hf shells s, s, p, d (0, 1, 2:5, 5:10) x O shells s, p (0, 1:4)
+    for rows in (slice(0, 1), slice(1, 2), slice(2, 5), slice(5, 10)):
+        for cols in (slice(0, 1), slice(1, 4)):
+            assert np.abs(hop[rows, cols]).max() > 1e-3
+    # O-O: H_ij[p, s] = -H_ij[s, p]^T and H_ij[p, p] = H_ij[p, p]^T (same species both ends)
+    oo = synthetic_hamiltonian(_dimer(8, 8, vec), BASIS, PARAMS).toarray()[:4, 4:]
+    assert np.abs(oo[1:, 0] + oo[0, 1:]).max() < 1e-14 and np.abs(oo[0, 1:]).max() > 1e-3
+    assert np.abs(oo[1:, 1:] - oo[1:, 1:].T).max() < 1e-14
+    # swapping which atom is first relabels the same pair: H is the same up to the permutation
+    Hs = synthetic_hamiltonian(Structure([8, 72], [[10.0, 10.0, 10.0], list(10 + vec)],
+                                         np.eye(3) * 30.0, True), BASIS, PARAMS).toarray()
+    Hr = synthetic_hamiltonian(Structure([72, 8], [list(10 + vec), [10.0, 10.0, 10.0]],
+                                         np.eye(3) * 30.0, True), BASIS, PARAMS).toarray()
+    perm = np.r_[4:14, 0:4]
+    assert np.abs(Hs[np.ix_(perm, perm)] - Hr).max() < 1e-14
+
+
+def test_hoppings_decay_with_distance_in_a_physical_range():
+    near = synthetic_hamiltonian(_dimer(72, 8, [2.1, 0, 0]), BASIS, PARAMS).toarray()
+    far = synthetic_hamiltonian(_dimer(72, 8, [3.5, 0, 0]), BASIS, PARAMS).toarray()
+    assert 0.02 < np.abs(near[:10, 10:]).max() < 0.3
+    assert np.abs(far[:10, 10:]).max() < 0.5 * np.abs(near[:10, 10:]).max()
+    onsite = np.diag(near)
+    assert (-1.2 < onsite).all() and (onsite < 0.5).all()

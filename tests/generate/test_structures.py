@@ -51,3 +51,13 @@ def test_bad_arguments():
         make_structure("hfo2", vacancies=1.5)
     with pytest.raises(InputError, match="positive"):
         make_structure("hfo2", size=(0, 1, 1))
+
+
+def test_size_by_atom_count_keeps_the_density():
+    s = make_structure("hfo2", atoms=100, seed=0)
+    assert s.n_atoms == 144  # 3 x 2 x 2 cells: the closest to 100 in the 10 : 5 : 5 proportion
+    assert abs(s.n_atoms / abs(np.linalg.det(s.cell)) - 0.0832) < 0.002
+    assert make_structure("si", atoms=200).n_atoms == 216
+    assert make_structure("gst", atoms=1000).n_atoms == 1008
+    with pytest.raises(InputError, match="both"):
+        make_structure("si", size=2, atoms=64)
