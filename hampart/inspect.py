@@ -6,6 +6,9 @@ r_cut, H's norms split into node and edge blocks, and *locality*: the share of H
 between atom pairs farther apart than r_cut, which no model at this r_cut can represent, and the
 largest |H_ij| per distance bin. A directory with a ``manifest.json`` is a partition directory and
 is reported by :func:`hampart.partition.inspect_partitions`.
+
+Units: Angstrom, Hartree. Distances are minimum-image. The matrix is read in row chunks, so the
+memory used is about twice H (H and its transpose, for the symmetry error).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ __all__ = ["inspect_dataset", "INSPECT"]
 
 
 def _pair_distances(structure, rows_atom, cols_atom):
-    """Minimum-image distance (Angstrom) of atom pairs."""
+    """Minimum-image distance (Angstrom) of atom pairs ``(k,)``."""
     d = structure.positions[cols_atom] - structure.positions[rows_atom]
     if structure.pbc.any():
         frac = d @ np.linalg.inv(structure.cell)
@@ -34,8 +37,61 @@ def _pair_distances(structure, rows_atom, cols_atom):
     return np.linalg.norm(d, axis=1)
 
 
+def _matrix_report(H, structure, basis, rcut, chunk_nnz=4_000_000):
+    """Norms, locality and symmetry of H, streamed over row chunks (bounded memory)."""
+    H = sp.csr_matrix(H)
+    HT = H.T.tocsr()  # row r of HT = column r of H: the symmetry check needs both
+    offsets = basis.orbital_offsets(structure.numbers)
+    atom_of = np.repeat(np.arange(structure.n_atoms), np.diff(offsets))
+    bin_width = 1.0  # Angstrom
+    sums = {"node": 0.0, "edge": 0.0, "beyond": 0.0}
+    max_beyond, asym, bin_max = 0.0, 0.0, {}
+    row_ends = np.searchsorted(H.indptr, np.arange(chunk_nnz, H.nnz + chunk_nnz, chunk_nnz))
+    r0 = 0
+    for r1 in np.unique(np.clip(np.r_[row_ends, H.shape[0]], 1, H.shape[0])):
+        if r1 <= r0:
+            continue
+        block, block_t = H[r0:r1], HT[r0:r1]
+        diff = block - block_t
+        asym = max(asym, float(abs(diff).max()) if diff.nnz else 0.0)
+        rows = atom_of[np.repeat(np.arange(r0, r1), np.diff(block.indptr))]
+        cols = atom_of[block.indices]
+        vals = block.data
+        on_site = rows == cols
+        dist = _pair_distances(structure, rows[~on_site], cols[~on_site])
+        off = np.abs(vals[~on_site])
+        sums["node"] += float(np.sum(vals[on_site] ** 2))
+        sums["edge"] += float(np.sum(off ** 2))
+        beyond = dist >= rcut
+        sums["beyond"] += float(np.sum(off[beyond] ** 2))
+        max_beyond = max(max_beyond, float(off[beyond].max(initial=0.0)))
+        which = (dist // bin_width).astype(np.int64)
+        if which.size:
+            top = np.full(int(which.max()) + 1, -1.0)
+            np.maximum.at(top, which, off)
+            for k in np.flatnonzero(top >= 0):
+                bin_max[int(k)] = max(bin_max.get(int(k), 0.0), float(top[k]))
+        r0 = r1
+    total = sums["node"] + sums["edge"]
+    return {
+        "H_nnz": int(H.nnz),
+        "H_symmetry_error": asym,
+        "node_block_frobenius": float(np.sqrt(sums["node"])),
+        "edge_block_frobenius": float(np.sqrt(sums["edge"])),
+        "fraction_beyond_rcut": sums["beyond"] / total if total else 0.0,
+        "max_abs_beyond_rcut": max_beyond,
+        "max_abs_by_distance": [{"from_A": k * bin_width, "to_A": (k + 1) * bin_width,
+                                 "max_abs_Ha": bin_max[k]} for k in sorted(bin_max)],
+    }
+
+
 def inspect_dataset(path, rcut: float = 8.0, hamiltonian=None, basis=None,
                     images: str = "refuse") -> dict:
+    """What the dataset ``path`` holds, as a JSON-ready dict (see the module docstring).
+
+    ``fraction_beyond_rcut`` is the share of ||H||_F^2 in atom pairs at least ``rcut`` Angstrom
+    apart (minimum image): what a model at this r_cut cannot represent.
+    """
     from .graph import radius_graph
     from .io.dataset import load_dataset
 
@@ -46,7 +102,10 @@ def inspect_dataset(path, rcut: float = 8.0, hamiltonian=None, basis=None,
     graph = radius_graph(s.positions, s.cell, s.pbc, rcut, images=images, source=s.source)
     report = {
         "path": str(path), "n_atoms": s.n_atoms,
-        "species": {("ghost" if z == 0 else chemical_symbols[z]): int(c) for z, c in zip(zs, counts)},
+        "species": {("ghost" if z == 0 else chemical_symbols[z]): int(c)
+                    for z, c in zip(zs, counts)},
+        "n_ghosts": int((s.numbers == 0).sum()),
+        "cell": np.asarray(s.cell).round(4).tolist(),
         "cell_lengths": np.linalg.norm(s.cell, axis=1).round(4).tolist(),
         "pbc": s.pbc.tolist(),
         "density_atoms_per_A3": s.n_atoms / volume if volume == volume else None,
@@ -56,33 +115,8 @@ def inspect_dataset(path, rcut: float = 8.0, hamiltonian=None, basis=None,
         "rcut": rcut, "n_edges": graph.n_edges, "mean_degree": graph.n_edges / s.n_atoms,
         "merged_images": graph.merged, "meta": ds.meta,
     }
-    H = ds.hamiltonian
-    if H is not None:
-        H = sp.coo_matrix(H)
-        offsets = ds.basis.orbital_offsets(s.numbers)
-        atom_of = np.repeat(np.arange(s.n_atoms), np.diff(offsets))
-        ra, ca = atom_of[H.row], atom_of[H.col]
-        on_site = ra == ca
-        dist = _pair_distances(s, ra, ca)
-        total = float(np.sum(H.data ** 2))
-        beyond = (~on_site) & (dist >= rcut)
-        asym = abs(sp.csr_matrix(H) - sp.csr_matrix(H).T)
-        report.update({
-            "H_nnz": int(H.nnz),
-            "H_symmetry_error": float(asym.max()) if asym.nnz else 0.0,
-            "node_block_frobenius": float(np.sqrt(np.sum(H.data[on_site] ** 2))),
-            "edge_block_frobenius": float(np.sqrt(np.sum(H.data[~on_site] ** 2))),
-            "fraction_beyond_rcut": float(np.sum(H.data[beyond] ** 2) / total) if total else 0.0,
-            "max_abs_beyond_rcut": float(np.abs(H.data[beyond]).max()) if beyond.any() else 0.0,
-        })
-        edges = np.arange(0.0, max(rcut, float(dist.max(initial=0.0))) + 1.0, 1.0)
-        which = np.digitize(dist[~on_site], edges)
-        vals = np.abs(H.data[~on_site])
-        locality = []
-        for k in np.unique(which):
-            locality.append({"from_A": float(edges[k - 1]), "to_A": float(edges[k]) if k < len(edges)
-                             else None, "max_abs_Ha": float(vals[which == k].max())})
-        report["max_abs_by_distance"] = locality
+    if ds.hamiltonian is not None:
+        report.update(_matrix_report(ds.hamiltonian, s, ds.basis, rcut))
     return report
 
 
@@ -91,8 +125,8 @@ def _text(r: dict) -> str:
     for k, v in r.items():
         if k == "max_abs_by_distance":
             lines.append(f"{'max |H_ij| by distance':>26}:")
-            lines += [f"{'':>28}{b['from_A']:5.1f} - {b['to_A'] if b['to_A'] is not None else 'inf':>5} A"
-                      f"  {b['max_abs_Ha']:.3e} Ha" for b in v]
+            lines += [f"{'':>28}{b['from_A']:5.1f} - {b['to_A']:5.1f} A  {b['max_abs_Ha']:.3e} Ha"
+                      for b in v]
         elif isinstance(v, float):
             lines.append(f"{k:>26}: {v:.6g}")
         else:

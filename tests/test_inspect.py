@@ -47,3 +47,50 @@ def test_generate_by_atom_count_and_inspect_text(tmp_path, capsys):
     assert report["meta"]["atoms_requested"] == 60
     assert abs(report["density_atoms_per_A3"] - 0.0499) < 0.002
     assert report["node_block_frobenius"] > report["edge_block_frobenius"] > 0
+
+
+def test_streamed_matrix_report_matches_one_pass_and_sees_asymmetry(tmp_path):
+    import numpy as np
+
+    from hampart.inspect import _matrix_report
+    from hampart.io.dataset import load_dataset
+
+    out = tmp_path / "hfo2"
+    assert main(["generate", "hfo2", "--size", "2", "--interaction-radius", "4.5",
+                 "--out", str(out)]) == 0
+    ds = load_dataset(out)
+    whole = _matrix_report(ds.hamiltonian, ds.structure, ds.basis, 3.0, chunk_nnz=10**9)
+    pieces = _matrix_report(ds.hamiltonian, ds.structure, ds.basis, 3.0, chunk_nnz=997)
+    for key in ("node_block_frobenius", "edge_block_frobenius", "fraction_beyond_rcut"):
+        assert abs(whole[key] - pieces[key]) < 1e-12 * max(1.0, whole[key])
+    assert whole["max_abs_by_distance"] == pieces["max_abs_by_distance"]
+    assert whole["H_symmetry_error"] == 0.0
+    H = ds.hamiltonian.tolil()
+    H[0, 20] = H[0, 20] + 0.125
+    bad = _matrix_report(H.tocsr(), ds.structure, ds.basis, 3.0, chunk_nnz=997)
+    assert abs(bad["H_symmetry_error"] - 0.125) < 1e-12
+    # the reference from the dense matrix: share of ||H||^2 beyond 3 A
+    dense = ds.hamiltonian.toarray()
+    offsets = ds.basis.orbital_offsets(ds.structure.numbers)
+    atom = np.repeat(np.arange(ds.structure.n_atoms), np.diff(offsets))
+    from hampart.inspect import _pair_distances
+    r, c = np.nonzero(dense)
+    far = (atom[r] != atom[c]) & (_pair_distances(ds.structure, atom[r], atom[c]) >= 3.0)
+    reference = (dense[r, c][far] ** 2).sum() / (dense ** 2).sum()
+    assert 0 < reference and abs(whole["fraction_beyond_rcut"] - reference) < 1e-12
+
+
+def test_inspect_partition_directory_delegates(tmp_path, capsys):
+    out = tmp_path / "si"
+    assert main(["generate", "si", "--size", "2", "--interaction-radius", "4",
+                 "--out", str(out)]) == 0
+    parts = tmp_path / "parts"
+    assert main(["slice", str(out), "--rcut", "4", "--parts", "2", "--method", "slab",
+                 "--out", str(parts)]) == 0
+    capsys.readouterr()
+    assert main(["inspect", str(parts), "--verify", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["format"] == "hampart-partitions" and report["totals"]["parts"] == 2
+    assert report["verify"] is not None
+    assert main(["inspect", str(parts)]) == 0
+    assert "part" in capsys.readouterr().out

@@ -64,9 +64,8 @@ def test_blocks_vanish_smoothly_at_the_interaction_radius():
 
 
 def test_same_seed_same_H_and_different_seed_different():
-    a = synthetic_hamiltonian(make_structure("si", seed=0, size=(2, 2, 2)), load_basis("SZV"), PARAMS)
-    b = synthetic_hamiltonian(make_structure("si", seed=0, size=(2, 2, 2)), load_basis("SZV"), PARAMS)
-    c = synthetic_hamiltonian(make_structure("si", seed=1, size=(2, 2, 2)), load_basis("SZV"), PARAMS)
+    a, b, c = (synthetic_hamiltonian(make_structure("si", seed=k, size=(2, 2, 2)), BASIS, PARAMS)
+               for k in (0, 0, 1))
     assert (a != b).nnz == 0
     assert abs(a - c).max() > 1e-3
 
