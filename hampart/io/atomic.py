@@ -17,6 +17,12 @@ from ..errors import InputError
 __all__ = ["atomic_file", "atomic_directory"]
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_file(path):
     """Yield a temporary path; ``os.replace`` it onto ``path`` when the block succeeds."""
@@ -26,6 +32,7 @@ def atomic_file(path):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; give it a normal file's mode
     try:
         yield Path(tmp)
         os.replace(tmp, path)
@@ -49,6 +56,7 @@ def atomic_directory(out, replace: bool = False):
                          "choose another output directory or pass --force to replace it")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; give it a normal mode
     try:
         yield tmp
         old = None

@@ -1,10 +1,12 @@
 """Sparse matrices (H, S) in and out: CP2K's text CSR and scipy's npz.
 
-CP2K text (``KS_CSR_WRITE`` / ``S_CSR_WRITE`` output): one ``row col value`` per line, indices
-1-based, H in Hartree, the upper triangle only or the full matrix. A one-triangle file is
-completed to the symmetric matrix (the diagonal is not doubled). ``.npz`` is
-``scipy.sparse.save_npz`` (read back with ``allow_pickle=False``). Orbital order is the code's
-(CP2K's = ours, see :mod:`hampart.conventions`).
+CP2K text (``KS_CSR_WRITE`` / ``S_CSR_WRITE`` output, ``.csr``): one ``row col value`` per
+line, whitespace separated, indices 1-based, H in Hartree (S dimensionless), the upper triangle
+only, the lower, or the full matrix. A one-triangle file is completed to the symmetric matrix
+(the diagonal is not doubled); a full one must be symmetric and is kept as is. Every error names
+the file and the line. ``.npz`` is ``scipy.sparse.save_npz`` output, read with
+``np.load(allow_pickle=False)``. Matrices are ``(n_orbitals, n_orbitals)`` float64 csr in the
+code's orbital order (CP2K's = ours, see :mod:`hampart.so3` and :mod:`hampart.conventions`).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def _first_bad_line(path, n_orbitals=None):
             if len(fields) != 3:
                 return number, line.rstrip(), "expected 3 fields 'row col value'"
             try:
-                r, c, v = int(fields[0]), int(fields[1]), float(fields[2].replace("D", "E"))
+                r, c, v = int(fields[0]), int(fields[1]), float(fields[2])
             except ValueError:
                 return number, line.rstrip(), "not 'integer integer number'"
             if r < 1 or c < 1:
@@ -52,15 +54,47 @@ def _fail(path, n_orbitals, default):
                      "fix or regenerate the file; each line is '<row> <col> <value>', 1-based")
 
 
-def read_csr(path, n_orbitals: int | None = None, triangle: str = "auto") -> sp.csr_matrix:
-    """Read CP2K text CSR as a symmetric ``scipy.sparse.csr_matrix`` (float64).
+def _entry_line(path, index: int) -> str:
+    """'line N (text)' of the ``index``-th (0-based) entry; blank lines are not entries."""
+    with open(path, errors="replace") as f:
+        k = -1
+        for number, line in enumerate(f, 1):
+            if line.strip():
+                k += 1
+                if k == index:
+                    return f"line {number} ({line.strip()!r})"
+    return f"entry {index + 1}"
 
-    ``triangle``: "auto" (detect), "upper"/"lower" (complete the other), "full" (keep as is;
-    the file must then be symmetric to 1e-10 relative).
+
+def _drop_repeats(path, rows, cols, vals, size):
+    """Entries listed twice: identical repeats are dropped, conflicting ones refused."""
+    key = rows * size + cols
+    order = np.argsort(key, kind="stable")
+    same = key[order[1:]] == key[order[:-1]]
+    clash = np.flatnonzero(same & (vals[order[1:]] != vals[order[:-1]]))
+    if clash.size:
+        first, second = order[clash[0]], order[clash[0] + 1]
+        raise InputError(path, f"{_entry_line(path, first)} and {_entry_line(path, second)} give "
+                         "the same element different values",
+                         "regenerate the file; each element must be listed once")
+    keep = np.ones(rows.size, dtype=bool)
+    keep[order[1:][same]] = False
+    return rows[keep], cols[keep], vals[keep]
+
+
+def read_csr(path, n_orbitals: int | None = None, triangle: str = "auto") -> sp.csr_matrix:
+    """Read CP2K text CSR as a ``scipy.sparse.csr_matrix`` (float64, canonical).
+
+    ``triangle``: "auto" (detect: all row <= col is upper, all row >= col lower, else full),
+    "upper"/"lower" (the file must hold only that triangle; the other is mirrored, the
+    diagonal kept once), "full" (kept as is; it must be symmetric to 1e-10 relative).
+    ``n_orbitals`` sets the size when the last orbitals have no entry, and bounds the indices.
     """
-    import pandas as pd
+    import pandas as pd  # its C reader parses in threads: ~4x numpy's text parsers here
 
     path = os.fspath(path)
+    if triangle not in ("auto", "upper", "lower", "full"):
+        raise InputError(f"triangle={triangle!r}", "unknown", "use auto, upper, lower or full")
     if not os.path.isfile(path):
         raise InputError(path, "no such matrix file", "check the path")
     try:
@@ -71,73 +105,104 @@ def read_csr(path, n_orbitals: int | None = None, triangle: str = "auto") -> sp.
                                 engine="c", comment=None)
     except pd.errors.EmptyDataError:
         raise InputError(path, "is empty", "give the CSR file CP2K wrote") from None
-    except (ValueError, pd.errors.ParserError, OverflowError):
+    except (ValueError, pd.errors.ParserError, OverflowError, UnicodeDecodeError):
         _fail(path, n_orbitals, "cannot be parsed as 'row col value' lines")
     if len(table) == 0:
         raise InputError(path, "is empty", "give the CSR file CP2K wrote")
     rows = table["r"].to_numpy() - 1
     cols = table["c"].to_numpy() - 1
     vals = table["v"].to_numpy()
-    if table.isna().to_numpy().any() or not np.isfinite(vals).all() or (rows < 0).any() \
-            or (cols < 0).any():
+    del table
+    if not np.isfinite(vals).all() or rows.min() < 0 or cols.min() < 0:
         _fail(path, n_orbitals, "contains missing, negative or non-finite entries")
     size = int(max(rows.max(), cols.max())) + 1
     if n_orbitals is not None:
         if size > n_orbitals:
             _fail(path, n_orbitals, f"an index exceeds the {n_orbitals} orbitals")
         size = int(n_orbitals)
-    upper, lower = bool((rows <= cols).all()), bool((rows >= cols).all())
+    below = rows > cols
+    above = rows < cols
     if triangle == "auto":
-        triangle = "full" if not (upper or lower) else ("upper" if upper else "lower")
-        if upper and lower:
-            triangle = "upper"  # diagonal only
-    if triangle not in ("upper", "lower", "full"):
-        raise InputError(f"triangle '{triangle}'", "unknown", "use auto, upper, lower or full")
-    T = sp.coo_matrix((vals, (rows, cols)), shape=(size, size)).tocsr()  # sums duplicates
+        triangle = "lower" if not above.any() and below.any() else (
+            "upper" if not below.any() else "full")
+    wrong = {"upper": below, "lower": above}.get(triangle)
+    if wrong is not None and wrong.any():
+        k = int(np.argmax(wrong))
+        raise InputError(path, f"{_entry_line(path, k)} is outside the {triangle} triangle the "
+                         "file is read as", "read it with triangle='auto' or 'full'")
+    del below, above, wrong
+    if triangle == "lower":  # mirror to the upper triangle; then one code path
+        rows, cols = cols, rows
+    T = sp.coo_matrix((vals, (rows, cols)), shape=(size, size)).tocsr()  # sums repeats
     if T.nnz != vals.size:
-        raise InputError(path, "the same (row, col) appears more than once",
-                         "regenerate the file; each element must be listed once")
-    if triangle == "full":
-        asym = abs(T - T.T)
-        if asym.nnz and asym.max() > 1e-10 * max(1.0, abs(vals).max()):
-            raise InputError(path, f"full matrix is not symmetric (max |H_ij - H_ji| = "
-                             f"{asym.max():.3g})", "give a symmetric H, or one triangle of it")
-        return T
-    # the other triangle from the transpose; the diagonal once
-    return (T + T.T - sp.diags(T.diagonal())).tocsr()
+        rows, cols, vals = _drop_repeats(path, rows, cols, vals, size)
+        T = sp.coo_matrix((vals, (rows, cols)), shape=(size, size)).tocsr()
+    del rows, cols, vals
+    if triangle != "full":  # mirror; 2d - d is exact, so the diagonal keeps its bits
+        return (T + T.T - sp.diags(T.diagonal())).tocsr()
+    D = (T - T.T).tocoo()
+    if D.nnz and np.abs(D.data).max() > 1e-10 * max(1.0, np.abs(T.data).max()):
+        k = int(np.argmax(np.abs(D.data)))
+        i, j = int(D.row[k]), int(D.col[k])
+        raise InputError(path, f"the full matrix is not symmetric: H[{i + 1},{j + 1}] = "
+                         f"{float(T[i, j])!r} but H[{j + 1},{i + 1}] = {float(T[j, i])!r} (1-based, as in the "
+                         "file)", "give a symmetric H, or one triangle of it")
+    return T
 
 
 def write_csr(path, H, triangle: str = "upper") -> None:
-    """CP2K-style text CSR, 1-based, values at full precision (``%.17g``); atomic."""
+    """CP2K-style text CSR, 1-based, sorted by row then column; atomic.
+
+    Values are written with ``repr`` (the shortest text that reads back to the same float64),
+    so text -> matrix -> text is lossless. ``triangle`` "upper"/"lower" writes one triangle of
+    a symmetric H (refused if H is not symmetric to 1e-10 relative); "full" writes every entry.
+    """
+    if triangle not in ("upper", "lower", "full"):
+        raise InputError(f"triangle={triangle!r}", "unknown", "use upper, lower or full")
     H = sp.coo_matrix(H)
+    if H.shape[0] != H.shape[1]:
+        raise InputError(path, f"matrix to write is {H.shape[0]} x {H.shape[1]}, not square",
+                         "write a square matrix")
+    if not np.isfinite(H.data).all():
+        raise InputError(path, "matrix to write contains NaN or infinity", "fix the matrix first")
+    if triangle != "full":
+        asym = abs(H.tocsr() - H.T.tocsr())
+        if asym.nnz and asym.max() > 1e-10 * max(1.0, abs(H.data).max()):
+            raise InputError(path, f"matrix is not symmetric (max |H_ij - H_ji| = "
+                             f"{asym.max():.3g}), one triangle would lose entries",
+                             "write it with triangle='full'")
     keep = {"upper": H.row <= H.col, "lower": H.row >= H.col,
             "full": np.ones(H.nnz, dtype=bool)}[triangle]
-    order = np.lexsort((H.col[keep], H.row[keep]))
-    rows, cols, vals = H.row[keep][order] + 1, H.col[keep][order] + 1, H.data[keep][order]
+    rows, cols, vals = H.row[keep].astype(np.int64), H.col[keep].astype(np.int64), H.data[keep]
+    order = np.lexsort((cols, rows))
+    rows, cols, vals = rows[order] + 1, cols[order] + 1, vals[order].astype(np.float64)
     with atomic_file(path) as tmp:
         with open(tmp, "w") as f:
-            step = 1_000_000
+            step = 1_000_000  # bounded memory for the text of one chunk
             for s in range(0, len(rows), step):
-                block = np.column_stack([rows[s:s + step], cols[s:s + step]])
-                lines = [f"{r} {c} {v!r}" for (r, c), v in zip(block.tolist(),
-                                                               vals[s:s + step].tolist())]
-                f.write("\n".join(lines) + "\n")
+                f.write("".join([f"{r} {c} {v!r}\n" for r, c, v in zip(
+                    rows[s:s + step].tolist(), cols[s:s + step].tolist(),
+                    vals[s:s + step].tolist())]))
 
 
 def _read_npz(path) -> sp.csr_matrix:
+    """scipy's save_npz layout (csr, csc or coo), without unpickling; indices fully checked."""
     try:
         with np.load(path, allow_pickle=False) as data:
             fmt = data["format"].item()
             fmt = fmt.decode() if isinstance(fmt, bytes) else str(fmt)
             shape = tuple(int(x) for x in data["shape"])
-            if fmt == "csr":
-                return sp.csr_matrix((data["data"], data["indices"], data["indptr"]), shape=shape)
-            if fmt == "csc":
-                return sp.csc_matrix((data["data"], data["indices"], data["indptr"]),
-                                     shape=shape).tocsr()
-            if fmt == "coo":
-                return sp.coo_matrix((data["data"], (data["row"], data["col"])), shape=shape).tocsr()
-            raise ValueError(f"format {fmt}")
+            if fmt in ("csr", "csc"):
+                kind = sp.csr_matrix if fmt == "csr" else sp.csc_matrix
+                M = kind((data["data"], data["indices"], data["indptr"]), shape=shape)
+                M.check_format(full_check=True)  # out-of-range indices would crash scipy later
+            elif fmt == "coo":
+                M = sp.coo_matrix((data["data"], (data["row"], data["col"])), shape=shape)
+            else:
+                raise ValueError(f"sparse format {fmt!r} is not csr, csc or coo")
+            M = M.tocsr()
+            M.sum_duplicates()
+            return M
     except Exception as e:
         raise InputError(path, f"not a scipy sparse .npz ({type(e).__name__}: {e})",
                          "write it with scipy.sparse.save_npz or hampart convert") from None
@@ -152,7 +217,7 @@ def read_matrix(path, n_orbitals: int | None = None) -> sp.csr_matrix:
     if ext == ".npz":
         if not os.path.isfile(path):
             raise InputError(path, "no such matrix file", "check the path")
-        H = _read_npz(path).astype(np.float64)
+        H = _read_npz(path).astype(np.float64, copy=False)
         if H.shape[0] != H.shape[1]:
             raise InputError(path, f"matrix is {H.shape[0]} x {H.shape[1]}, not square",
                              "give the full square H")
@@ -165,14 +230,18 @@ def read_matrix(path, n_orbitals: int | None = None) -> sp.csr_matrix:
     raise InputError(path, f"unknown matrix extension '{ext}'", "use .csr (CP2K text) or .npz")
 
 
-def write_matrix(path, H) -> None:
-    """By extension: ``.csr`` (CP2K text, upper triangle) or ``.npz`` (scipy csr); atomic."""
+def write_matrix(path, H, triangle: str = "upper") -> None:
+    """By extension: ``.csr`` (CP2K text, ``triangle`` as in :func:`write_csr`) or ``.npz``
+    (scipy csr, float64, uncompressed); atomic."""
     path = os.fspath(path)
     ext = os.path.splitext(path)[1].lower()
     if ext == ".csr":
-        return write_csr(path, H)
+        return write_csr(path, H, triangle=triangle)
     if ext != ".npz":
         raise InputError(path, f"unknown matrix extension '{ext}'", "use .csr or .npz")
+    H = sp.csr_matrix(H, dtype=np.float64)
+    if not np.isfinite(H.data).all():
+        raise InputError(path, "matrix to write contains NaN or infinity", "fix the matrix first")
     with atomic_file(path) as tmp:
         with open(tmp, "wb") as f:  # a file object: save_npz must not append '.npz' to the name
-            sp.save_npz(f, sp.csr_matrix(H), compressed=False)
+            sp.save_npz(f, H, compressed=False)
