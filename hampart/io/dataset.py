@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 from ase.data import chemical_symbols
 
-from ..basis import Basis, load_basis
+from ..basis import BUILTIN_BASES, Basis, builtin_basis, load_basis
 from ..errors import InputError
 from .atomic import atomic_directory
 from .csr import read_matrix, write_matrix
@@ -35,6 +35,9 @@ STRUCTURE_FILE, HAMILTONIAN_FILE, BASIS_FILE, META_FILE = ("structure.xyz", "H.n
 
 @dataclass(frozen=True)
 class Dataset:
+    """A structure, its H (csr, Hartree, internal orbital order; None if absent), its basis,
+    where it came from (directory or structure file) and ``meta`` (meta.json, else {})."""
+
     structure: Structure
     hamiltonian: sp.csr_matrix | None
     basis: Basis
@@ -42,21 +45,40 @@ class Dataset:
     meta: dict = field(default_factory=dict)
 
 
+def _matching_bases(numbers, n: int) -> list[str]:
+    """Built-in bases that cover these atoms and give exactly ``n`` orbitals."""
+    found = []
+    for name in BUILTIN_BASES:
+        candidate = builtin_basis(name)
+        if set(np.unique(numbers[numbers > 0]).tolist()) <= set(candidate.shells):
+            if int(candidate.orbital_counts(numbers).sum()) == n:
+                found.append(name)
+    return found
+
+
 def check_matrix(H, structure: Structure, basis: Basis, source="hamiltonian") -> None:
-    """Square, finite, and as large as the basis says for these atoms; else InputError."""
+    """Square, finite, and as large as the basis says for these atoms; else InputError.
+
+    The size message gives both numbers, the orbitals per element, and the built-in bases
+    that would fit.
+    """
     basis.check(structure.numbers, source=structure.source or str(source))
     expected = int(basis.orbital_offsets(structure.numbers)[-1])
     if H.shape[0] != H.shape[1]:
         raise InputError(source, f"matrix is {H.shape[0]} x {H.shape[1]}, not square",
                          "give the full square matrix")
     if H.shape[0] != expected:
-        zs, counts = np.unique(structure.numbers[structure.numbers > 0], return_counts=True)
+        numbers = structure.numbers
+        zs, counts = np.unique(numbers[numbers > 0], return_counts=True)
         per = ", ".join(f"{counts[k]} {chemical_symbols[z]} x {basis.n_orbitals(z)}"
                         for k, z in enumerate(zs))
+        fits = _matching_bases(numbers, H.shape[0])
+        hint = (f"the built-in basis {' or '.join(fits)} gives {H.shape[0]}: pass --basis "
+                f"{fits[0]}" if fits else "pass the basis the matrix was computed with (--basis "
+                "SZV, DZVP or a YAML file listing each element's shells)")
         raise InputError(source, f"matrix has {H.shape[0]} orbitals but basis '{basis.name}' "
                          f"gives {expected} for the structure ({per})",
-                         "pass the basis the matrix was computed with (--basis SZV, DZVP or a "
-                         "YAML file), and check the structure is the same calculation")
+                         f"{hint}; and check the structure is the one of that calculation")
     data = H.data if sp.issparse(H) else np.asarray(H)
     if not np.isfinite(data).all():
         raise InputError(source, "contains NaN or infinite values", "regenerate the matrix")
@@ -82,6 +104,8 @@ def load_dataset(path, hamiltonian=None, basis=None) -> Dataset:
                     meta = json.load(f)
             except (OSError, ValueError) as e:
                 raise InputError(meta_file, f"unreadable ({e})", "regenerate the dataset") from None
+            if not isinstance(meta, dict):
+                raise InputError(meta_file, "is not a JSON object", "regenerate the dataset")
     else:
         structure_file = path
     structure = read_structure(structure_file)
@@ -100,11 +124,12 @@ def save_dataset(out, structure: Structure, H, basis: Basis, meta=None, replace=
     """Write a dataset directory atomically; returns its path."""
     if H is not None:
         check_matrix(H, structure, basis, source="hamiltonian")
+    meta_text = json.dumps(meta or {}, indent=1)  # fails before anything is written
     with atomic_directory(out, replace=replace) as tmp:
         write_structure(os.path.join(tmp, STRUCTURE_FILE), structure)
         if H is not None:
             write_matrix(os.path.join(tmp, HAMILTONIAN_FILE), H)
         basis.to_yaml(os.path.join(tmp, BASIS_FILE))
-        with open(os.path.join(tmp, META_FILE), "w") as f:
-            json.dump(meta or {}, f, indent=1)
+        with open(os.path.join(tmp, META_FILE), "w") as f:  # last: its presence marks a whole set
+            f.write(meta_text + "\n")
     return os.fspath(out)

@@ -3,10 +3,13 @@
 Positions in Angstrom; ``cell`` rows are the cell vectors (Angstrom); ``pbc`` per cell vector.
 Ghost atoms (vacancies) have atomic number 0, written as the symbol ``X``.
 
-Read: anything ase reads (extxyz, CIF, POSCAR, ...), and CP2K-style plain xyz whose comment line
-carries the cell, either as 3 lengths (orthorhombic) or 9 components, alone or after a word such
-as ``cell:`` or ``Lattice``. A plain xyz without cell numbers is non-periodic.
-Write: extended xyz with the cell, pbc and positions at full float64 precision.
+Read: anything ase reads (extxyz, CIF, POSCAR, ...; of a multi-frame file the last frame, as
+ase does), and CP2K-style plain xyz whose comment line carries the cell: 3 lengths
+(orthorhombic), 6 (lengths and angles in degrees) or 9 components (a, b, c rows), alone or after
+a word such as ``cell:``, ``cell =``, ``Lattice`` or ``box``. Such a file is periodic in all
+three directions; a plain xyz without cell numbers is non-periodic.
+Write: extended xyz with the cell, pbc and positions at full float64 precision (``%.17g``), so
+a write/read round trip is exact.
 """
 
 from __future__ import annotations
@@ -21,9 +24,6 @@ from ..errors import InputError
 from .atomic import atomic_file
 
 __all__ = ["Structure", "read_structure", "write_structure"]
-
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eEdD][-+]?\d+)?"
-
 
 @dataclass(frozen=True)
 class Structure:
@@ -40,7 +40,8 @@ class Structure:
         object.__setattr__(self, "positions",
                            np.asarray(self.positions, dtype=np.float64).reshape(-1, 3))
         object.__setattr__(self, "cell", np.asarray(self.cell, dtype=np.float64).reshape(3, 3))
-        object.__setattr__(self, "pbc", np.broadcast_to(np.asarray(self.pbc, dtype=bool), (3,)).copy())
+        pbc = np.broadcast_to(np.asarray(self.pbc, dtype=bool), (3,)).copy()
+        object.__setattr__(self, "pbc", pbc)
 
     @property
     def n_atoms(self) -> int:
@@ -66,19 +67,50 @@ class Structure:
         return self
 
 
-def _cell_from_comment(comment: str):
-    """3 lengths or 9 components from a CP2K-style xyz comment line, else None."""
-    text = comment.strip()
-    numbers = re.findall(_NUMBER, text)
-    words = re.sub(_NUMBER, " ", text).replace("=", " ").replace(":", " ").split()
-    labelled = any(w.lower().strip("\"'") in ("cell", "lattice", "abc", "box") for w in words)
-    if not (labelled or not words):
+_CELL_WORDS = ("cell", "lattice", "abc", "box", "cell_abc")
+
+
+def _as_number(token: str):
+    try:
+        return float(token.replace("d", "e").replace("D", "e"))
+    except ValueError:
         return None
-    values = [float(x.replace("d", "e").replace("D", "e")) for x in numbers]
+
+
+def _cell_from_numbers(values, source):
+    """3 lengths, 6 lengths + angles (degrees) or 9 components -> (3, 3) cell."""
     if len(values) == 3:
         return np.diag(values)
+    if len(values) == 6:
+        from ase.geometry import cellpar_to_cell
+
+        return cellpar_to_cell(values)
     if len(values) == 9:
-        return np.array(values).reshape(3, 3)
+        return np.array(values, dtype=np.float64).reshape(3, 3)
+    raise InputError(source, f"the comment line names a cell but gives {len(values)} numbers",
+                     "give 3 lengths, 6 lengths and angles, or 9 components (a, b, c rows)")
+
+
+def _cell_from_comment(comment: str, source: str = "xyz"):
+    """The cell in a CP2K-style xyz comment line, or None when it carries none.
+
+    Either the line is only 3/6/9 numbers, or a word from ``_CELL_WORDS`` (``cell:``,
+    ``cell =``, ``Lattice``, ``box``) is followed by them; other numbers on the line (energies,
+    step counters, a formula such as HfO2) are ignored.
+    """
+    tokens = [t for t in re.split(r"[\s,;:=\"'\[\]()]+", comment) if t]
+    values = [_as_number(t) for t in tokens]
+    if tokens and all(v is not None for v in values):
+        return _cell_from_numbers(values, source) if len(values) in (3, 6, 9) else None
+    for k, token in enumerate(tokens):
+        if token.lower() in _CELL_WORDS:
+            after = []
+            for v in values[k + 1:]:
+                if v is None:
+                    break
+                after.append(v)
+            if len(after) >= 2:  # a lone number after "box" is prose, not a cell
+                return _cell_from_numbers(after, source)
     return None
 
 
@@ -97,16 +129,18 @@ def read_structure(path, format: str | None = None) -> Structure:
                 raise
             atoms = ase.io.read(path, format="xyz")  # plain xyz whose comment extxyz misreads
     except KeyError as e:
-        raise InputError(path, f"unknown element {e}", "use chemical symbols (X for ghost atoms)")
+        raise InputError(path, f"unknown element {e}",
+                         "use chemical symbols (X for ghost atoms)") from None
     except Exception as e:  # ase raises many kinds on malformed files
         raise InputError(path, f"cannot be read as a structure ({type(e).__name__}: {e})",
-                         "give extxyz, xyz with the cell in the comment line, CIF or POSCAR") from None
+                         "give extxyz, xyz with the cell in the comment line, CIF or POSCAR"
+                         ) from None
     cell = np.asarray(atoms.cell.array, dtype=np.float64)
     pbc = np.asarray(atoms.pbc, dtype=bool)
     if not pbc.any() and not cell.any() and path.lower().endswith(".xyz"):
         with open(path) as f:
             f.readline()
-            found = _cell_from_comment(f.readline())
+            found = _cell_from_comment(f.readline(), path)
         if found is not None:
             cell, pbc = found, np.ones(3, dtype=bool)
     structure = Structure(atoms.numbers, atoms.positions, cell, pbc, source=path)
@@ -117,12 +151,14 @@ def write_structure(path, structure: Structure) -> None:
     """Extended xyz with Lattice, pbc and positions in full precision; written atomically."""
     from ase.data import chemical_symbols
 
+    structure.check()
     symbols = np.array(["X"] + chemical_symbols[1:])[structure.numbers]
     lattice = " ".join(f"{v:.17g}" for v in structure.cell.reshape(-1))
+    lattice = f'Lattice="{lattice}" ' if structure.cell.any() else ""  # none for a molecule
     pbc = " ".join("T" if p else "F" for p in structure.pbc)
-    lines = [str(structure.n_atoms),
-             f'Lattice="{lattice}" Properties=species:S:1:pos:R:3 pbc="{pbc}"']
-    lines += [f"{s} {x:.17g} {y:.17g} {z:.17g}" for s, (x, y, z) in zip(symbols, structure.positions)]
+    lines = [str(structure.n_atoms), f'{lattice}Properties=species:S:1:pos:R:3 pbc="{pbc}"']
+    lines += [f"{s} {x:.17g} {y:.17g} {z:.17g}"  # text is made line by line
+              for s, (x, y, z) in zip(symbols.tolist(), structure.positions.tolist())]
     with atomic_file(path) as tmp:
         with open(tmp, "w") as f:
             f.write("\n".join(lines) + "\n")
