@@ -23,6 +23,8 @@ def test_generate_label_inspect_cli(tmp_path, capsys):
 def test_cli_errors_write_nothing(tmp_path, capsys):
     assert main(["generate", "graphene", "--out", str(tmp_path / "g")]) == 2
     assert "hfo2, gst, ptge, si" in capsys.readouterr().err
+    assert main(["generate", "si", "--size", "1", "--out", str(tmp_path / "g")]) == 2
+    assert "--interaction-radius" in capsys.readouterr().err  # 6 A > half the 5.4 A cell
     (tmp_path / "au.xyz").write_text('1\nLattice="9 0 0 0 9 0 0 0 9" pbc="T T T"\nAu 1 1 1\n')
     assert main(["label", str(tmp_path / "au.xyz"), "--out", str(tmp_path / "l")]) == 2
     assert "Au" in capsys.readouterr().err

@@ -30,9 +30,10 @@ so all structures share one 'physics'. Ghost atoms (Z = 0, vacancies) own no orb
 *absent* for H: they neither hop nor count in coordination numbers (a vacancy lowers its
 neighbours' CN and so changes their blocks).
 
-The graph is :func:`hampart.graph.radius_graph` at r_int with its default Gamma-point policy:
-an r_int that reaches a second periodic image of a pair is refused. So every pair is one block
-and H is written straight into CSR arrays (no COO stage), sorted, exactly symmetric.
+The graph is :func:`hampart.graph.radius_graph` at r_int. An r_int of half the smallest periodic
+cell height or more is refused (InputError naming the largest safe radius), so no pair meets two
+periodic images and no atom its own: every pair is one block, and H is written straight into CSR
+arrays (no COO stage), rows sorted, exactly symmetric.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ import scipy.sparse as sp
 import torch
 
 from ..basis import Basis
-from ..graph import radius_graph
+from ..errors import InputError
+from ..graph import cell_heights, radius_graph
 from ..so3 import edge_angles, orbital_from_e3nn, wigner_D
 
 __all__ = ["SyntheticParams", "synthetic_hamiltonian", "PHYSICS_SEED"]
@@ -158,6 +160,15 @@ def _synthetic_hamiltonian(structure, basis, p, return_info):
     numbers = np.asarray(structure.numbers, dtype=np.int64)
     source = getattr(structure, "source", "") or "structure"
     basis.check(numbers, source=source)
+    pbc = np.broadcast_to(np.asarray(structure.pbc, dtype=bool), (3,))
+    if pbc.any() and abs(np.linalg.det(np.asarray(structure.cell, dtype=np.float64))) > 1e-8:
+        safe = 0.5 * float(cell_heights(structure.cell)[pbc].min())
+        if p.interaction_radius >= safe:
+            raise InputError(
+                source, f"interaction radius {p.interaction_radius} Angstrom is not below half the "
+                f"cell height ({safe:.3f} Angstrom): a pair would meet two periodic images",
+                f"use --interaction-radius (interaction_radius=) below {safe:.3f}, or a larger "
+                f"cell (--size / --atoms)")
     graph = radius_graph(structure.positions, structure.cell, structure.pbc,
                          p.interaction_radius, source=source)
     j, i = graph.edge_index

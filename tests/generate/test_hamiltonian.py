@@ -95,7 +95,7 @@ def test_ghosts_own_no_orbitals_and_lower_coordination():
 
 def test_refuses_radius_beyond_half_the_cell():
     s = make_structure("hfo2", seed=0, size=(2, 2, 2))
-    with pytest.raises(InputError, match="r_cut"):
+    with pytest.raises(InputError, match="below 5.2"):
         synthetic_hamiltonian(s, BASIS)  # default radius 6 > 5.2 = half the 10.5 A cell
 
 
