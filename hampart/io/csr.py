@@ -100,12 +100,15 @@ def read_csr(path, n_orbitals: int | None = None, triangle: str = "auto") -> sp.
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            # more fields than names: pandas would silently drop or index them; refuse instead
+            warnings.simplefilter("error", pd.errors.ParserWarning)
             table = pd.read_csv(path, sep=r"\s+", header=None, names=["r", "c", "v"],
                                 dtype={"r": np.int64, "c": np.int64, "v": np.float64},
-                                engine="c", comment=None)
+                                index_col=False, engine="c", comment=None)
     except pd.errors.EmptyDataError:
         raise InputError(path, "is empty", "give the CSR file CP2K wrote") from None
-    except (ValueError, pd.errors.ParserError, OverflowError, UnicodeDecodeError):
+    except (ValueError, pd.errors.ParserError, pd.errors.ParserWarning, OverflowError,
+            UnicodeDecodeError):
         _fail(path, n_orbitals, "cannot be parsed as 'row col value' lines")
     if len(table) == 0:
         raise InputError(path, "is empty", "give the CSR file CP2K wrote")

@@ -78,6 +78,8 @@ def test_identical_repeats_are_merged_not_summed(tmp_path):
 @pytest.mark.parametrize("text, words", [
     ("1 1 0.5\n1 2\n", ["line 2", "3 fields"]),
     ("1 1 0.5\n1 2 0.1 7\n", ["line 2", "3 fields"]),
+    ("1 1 1 0.5\n2 2 2 0.25\n", ["line 1", "3 fields"]),
+    ("9 1 1 0.5\n", ["line 1", "3 fields"]),
     ("1 1 0.5\n\n2 x 0.1\n", ["line 3", "integer"]),
     ("1 1 0.5\n2 2 abc\n", ["line 2", "integer integer number"]),
     ("1 1 0.5\n0 1 0.1\n", ["line 2", "1-based"]),
