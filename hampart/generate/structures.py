@@ -84,6 +84,10 @@ def _relax_overlaps(positions, cell, min_distance, rng, iterations=60):
         push = (min_distance - d + 1e-3)[:, None] * 0.5 * D / np.maximum(d, 1e-6)[:, None]
         np.add.at(positions, i, -push)
         np.add.at(positions, j, push)
+    d = nl.compute(points=positions, box=cell, periodic=True, quantities="d")
+    if d.size and d.min() < min_distance:
+        raise InputError("rattle", f"atoms still {d.min():.2f} Angstrom apart after {iterations} "
+                         f"relaxation sweeps (minimum {min_distance})", "give a smaller rattle")
     return positions
 
 

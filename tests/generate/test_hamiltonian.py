@@ -88,9 +88,23 @@ def test_environment_dependence_needs_message_passing():
 def test_ghosts_own_no_orbitals_and_lower_coordination():
     s = make_structure("hfo2", seed=2, size=(2, 2, 2))
     numbers = s.numbers.copy()
-    numbers[np.flatnonzero(numbers == 8)[0]] = 0
+    ghost = np.flatnonzero(numbers == 8)[0]
+    numbers[ghost] = 0
     H = synthetic_hamiltonian(Structure(numbers, s.positions, s.cell, s.pbc), BASIS, PARAMS)
     assert H.shape[0] == BASIS.orbital_offsets(numbers)[-1] == 32 * 10 + 63 * 4
+    # a ghost is absent for H: the same as removing the atom (the orbital order is unchanged)
+    keep = np.arange(s.n_atoms) != ghost
+    removed = synthetic_hamiltonian(Structure(s.numbers[keep], s.positions[keep], s.cell, s.pbc),
+                                    BASIS, PARAMS)
+    assert np.abs(H.toarray() - removed.toarray()).max() < 1e-14
+    # ... and it changes its neighbours' blocks: the nearest Hf's on-site block moves
+    full = synthetic_hamiltonian(s, BASIS, PARAMS).toarray()
+    frac = (s.positions - s.positions[ghost]) @ np.linalg.inv(s.cell)
+    d = np.linalg.norm((frac - np.round(frac)) @ s.cell, axis=1)  # minimum image
+    hf = np.flatnonzero(numbers == 72)[np.argmin(d[numbers == 72])]
+    o_new, o_old = BASIS.orbital_offsets(numbers)[hf], BASIS.orbital_offsets(s.numbers)[hf]
+    assert np.abs(H.toarray()[o_new:o_new + 10, o_new:o_new + 10]
+                  - full[o_old:o_old + 10, o_old:o_old + 10]).max() > 1e-3
 
 
 def test_refuses_radius_beyond_half_the_cell():
