@@ -119,6 +119,11 @@ def read_csr(path, n_orbitals: int | None = None, triangle: str = "auto") -> sp.
     if not np.isfinite(vals).all() or rows.min() < 0 or cols.min() < 0:
         _fail(path, n_orbitals, "contains missing, negative or non-finite entries")
     size = int(max(rows.max(), cols.max())) + 1
+    if n_orbitals is None and size > vals.size + 1_000_000:  # a CP2K H lists every diagonal
+        k = int(np.argmax(np.maximum(rows, cols)))
+        raise InputError(path, f"{_entry_line(path, k)} has index {size}, far more orbitals than "
+                         f"the {vals.size} entries", "fix the line, or pass the true size "
+                         "(--n-orbitals) if the matrix really is that large")
     if n_orbitals is not None:
         if size > n_orbitals:
             _fail(path, n_orbitals, f"an index exceeds the {n_orbitals} orbitals")
@@ -148,8 +153,8 @@ def read_csr(path, n_orbitals: int | None = None, triangle: str = "auto") -> sp.
         k = int(np.argmax(np.abs(D.data)))
         i, j = int(D.row[k]), int(D.col[k])
         raise InputError(path, f"the full matrix is not symmetric: H[{i + 1},{j + 1}] = "
-                         f"{float(T[i, j])!r} but H[{j + 1},{i + 1}] = {float(T[j, i])!r} (1-based, as in the "
-                         "file)", "give a symmetric H, or one triangle of it")
+                         f"{float(T[i, j])!r} but H[{j + 1},{i + 1}] = {float(T[j, i])!r} "
+                         "(1-based, as in the file)", "give a symmetric H, or one triangle of it")
     return T
 
 

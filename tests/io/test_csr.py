@@ -67,6 +67,9 @@ def test_cp2k_spacing_blank_lines_and_size(tmp_path):
     assert H.shape == (4, 4)
     assert H[0, 2] == H[2, 0] == 0.125 and H[0, 0] == -0.5 and H[1, 1] == -0.25
     assert read_csr(tmp_path / "h.csr").shape == (3, 3)
+    (tmp_path / "huge.csr").write_text("1 1 0.5\n1 4000000000 0.1\n")
+    with pytest.raises(InputError, match="line 2 .* has index 4000000000"):
+        read_csr(tmp_path / "huge.csr")
 
 
 def test_identical_repeats_are_merged_not_summed(tmp_path):
