@@ -7,12 +7,11 @@ write a dataset directory (:mod:`hampart.io.dataset`) atomically.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 
 from ..basis import load_basis
-from ..errors import InputError
+from ..io.atomic import check_output_directory
 from ..io.dataset import save_dataset
 from ..io.structure import read_structure
 from .hamiltonian import PHYSICS_SEED, SyntheticParams, synthetic_hamiltonian
@@ -29,12 +28,7 @@ def _params(interaction_radius):
 
 def _check_out(out, replace):
     """Refuse an occupied output before the labelling work, not after it."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError(out, "exists and is a file", "give a directory path for the output")
-    if out.is_dir() and any(out.iterdir()) and not replace:
-        raise InputError(out, "exists and is not empty",
-                         "choose another output directory or pass --force to replace it")
+    check_output_directory(out, replace)
 
 
 def _label_and_save(structure, out, basis, interaction_radius, meta, replace):

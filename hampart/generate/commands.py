@@ -6,7 +6,6 @@ import argparse
 from dataclasses import dataclass
 
 from ..command import Command
-from ..errors import InputError
 
 __all__ = ["GENERATE", "LABEL", "GenerateConfig", "LabelConfig"]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import InputError
 
-__all__ = ["atomic_file", "atomic_directory"]
+__all__ = ["atomic_file", "atomic_directory", "check_output_directory"]
 
 
 def _umask() -> int:
@@ -41,6 +41,17 @@ def atomic_file(path):
             os.remove(tmp)
 
 
+def check_output_directory(out, replace: bool = False) -> Path:
+    """Refuse ``out`` if it is a file, or a non-empty directory unless ``replace``."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(out, "exists and is a file", "give a directory path for the output")
+    if out.is_dir() and any(out.iterdir()) and not replace:
+        raise InputError(out, "exists and is not empty",
+                         "choose another output directory or pass --force to replace it")
+    return out
+
+
 @contextlib.contextmanager
 def atomic_directory(out, replace: bool = False):
     """Yield a temporary directory beside ``out``, renamed to ``out`` when the block succeeds.
@@ -48,12 +59,7 @@ def atomic_directory(out, replace: bool = False):
     An existing non-empty ``out`` is refused unless ``replace``; then the old directory is moved
     aside, the new one renamed in, and the old one deleted.
     """
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError(out, "exists and is a file", "give a directory path for the output")
-    if out.is_dir() and any(out.iterdir()) and not replace:
-        raise InputError(out, "exists and is not empty",
-                         "choose another output directory or pass --force to replace it")
+    out = check_output_directory(out, replace)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; give it a normal mode
