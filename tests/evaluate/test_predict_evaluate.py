@@ -1,6 +1,5 @@
 import json
 
-import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
@@ -8,7 +7,6 @@ import torch
 from hampart.basis import load_basis
 from hampart.cli import main
 from hampart.distributed.trainer import save_model
-from hampart.errors import InputError
 from hampart.evaluate import block_errors, eigenvalue_errors, eigenvalues, predict_hamiltonian
 from hampart.evaluate.metrics import HARTREE_EV
 from hampart.generate import generate, make_structure

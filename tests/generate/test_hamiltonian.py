@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import scipy.linalg
 import torch
 
 from hampart.basis import load_basis
