@@ -1,0 +1,142 @@
+"""How much memory one training step of a graph needs, known before running it.
+
+DESIGN.md §8 asks that memory follow a budget (``--max-gib``), not guesswork. The activations
+autograd keeps for the backward pass dominate a step; they grow linearly with the number of
+atoms and of edges, and with edge chunks (``HamiltonianModel(edge_chunk=...)``) only one chunk's
+edge activations are alive at a time. :func:`measure_memory_law` counts, with
+``torch.autograd.graph.saved_tensors_hooks``, the bytes saved for the backward pass of a small
+random graph, once unchunked and once in chunks, and fits
+
+    step bytes = HEADROOM * (per_node * atoms + per_edge * edges + per_active_edge * active edges)
+
+where active edges = min(edge_chunk, edges). HEADROOM covers what the saved tensors miss: the
+gradients being formed in the backward pass and temporaries of the forward pass
+(benchmarks/bench_model.py checks the law against measured peaks). Parameters, their gradients
+and the optimiser state are added separately (:meth:`MemoryLaw.fixed_bytes`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import InputError
+
+__all__ = ["MemoryLaw", "measure_memory_law", "HEADROOM", "GIB"]
+
+GIB = 2 ** 30
+HEADROOM = 1.3  # peak / saved activations, from the benchmark (see docs/model.md)
+
+
+@dataclass(frozen=True)
+class MemoryLaw:
+    """Bytes of one training step as a linear function of atoms, edges and active edges."""
+
+    per_node: float
+    per_edge: float         # kept for every edge during the whole step (outputs, loss terms)
+    per_active_edge: float  # alive only for the edges of the chunk being computed
+    parameters: int         # number of parameters
+    itemsize: int           # bytes per number of the model's dtype
+
+    def fixed_bytes(self) -> float:
+        """Parameters, their gradients and Adam's two moments."""
+        return 4.0 * self.parameters * self.itemsize
+
+    def step_bytes(self, n_nodes: int, n_edges: int, edge_chunk: int | None = None) -> float:
+        active = n_edges if not edge_chunk else min(int(edge_chunk), n_edges)
+        saved = self.per_node * n_nodes + self.per_edge * n_edges + self.per_active_edge * active
+        return HEADROOM * saved
+
+    def largest_chunk(self, n_nodes: int, n_edges: int, budget: float,
+                      max_in_degree: int = 1) -> int | None:
+        """The largest ``edge_chunk`` whose step fits in ``budget`` bytes: None when the whole
+        graph fits at once, 0 when nothing fits (a chunk holds at least one atom's edges)."""
+        if self.step_bytes(n_nodes, n_edges) <= budget:
+            return None
+        spare = budget / HEADROOM - self.per_node * n_nodes - self.per_edge * n_edges
+        chunk = int(spare // self.per_active_edge) if spare > 0 else 0
+        return chunk if chunk >= max(int(max_in_degree), 1) else 0
+
+
+def _saved_bytes(model, inputs) -> int:
+    """Bytes of the distinct storages autograd saves in one forward (+ a sum-of-squares loss)."""
+    seen: dict[int, int] = {}
+
+    def pack(t):
+        if t.device.type != "meta":
+            storage = t.untyped_storage()
+            seen[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        nodes, edges = model(*inputs)
+        loss = nodes.square().sum() + edges.square().sum()
+    # inputs the caller holds anyway (positions, edge lists) are not the step's cost
+    for t in inputs:
+        seen.pop(t.untyped_storage().data_ptr(), None)
+    del loss, nodes, edges
+    return sum(seen.values())
+
+
+def _random_graph(model, n_nodes: int, n_edges: int, device, dtype, seed: int = 0):
+    """Atoms of the model's species at distinct points, ``n_edges`` random edges within rcut."""
+    gen = torch.Generator().manual_seed(seed)
+    species = torch.tensor(list(model.basis.elements))
+    numbers = species[torch.randint(len(species), (n_nodes,), generator=gen)]
+    side = model.rcut * 0.5
+    positions = torch.rand(n_nodes, 3, generator=gen, dtype=torch.float64) * side
+    receiver = torch.sort(torch.randint(n_nodes, (n_edges,), generator=gen)).values
+    sender = (receiver + 1 + torch.randint(n_nodes - 1, (n_edges,), generator=gen)) % n_nodes
+    cell = torch.eye(3, dtype=torch.float64) * 100.0
+    return (numbers.to(device), positions.to(device=device, dtype=dtype), cell.to(device=device, dtype=dtype),
+            torch.stack([sender, receiver]).to(device), torch.zeros(n_edges, 3, dtype=torch.long,
+                                                                    device=device))
+
+
+def measure_memory_law(model, n_nodes: int = 48, n_edges: int = 2400) -> MemoryLaw:
+    """Fit :class:`MemoryLaw` for ``model`` (its dtype, device and hyperparameters) from the
+    saved activations of small random graphs: more edges, more atoms, edges in chunks."""
+    p = next(model.parameters())
+    device, dtype = p.device, p.dtype
+    keep = model.edge_chunk
+
+    def saved(n, m, chunk=None):
+        model.edge_chunk = chunk
+        return _saved_bytes(model, _random_graph(model, n, m, device, dtype))
+
+    try:
+        base = saved(n_nodes, n_edges)
+        per_edge_all = (saved(n_nodes, 2 * n_edges) - base) / n_edges  # every edge active
+        per_node = (saved(2 * n_nodes, n_edges) - base) / n_nodes
+        chunked = saved(n_nodes, n_edges, n_edges // 8)
+    finally:
+        model.edge_chunk = keep
+    per_node = max(per_node, 0.0)
+    per_edge = max((chunked - per_node * n_nodes) / n_edges, 0.0)
+    return MemoryLaw(per_node=per_node, per_edge=per_edge,
+                     per_active_edge=max(per_edge_all - per_edge, 1.0),
+                     parameters=sum(q.numel() for q in model.parameters()),
+                     itemsize=torch.finfo(dtype).bits // 8)
+
+
+def plan_chunks(law: MemoryLaw, graphs, budget_gib: float, resident_bytes: float = 0.0,
+                source: str = "partitions") -> list[int | None]:
+    """``edge_chunk`` for each graph ``(n_nodes, n_edges, max_in_degree)`` so that its step,
+    plus ``resident_bytes`` (data kept on the device) and the fixed optimiser state, fits in
+    ``budget_gib``. Raises :class:`InputError` naming the fix when a graph cannot fit."""
+    budget = budget_gib * GIB - resident_bytes - law.fixed_bytes()
+    chunks = []
+    for k, (n_nodes, n_edges, degree) in enumerate(graphs):
+        chunk = law.largest_chunk(n_nodes, n_edges, budget, degree)
+        if chunk == 0:
+            least = law.step_bytes(n_nodes, n_edges, max(int(degree), 1))
+            need = (least + resident_bytes + law.fixed_bytes()) / GIB
+            raise InputError(source, f"part {k} ({n_nodes} atoms, {n_edges} edges) needs about "
+                             f"{need:.1f} GiB even in the smallest edge chunks, over the "
+                             f"budget of {budget_gib:g} GiB",
+                             f"slice into about {math.ceil(need / budget_gib * 1.2 + 0.5)}x "
+                             "more parts, or raise --max-gib")
+        chunks.append(chunk)
+    return chunks

@@ -1,0 +1,51 @@
+"""The memory law: fitted on small graphs, it predicts the saved activations of larger ones."""
+
+import pytest
+import torch
+
+from hampart.basis import Basis
+from hampart.errors import InputError
+from hampart.model import HamiltonianModel
+from hampart.model.memory import (GIB, HEADROOM, _random_graph, _saved_bytes, measure_memory_law,
+                                  plan_chunks)
+
+BASIS = Basis({72: (0, 0, 1, 2), 8: (0, 1)}, name="SZV")
+
+
+@pytest.fixture(scope="module")
+def model_and_law():
+    torch.manual_seed(0)
+    model = HamiltonianModel(BASIS, lmax=4, mmax=2, channels=8, ff_hidden=16, rcut=5.0)
+    return model, measure_memory_law(model)
+
+
+@pytest.mark.parametrize("chunk", [None, 1500])
+def test_law_extrapolates_to_a_larger_graph(model_and_law, chunk):
+    model, law = model_and_law
+    n, m = 300, 9000  # 6x the atoms, ~4x the edges of the fit
+    model.edge_chunk = chunk
+    try:
+        measured = _saved_bytes(model, _random_graph(model, n, m, "cpu", torch.float32, seed=3))
+    finally:
+        model.edge_chunk = None
+    predicted = law.step_bytes(n, m, chunk) / HEADROOM
+    if chunk:  # a chunk's activations are made again in the backward pass, not saved in forward
+        predicted -= law.per_active_edge * chunk
+    assert abs(predicted - measured) < 0.05 * measured, (predicted, measured)
+    if chunk:  # and chunks really save memory
+        assert measured < 0.5 * _saved_bytes(model, _random_graph(model, n, m, "cpu",
+                                                                  torch.float32, seed=3))
+
+
+def test_plan_fits_the_budget_or_names_the_fix(model_and_law):
+    _, law = model_and_law
+    n, m = 3000, 500_000
+    whole = law.step_bytes(n, m) + law.fixed_bytes()
+    assert plan_chunks(law, [(n, m, 200)], 2 * whole / GIB) == [None]
+    budget = 0.5 * whole / GIB
+    (chunk,) = plan_chunks(law, [(n, m, 200)], budget)
+    assert 200 <= chunk < m
+    assert law.step_bytes(n, m, chunk) + law.fixed_bytes() <= budget * GIB
+    assert law.step_bytes(n, m, chunk + 1000) + law.fixed_bytes() > budget * GIB
+    with pytest.raises(InputError, match="more parts"):
+        plan_chunks(law, [(n, m, 200)], 0.01 * whole / GIB)
