@@ -26,6 +26,9 @@ def _add(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--model", type=json.loads,
                    help='model hyperparameters as JSON, e.g. \'{"lmax": 4, "channels": 16}\'')
+    p.add_argument("--max-gib", type=float, dest="max_gib",
+                   help="memory budget per rank in GiB: edges are processed in chunks sized to "
+                   "fit (results unchanged); stops if a partition cannot fit")
     p.add_argument("--no-resume", action="store_false", dest="resume", default=None)
 
 
@@ -33,7 +36,8 @@ def _config(args: argparse.Namespace) -> TrainConfig:
     from ..errors import InputError
 
     flags = {k: getattr(args, k) for k in ("parts", "validation", "out", "epochs", "lr", "patience",
-                                           "min_lr", "dtype", "device", "seed", "model", "resume")
+                                           "min_lr", "dtype", "device", "seed", "model", "resume",
+                                           "max_gib")
              if getattr(args, k) is not None}
     if args.config:
         return replace(config_from_yaml(args.config), **flags)

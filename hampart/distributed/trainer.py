@@ -51,6 +51,7 @@ class TrainConfig:
     checkpoint_every: int = 50
     log_every: int = 10
     resume: bool = True
+    max_gib: float | None = None           # memory budget per rank: edge chunks chosen to fit
 
 
 def _dtype(name: str) -> torch.dtype:
@@ -183,6 +184,11 @@ def train(config: TrainConfig) -> dict:
                              dtype=torch.float64, device=ctx.device)
             return float(launch.all_reduce_sum(ctx, c))
 
+        chunks = [model.edge_chunk] * len(batches)
+        val_chunks = [model.edge_chunk] * len(val_batches)
+        if config.max_gib is not None:
+            chunks, val_chunks = _memory_plan(config, model, batches, val_batches, ctx)
+
         count = global_count(masks)
         val_count = global_count(val_masks) if config.validation else 0.0
         if count == 0:
@@ -206,7 +212,8 @@ def train(config: TrainConfig) -> dict:
         for epoch in range(start_epoch, config.epochs):
             optimizer.zero_grad(set_to_none=True)
             sums = torch.zeros(2, dtype=torch.float64, device=ctx.device)
-            for batch, mask in zip(batches, masks):
+            for batch, mask, chunk in zip(batches, masks, chunks):
+                model.edge_chunk = chunk  # from the memory plan; results do not depend on it
                 sse, sae = loss_fn(model, batch, mask)
                 (sse / count).backward()
                 sums += torch.stack([sse.detach(), sae]).to(torch.float64)
@@ -224,7 +231,8 @@ def train(config: TrainConfig) -> dict:
             if val_batches or config.validation:
                 vs = torch.zeros(2, dtype=torch.float64, device=ctx.device)
                 with torch.no_grad():
-                    for batch, mask in zip(val_batches, val_masks):
+                    for batch, mask, chunk in zip(val_batches, val_masks, val_chunks):
+                        model.edge_chunk = chunk
                         sse, sae = loss_fn(model, batch, mask)
                         vs += torch.stack([sse, sae]).to(torch.float64)
                 launch.all_reduce_sum(ctx, vs)
@@ -247,7 +255,8 @@ def train(config: TrainConfig) -> dict:
         summary = {"epochs_run": len(history), "last_epoch": epoch, "stop": stop_reason,
                    "first": history[0] if history else None,
                    "last": history[-1] if history else None,
-                   "ranks": ctx.size, "rank": ctx.rank, "parts_per_rank": len(mine), "seconds": time.perf_counter() - t0}
+                   "ranks": ctx.size, "rank": ctx.rank, "parts_per_rank": len(mine),
+                   "edge_chunks": chunks, "seconds": time.perf_counter() - t0}
         if ctx.is_main:
             _checkpoint(ckpt_path, model, optimizer, scheduler, max(epoch, 0), best)
             save_model(out / "model.pt", model, model_kwargs, basis,
@@ -260,6 +269,34 @@ def train(config: TrainConfig) -> dict:
         return summary
     finally:
         launch.finish(ctx)
+
+
+def _memory_plan(config, model, batches, val_batches, ctx):
+    """Edge chunks for this rank's partitions so that a step fits in ``config.max_gib``; an
+    ``edge_chunk`` given with the model is an upper bound. Stops naming the fix if a partition
+    cannot fit (DESIGN.md §8)."""
+    from ..model.memory import GIB, measure_memory_law, plan_chunks
+
+    if not config.max_gib > 0:
+        raise InputError("max_gib", f"{config.max_gib} GiB", "give a positive memory budget")
+    law = measure_memory_law(model)
+    everything = batches + val_batches
+    resident = sum(t.element_size() * t.numel() for b in everything for t in vars(b).values()
+                   if isinstance(t, torch.Tensor))
+    graphs = [(b.numbers.shape[0], b.edge_index.shape[1],
+               int(torch.bincount(b.edge_index[1]).max()) if b.edge_index.shape[1] else 1)
+              for b in everything]
+    source = f"{config.parts} (rank {ctx.rank})"
+    planned = plan_chunks(law, graphs, config.max_gib, resident, source=source)
+    cap = model.edge_chunk
+    planned = [c if cap is None else min(c or cap, cap) for c in planned]
+    if ctx.is_main:
+        worst = max(law.step_bytes(g[0], g[1], c) for g, c in zip(graphs, planned))
+        ways = sorted({"whole" if c is None else f"chunks of {c} edges" for c in planned})
+        print(f"memory plan (rank 0, budget {config.max_gib:g} GiB): {len(everything)} part(s) "
+              f"as {', '.join(ways)}; largest step about "
+              f"{(worst + resident + law.fixed_bytes()) / GIB:.2f} GiB", flush=True)
+    return planned[:len(batches)], planned[len(batches):]
 
 
 def _checkpoint(path, model, optimizer, scheduler, epoch, best) -> None:

@@ -81,3 +81,29 @@ def test_two_ranks_match_one_rank(parts):
         assert torch.allclose(p1[k], p2[k], rtol=1e-8, atol=1e-10), k
     first = torch.load(root / "one" / "checkpoint.pt", weights_only=True)
     assert first["epoch"] == 2
+
+
+def test_memory_budget_chunks_edges_without_changing_results(parts):
+    """--max-gib below what a whole partition needs: edges go in chunks, the steps are the same."""
+    from hampart.basis import Basis
+    from hampart.model import HamiltonianModel
+    from hampart.model.memory import GIB, measure_memory_law
+    from hampart.partition import load_manifest
+
+    root, parts_dir, _ = parts
+    manifest = load_manifest(parts_dir)
+    basis = Basis.from_dict(manifest["params"]["basis"])
+    model = HamiltonianModel(basis, rcut=4.0, **MODEL).to(torch.float64)
+    law = measure_memory_law(model)
+    biggest = max(manifest["parts"], key=lambda p: p["n_edges"])
+    whole = law.step_bytes(biggest["n_nodes"], biggest["n_edges"])
+    # room for the data and optimiser state plus 70 % of the largest part's whole step
+    budget = (0.7 * whole + law.fixed_bytes() + 8e6) / GIB
+    free = train(_config(parts_dir, root / "free", epochs=3))
+    tight = train(_config(parts_dir, root / "tight", epochs=3, max_gib=budget))
+    assert free["edge_chunks"] == [None] * 3
+    assert any(c is not None for c in tight["edge_chunks"]), tight["edge_chunks"]
+    assert all(c is None or c < biggest["n_edges"] for c in tight["edge_chunks"])
+    assert abs(free["last"]["mse"] - tight["last"]["mse"]) <= 1e-10 * free["last"]["mse"]
+    with pytest.raises(InputError, match="more parts"):
+        train(_config(parts_dir, root / "tiny", epochs=1, max_gib=1e-4))
