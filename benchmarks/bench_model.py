@@ -44,7 +44,7 @@ def hfo2_like(n_atoms: int, seed: int = 0):
 
 
 def run_case(n_atoms, rcut, device, dtype_name, repeat, profile, layers, edge_chunk=0,
-             warmup=1, parts=0):
+             warmup=1, parts=0, halo=None):
     import torch
 
     from hampart.basis import Basis
@@ -59,15 +59,16 @@ def run_case(n_atoms, rcut, device, dtype_name, repeat, profile, layers, edge_ch
     g = radius_graph(positions, cell, [True] * 3, rcut)
     t_graph = time.perf_counter() - t0
     part_info = {}
-    if parts:  # the largest of `parts` METIS parts, halo L + 1 (every owned output exact)
+    if parts:  # the largest of `parts` METIS parts; halo L + 1 (default) makes every output exact
         from hampart.partition import build_partitions, metis_owners
 
+        halo = layers + 1 if halo is None else halo
         owner = metis_owners(g, parts, seed=0)
-        arrays = max((a for _, a in build_partitions(g, owner, halo=layers + 1)),
+        arrays = max((a for _, a in build_partitions(g, owner, halo=halo)),
                      key=lambda a: a["edge_index"].shape[1])
         ids = arrays["node_ids"]
         numbers, positions = numbers[ids], positions[ids]
-        part_info = {"parts": parts, "halo": layers + 1, "graph_edges": g.n_edges,
+        part_info = {"parts": parts, "halo": halo, "graph_edges": g.n_edges,
                      "part_nodes": int(len(ids)), "part_owned_nodes": int((arrays["node_hop"] == 0).sum())}
         g = type(g)(edge_index=arrays["edge_index"], edge_shift=arrays["edge_shift"],
                     n_nodes=len(ids), rcut=g.rcut)
@@ -90,6 +91,11 @@ def run_case(n_atoms, rcut, device, dtype_name, repeat, profile, layers, edge_ch
         loss.backward()
         model.zero_grad(set_to_none=True)
 
+    from hampart.model.memory import GIB, measure_memory_law
+
+    law = measure_memory_law(model)  # the budget planner's estimate, checked against the peak
+    estimated = law.step_bytes(g.n_nodes, g.n_edges, edge_chunk or None) / GIB
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     for _ in range(warmup):
         step()
     sync()
@@ -113,10 +119,13 @@ def run_case(n_atoms, rcut, device, dtype_name, repeat, profile, layers, edge_ch
            "graph_seconds": round(t_graph, 3), "step_seconds": round(sec, 4),
            "forward_no_grad_seconds": round(t_fwd, 4), "edges_per_second": round(g.n_edges / sec),
            "parameters": sum(p.numel() for p in model.parameters()), **part_info}
+    out["estimated_step_gib"] = round(estimated, 3)
     if device == "cuda":
         out["peak_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
     else:
-        out["peak_rss_gib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+        # the step's own growth above what the process held before it (interpreter, model, data)
+        out.update(peak_rss_gib=round(peak, 3), step_rss_gib=round(peak - rss_before, 3))
     if profile:
         from torch.profiler import ProfilerActivity, profile as prof
 
@@ -137,8 +146,8 @@ def main():
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--layers", type=int, default=1)
     ap.add_argument("--case", action="append",
-                    help="atoms,rcut[,parts] (repeatable; with parts: the largest METIS part, "
-                         "halo L+1); default: a CPU ladder up to the paper graph")
+                    help="atoms,rcut[,parts[,halo]] (repeatable; with parts: the largest METIS "
+                         "part, halo L+1 unless given); default: a CPU ladder up to the paper graph")
     ap.add_argument("--edge-chunk", type=int, default=0,
                     help="edges per checkpointed chunk (0: all at once)")
     ap.add_argument("--warmup", type=int, default=1)
@@ -146,12 +155,14 @@ def main():
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one case, print its JSON
     a = ap.parse_args()
     if a.one:
-        n, rc, *parts = a.one.split(",")
+        n, rc, *rest = a.one.split(",")
+        parts, halo = (int(rest[0]) if rest else 0), (int(rest[1]) if len(rest) > 1 else None)
         print(json.dumps(run_case(int(n), float(rc), a.device, a.dtype, a.repeat, a.profile,
-                                  a.layers, a.edge_chunk, a.warmup, int(parts[0]) if parts else 0)))
+                                  a.layers, a.edge_chunk, a.warmup, parts, halo)))
         return
-    cpu_cases = ["500,5.0", "1000,5.0", "3000,5.0", "3000,8.0", "3000,8.0,8"]
-    cases = a.case or (cpu_cases if a.device == "cpu" else ["1200,8.0", "3000,8.0", "3000,8.0,8"])
+    cpu_cases = ["500,5.0", "1000,5.0", "3000,5.0", "1200,8.0", "3000,8.0,8,1", "3000,8.0,8"]
+    gpu_cases = ["1200,8.0", "3000,8.0", "3000,8.0,8,1", "3000,8.0,8"]
+    cases = a.case or (cpu_cases if a.device == "cpu" else gpu_cases)
     results = []
     for k, case in enumerate(cases):
         cmd = [sys.executable, __file__, "--one", case, "--device", a.device, "--dtype", a.dtype,
