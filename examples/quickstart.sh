@@ -17,7 +17,7 @@ hampart slice "$OUT/train" --rcut $RCUT --method metis --parts 4 --halo 2 --out 
 hampart slice "$OUT/test" --rcut $RCUT --method slab --axis x --parts 2 --halo 2 --out "$OUT/parts-test"
 rm -rf "$OUT/model"
 mpirun -n 2 hampart train --parts "$OUT/parts-train" --validation "$OUT/parts-test" --out "$OUT/model" \
-        --epochs "$EPOCHS" --lr 3e-3 \
+        --epochs "$EPOCHS" --lr 3e-3 --max-gib 4 \
         --model '{"lmax": 4, "mmax": 2, "channels": 8, "ff_hidden": 16, "heads": 2, "layers": 1}'
 hampart predict "$OUT/model/model.pt" "$OUT/test" --out "$OUT/H_pred.npz"
 hampart evaluate "$OUT/H_pred.npz" --reference "$OUT/test" --rcut $RCUT --plot "$OUT/evaluation.png"
