@@ -112,8 +112,21 @@ def load_model(path, device="cpu", dtype=torch.float32):
         raise InputError(path, "not a hampart model file", "give the model.pt written by hampart train")
     basis = Basis.from_dict(payload["basis"], source=str(path))
     model = HamiltonianModel(basis=basis, **payload["model"]).to(device=device, dtype=dtype)
-    model.load_state_dict(payload["state_dict"])
+    load_state(model, payload["state_dict"], path)
     return model, payload
+
+
+def load_state(model, state_dict, path) -> None:
+    """``model.load_state_dict`` that accepts files from before head scales existed (their
+    scale is 1, which is what such models were trained with) and names the file otherwise."""
+    missing = [k for k in model.state_dict() if k not in state_dict]
+    if all(k.endswith(".scale") for k in missing):
+        state_dict = {**{k: model.state_dict()[k] for k in missing}, **state_dict}
+    try:
+        model.load_state_dict(state_dict)
+    except RuntimeError as e:
+        raise InputError(path, f"weights do not fit the model it describes ({str(e)[:200]})",
+                         "give a file written by hampart train, unedited") from None
 
 
 def _flat_all_reduce(ctx, params) -> None:
@@ -172,6 +185,7 @@ def train(config: TrainConfig) -> dict:
         if ctx.backend is not None:  # identical start on every rank
             for p in model.parameters():
                 torch.distributed.broadcast(p.data, src=0)
+        label_stats = _label_statistics(model, basis, batches, ctx)
         optimizer = torch.optim.Adam(params, lr=config.lr)
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="min", factor=config.factor, patience=config.patience)
@@ -199,7 +213,7 @@ def train(config: TrainConfig) -> dict:
         ckpt_path = out / "checkpoint.pt"
         if config.resume and ckpt_path.exists():
             state = torch.load(ckpt_path, map_location=ctx.device, weights_only=True)
-            model.load_state_dict(state["state_dict"])
+            load_state(model, state["state_dict"], ckpt_path)
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
             start_epoch, best = int(state["epoch"]) + 1, float(state["best"])
@@ -256,7 +270,8 @@ def train(config: TrainConfig) -> dict:
                    "first": history[0] if history else None,
                    "last": history[-1] if history else None,
                    "ranks": ctx.size, "rank": ctx.rank, "parts_per_rank": len(mine),
-                   "edge_chunks": chunks, "seconds": time.perf_counter() - t0}
+                   "edge_chunks": chunks, "label_statistics": label_stats,
+                   "seconds": time.perf_counter() - t0}
         if ctx.is_main:
             _checkpoint(ckpt_path, model, optimizer, scheduler, max(epoch, 0), best)
             save_model(out / "model.pt", model, model_kwargs, basis,
@@ -269,6 +284,27 @@ def train(config: TrainConfig) -> dict:
         return summary
     finally:
         launch.finish(ctx)
+
+
+def _label_statistics(model, basis, batches, ctx) -> dict:
+    """Set the heads' scales and node biases from the labels of all ranks' owned outputs (each
+    atom and edge of the training structure once, so independent of the slicing); returns the
+    summary that is printed and kept in summary.json."""
+    from ..model.statistics import LabelSums, label_sums
+
+    sums = LabelSums.zeros(basis, ctx.device)
+    for b in batches:
+        if b.node_blocks is not None:
+            sums = sums + label_sums(basis, b.numbers, b.edge_index, b.node_blocks, b.edge_blocks)
+    sums = sums.with_flat(launch.all_reduce_sum(ctx, sums.flat()))
+    model.set_label_statistics(sums)
+    summary = sums.summary(basis)
+    if ctx.is_main:
+        node = ", ".join(f"{k} {v:.3g}" for k, v in summary["node_scale_mEh"].items())
+        edge = ", ".join(f"{k} {v:.3g}" for k, v in summary["edge_scale_mEh"].items())
+        print(f"label statistics: on-site spread (mEh) {node}; hopping RMS (mEh) {edge}",
+              flush=True)
+    return summary
 
 
 def _memory_plan(config, model, batches, val_batches, ctx):

@@ -7,9 +7,11 @@ as e3nn ``wigner_D(L)`` when the block transforms as ``D^la B D^lb^T``. A head p
 the entries whose shells a (row atom) and b (column atom) the species (pair) has; the others
 stay exactly zero, so padded block entries a species lacks are zero.
 
-Node head: global-frame node features ``(n, K, C)`` -> per-L linear maps (bias on L = 0).
-Edge head: edge-frame features ``(m, K_m, C_e)`` -> :class:`~hampart.model.so2.SO2Linear` to
-the L the pair needs -> rotated back per L with D^L. Each directed edge j -> i gets its own
+Node head: global-frame node features ``(n, K, C)`` -> per-L linear maps times a fixed scale,
+plus a bias on L = 0. Edge head: edge-frame features ``(m, K_m, C_e)`` ->
+:class:`~hampart.model.so2.SO2Linear` to the L the pair needs, times a fixed scale -> rotated
+back per L with D^L. Scales and initial biases come from the training labels
+(:mod:`hampart.model.statistics`); both are 1 and 0 until set. Each directed edge j -> i gets its own
 prediction of H_ij; nothing ties it to the prediction for i -> j (the assembly symmetrises).
 """
 
@@ -77,11 +79,21 @@ class NodeHead(nn.Module):
         self.weight = nn.ParameterList(
             [nn.Parameter(torch.randn(channels, w) / math.sqrt(channels)) for w in self.place.width])
         self.bias = nn.Parameter(torch.zeros(self.place.width[0]))
+        # fixed output scale (Hartree), set from the labels: see hampart.model.statistics
+        self.register_buffer("scale", torch.ones(()))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        per_l = [torch.matmul(x[:, L * L:(L + 1) * (L + 1)], w) for L, w in enumerate(self.weight)]
+        per_l = [torch.matmul(x[:, L * L:(L + 1) * (L + 1)], w) * self.scale
+                 for L, w in enumerate(self.weight)]
         per_l[0] = per_l[0] + self.bias
         return self.place(per_l)
+
+    @torch.no_grad()
+    def set_statistics(self, mean_irreps: torch.Tensor, scale: float) -> None:
+        """Bias = the L = 0 part of the mean block's irreps ``(u*u,)``; output scale."""
+        w0 = self.place.width[0]
+        self.bias.copy_(mean_irreps.to(self.bias)[self.place.pos[:w0]])
+        self.scale.fill_(float(scale))
 
 
 class EdgeHead(nn.Module):
@@ -93,8 +105,10 @@ class EdgeHead(nn.Module):
         self.place = IrrepsPlacement(layout, entry_ids, n_irreps)
         self.width = max(self.place.width)
         self.conv = SO2Linear(lmax, mmax, c_edge, self.width, lmax_out=self.place.lmax_out)
+        self.register_buffer("scale", torch.ones(()))  # fixed output scale (Hartree)
 
     def forward(self, feats: torch.Tensor, frame: EdgeFrame) -> torch.Tensor:
         y, _ = self.conv(feats)
+        y = y * self.scale
         per_l = frame.rotate_out(y, self.place.lmax_out)
         return self.place([p[..., :w] for p, w in zip(per_l, self.place.width)])

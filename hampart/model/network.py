@@ -18,7 +18,8 @@ incoming edges) then ``x += FeedForward(norm(x))``. After the last layer an
 per species (nodes) and per ordered species pair (edges) predict irreps, which
 :class:`hampart.blocks.IrrepsLayout` maps to blocks. Node blocks are symmetrised
 (``(B + B^T) / 2``, as H_ii is); the edge j -> i predicts H_ij and the edge i -> j predicts H_ji
-independently: the assembly symmetrises (DESIGN.md §2).
+independently: the assembly symmetrises (DESIGN.md §2). Head scales and node-head biases are
+set from the training labels by :meth:`HamiltonianModel.set_label_statistics`.
 
 Receptive field: an atom's features after L layers depend on atoms within L hops; an edge's
 output on its two end atoms' features. Hence partition halos of depth L (owned atoms exact) and
@@ -104,6 +105,22 @@ class HamiltonianModel(nn.Module):
             for zj in self.basis.elements:
                 ids = present_entries(layout, self.basis, zi, zj)
                 self.edge_heads[f"{zi}-{zj}"] = EdgeHead(layout, ids, u * u, lmax, mmax, c_edge)
+
+    @torch.no_grad()
+    def set_label_statistics(self, sums) -> None:
+        """Node-head biases and head scales from :class:`~hampart.model.statistics.LabelSums`
+        of the training labels (see that module for why)."""
+        if tuple(sums.species) != tuple(self.basis.elements):
+            raise InputError("label statistics", f"are for elements {sums.species}, the model "
+                             f"for {tuple(self.basis.elements)}", "compute them with this basis")
+        u = self.basis.n_union
+        U = self._irreps_to_blocks.to(sums.node_sum.device)
+        mean_irreps = sums.node_mean().reshape(-1, u * u) @ U.T  # U orthogonal: blocks -> irreps
+        node_scale, edge_scale = sums.node_scale(self.basis), sums.edge_scale()
+        for k, zi in enumerate(sums.species):
+            self.node_heads[str(zi)].set_statistics(mean_irreps[k], float(node_scale[k]))
+            for q, zj in enumerate(sums.species):
+                self.edge_heads[f"{zi}-{zj}"].scale.fill_(float(edge_scale[k, q]))
 
     # ------------------------------------------------------------------ checks
     def _check_args(self, lmax, mmax, channels, heads, layers, rcut):
