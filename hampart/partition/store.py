@@ -13,7 +13,8 @@ scalars) and, when the dataset has a Hamiltonian, the labels ``node_blocks``
 ``(n_owned, u, u)`` and ``edge_blocks`` ``(n_owned_edges, u, u)`` in Hartree, padded union basis.
 
 The *key* is a sha256 over the input files' sha256 (structure, Hamiltonian, basis: hashed as
-bytes, never parsed) and every parameter, so a repeated ``hampart slice`` recognises its own
+bytes, never parsed; .npz by member contents, without zip time stamps; of a dataset directory
+only those three files, not meta.json) and every parameter, so a repeated ``hampart slice`` recognises its own
 output without building the graph. Writes go to a temporary directory renamed into place; each
 part file's sha256 is in the manifest and is checked on every load.
 """
@@ -24,6 +25,7 @@ import hashlib
 import json
 import os
 import time
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -69,14 +71,36 @@ def _sha256_arrays(*arrays) -> str:
     return h.hexdigest()
 
 
-def _sha256_path(path) -> str:
-    """sha256 of a file, or of a directory's files (names and contents, sorted)."""
-    path = Path(path)
-    if path.is_file():
+def _sha256_input(path) -> str:
+    """sha256 of an input file's content; of an .npz (zip) archive its member names and
+    uncompressed bytes, not the zip's time stamps, so identical data rewritten keep their key."""
+    if not zipfile.is_zipfile(path):
         return sha256_file(path)
     h = hashlib.sha256()
-    for f in sorted(p for p in path.rglob("*") if p.is_file()):
-        h.update(str(f.relative_to(path)).encode() + b"\0" + sha256_file(f).encode())
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for name in sorted(archive.namelist()):
+                h.update(name.encode() + b"\0")
+                with archive.open(name) as f:
+                    for block in iter(lambda: f.read(1 << 22), b""):
+                        h.update(block)
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise InputError(path, f"damaged archive ({e})", "rewrite or regenerate the file") from None
+    return h.hexdigest()
+
+
+def _sha256_path(path) -> str:
+    """sha256 of a file, or of a dataset directory's data files (structure, H, basis; not
+    meta.json, which records timings, nor anything else a user keeps there)."""
+    from ..io.dataset import BASIS_FILE, HAMILTONIAN_FILE, STRUCTURE_FILE
+
+    path = Path(path)
+    if path.is_file():
+        return _sha256_input(path)
+    h = hashlib.sha256()
+    for name in (STRUCTURE_FILE, HAMILTONIAN_FILE, BASIS_FILE):
+        if (path / name).is_file():
+            h.update(name.encode() + b"\0" + _sha256_input(path / name).encode())
     return h.hexdigest()
 
 
@@ -145,7 +169,7 @@ def _input_hashes(data, hamiltonian, basis, owner) -> dict:
             if not Path(hamiltonian).is_file():
                 raise InputError(hamiltonian, "no such file",
                                  "give the Hamiltonian file (.csr or .npz)")
-            hashes["hamiltonian"] = sha256_file(hamiltonian)
+            hashes["hamiltonian"] = _sha256_input(hamiltonian)
         else:
             H = hamiltonian.tocsr()
             hashes["hamiltonian"] = _sha256_arrays(H.data, H.indices, H.indptr, np.array(H.shape))

@@ -89,6 +89,27 @@ def test_slice_dataset_directory(files, tmp_path, capsys):
     assert m["params"]["labels"] and m["params"]["basis"]["name"] == "SZV-HfO"
     assert m["source"]["file"] == str(tmp_path / "data")
     assert main(args) == 0 and "reusing" in capsys.readouterr().out
-    # editing any file of the dataset changes the key: refused without --force
-    (tmp_path / "data" / "meta.json").write_text(json.dumps({"seed": 10}))
+    # the same data rewritten (new meta.json, new zip time stamps in H.npz) keep the key
+    (tmp_path / "data" / "meta.json").write_text(json.dumps({"seed": 9, "seconds": 1.23}))
+    h_file = tmp_path / "data" / "H.npz"
+    before = h_file.read_bytes()
+    _restamp_zip(h_file, (1999, 1, 2, 3, 4, 6))
+    assert h_file.read_bytes() != before
+    assert main(args) == 0 and "reusing" in capsys.readouterr().out
+    # changed data change the key: refused without --force
+    H = sp.load_npz(h_file)
+    H.data[0] += 1e-3
+    sp.save_npz(h_file, H)
     assert main(args) == 2
+    assert "other inputs" in capsys.readouterr().err
+
+
+def _restamp_zip(path, date_time):
+    """Rewrite a zip archive with the same members and another time stamp."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        members = [(name, z.read(name)) for name in z.namelist()]
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in members:
+            z.writestr(zipfile.ZipInfo(name, date_time=date_time), data)
