@@ -12,6 +12,18 @@ from .trainer import TrainConfig, config_from_yaml, train
 __all__ = ["TRAIN"]
 
 
+def _json_mapping(text: str) -> dict:
+    """--model value: a JSON object, or an argparse error saying what is wrong with it."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({e.msg} at character {e.pos}); "
+                                         'write e.g. \'{"lmax": 4, "channels": 16}\'') from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError('give a JSON object, e.g. \'{"lmax": 4}\'')
+    return value
+
+
 def _add(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", nargs="?", help="YAML file with TrainConfig keys (flags override it)")
     p.add_argument("--parts", help="partition directory made by hampart slice")
@@ -24,7 +36,7 @@ def _add(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", choices=["float32", "float64"])
     p.add_argument("--device", help="auto (default), cpu, cuda")
     p.add_argument("--seed", type=int)
-    p.add_argument("--model", type=json.loads,
+    p.add_argument("--model", type=_json_mapping,
                    help='model hyperparameters as JSON, e.g. \'{"lmax": 4, "channels": 16}\'')
     p.add_argument("--max-gib", type=float, dest="max_gib",
                    help="memory budget per rank in GiB: edges are processed in chunks sized to "
@@ -53,6 +65,9 @@ def _run(config: TrainConfig) -> int:
     if summary.get("rank", 0) == 0 and last:
         print(f"trained {summary['epochs_run']} epochs on {summary['ranks']} rank(s): "
               f"MAE {last.get('mae_mEh', float('nan')):.3f} mEh; model in {config.out}/model.pt")
+    elif summary.get("rank", 0) == 0:
+        print(f"no epoch to run (--epochs {config.epochs}, next epoch "
+              f"{summary['last_epoch'] + 1}); model in {config.out}/model.pt")
     return 0
 
 

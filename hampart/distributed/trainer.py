@@ -27,7 +27,7 @@ from ..errors import InputError
 from . import launch
 from .assign import assign_parts
 
-__all__ = ["TrainConfig", "train", "load_model", "save_model", "MODEL_FORMAT"]
+__all__ = ["TrainConfig", "check_config", "train", "load_model", "save_model", "MODEL_FORMAT"]
 
 MODEL_FORMAT = "hampart-model"
 
@@ -52,6 +52,38 @@ class TrainConfig:
     log_every: int = 10
     resume: bool = True
     max_gib: float | None = None           # memory budget per rank: edge chunks chosen to fit
+
+
+def check_config(config: TrainConfig, source: str = "training settings") -> None:
+    """Refuse settings that would fail deep inside torch or train nothing, naming the fix."""
+    import inspect
+
+    from ..model import HamiltonianModel
+
+    def bad(what, value, fix):
+        raise InputError(source, f"{what} = {value!r}", fix)
+
+    if not (isinstance(config.lr, (int, float)) and math.isfinite(config.lr) and config.lr > 0):
+        bad("lr", config.lr, "give a positive learning rate, e.g. --lr 1e-3")
+    if not isinstance(config.epochs, int) or config.epochs < 0:
+        bad("epochs", config.epochs, "give 0 or more epochs")
+    if not isinstance(config.patience, int) or config.patience < 0:
+        bad("patience", config.patience, "give 0 or more epochs")
+    if not 0 < config.factor < 1:
+        bad("factor", config.factor, "give a learning-rate factor between 0 and 1")
+    if not config.min_lr >= 0:
+        bad("min_lr", config.min_lr, "give 0 or a positive learning rate")
+    if config.log_every < 1 or config.checkpoint_every < 0:
+        bad("log_every/checkpoint_every", (config.log_every, config.checkpoint_every),
+            "log every 1 or more epochs; checkpoint every 0 (never) or more")
+    if not isinstance(config.model, Mapping):
+        bad("model", config.model, 'give model hyperparameters as a mapping, e.g. {"lmax": 4}')
+    known = [k for k in inspect.signature(HamiltonianModel.__init__).parameters
+             if k not in ("self", "basis")]
+    unknown = sorted(set(config.model) - set(known))
+    if unknown:
+        raise InputError(source, f"unknown model hyperparameter(s) {', '.join(unknown)}",
+                         f"use only {', '.join(known)}")
 
 
 def _dtype(name: str) -> torch.dtype:
@@ -156,6 +188,7 @@ def train(config: TrainConfig) -> dict:
     from ..basis import Basis
     from ..model import HamiltonianModel
 
+    check_config(config)
     dtype = _dtype(config.dtype)
     ctx = launch.init(config.device)
     try:
@@ -350,6 +383,11 @@ def config_from_yaml(path) -> TrainConfig:
             data = yaml.safe_load(f) or {}
     except OSError as e:
         raise InputError(path, f"cannot read config ({e.strerror})", "give an existing YAML file")
+    except yaml.YAMLError as e:
+        raise InputError(path, f"is not valid YAML ({str(e).splitlines()[0]})",
+                         "fix the file: one 'key: value' per line") from None
+    if not isinstance(data, dict):
+        raise InputError(path, "is not a mapping of keys to values", "write 'parts: DIR' etc.")
     known = set(TrainConfig.__dataclass_fields__)
     unknown = sorted(set(data) - known)
     if unknown:
@@ -357,7 +395,9 @@ def config_from_yaml(path) -> TrainConfig:
                          f"use only {', '.join(sorted(known))}")
     if "parts" not in data:
         raise InputError(path, "no 'parts' key", "give parts: <directory made by hampart slice>")
-    return TrainConfig(**data)
+    config = TrainConfig(**data)
+    check_config(config, source=str(path))
+    return config
 
 
 def config_dict(config: TrainConfig) -> dict:

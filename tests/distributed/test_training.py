@@ -111,3 +111,36 @@ def test_memory_budget_chunks_edges_without_changing_results(parts):
     assert abs(free["last"]["mse"] - tight["last"]["mse"]) <= 1e-10 * free["last"]["mse"]
     with pytest.raises(InputError, match="more parts"):
         train(_config(parts_dir, root / "tiny", epochs=1, max_gib=1e-4))
+
+
+@pytest.mark.parametrize("extra, match", [
+    (["--lr", "-1"], "lr = -1.0"),
+    (["--epochs", "-3"], "epochs = -3"),
+    (["--model", '{"lmaxx": 4}'], "unknown model hyperparameter"),
+    (["--model", '{"lmax": 4'], "not valid JSON"),
+    (["--model", "[4]"], "JSON object"),
+])
+def test_bad_settings_stop_before_anything_is_written(parts, tmp_path, capsys, extra, match):
+    from hampart.cli import main
+
+    _, parts_dir, _ = parts
+    out = tmp_path / "run"
+    try:
+        rc = main(["train", "--parts", str(parts_dir), "--out", str(out), *extra])
+    except SystemExit as stop:  # argparse refuses --model values itself
+        rc = stop.code
+    assert rc == 2
+    assert match in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("text, match", [("parts: x\n  bad: [\n", "not valid YAML"),
+                                         ("- a\n- b\n", "not a mapping"),
+                                         ("parts: x\nfactor: 2\n", "factor = 2")])
+def test_bad_config_files_are_named(tmp_path, text, match):
+    from hampart.distributed.trainer import config_from_yaml
+
+    (tmp_path / "c.yaml").write_text(text)
+    with pytest.raises(InputError, match=match) as err:
+        config_from_yaml(tmp_path / "c.yaml")
+    assert "c.yaml" in str(err.value)
