@@ -85,6 +85,7 @@ def evaluate(config: EvaluateConfig) -> dict:
     from ..io.csr import read_matrix
     from ..io.dataset import check_matrix, load_dataset
     from .metrics import block_errors, eigenvalue_errors, eigenvalues
+    from .predict import check_predicted_for
 
     if os.path.isdir(config.reference):
         ds = load_dataset(config.reference)
@@ -97,6 +98,7 @@ def evaluate(config: EvaluateConfig) -> dict:
         structure, basis, ref = ds.structure, ds.basis, ds.hamiltonian
     pred = read_matrix(config.prediction)
     check_matrix(pred, structure, basis, config.prediction)
+    check_predicted_for(config.prediction, structure)
     graph = radius_graph(structure.positions, structure.cell, structure.pbc, config.rcut,
                          images=config.images, source=structure.source)
     report = {"prediction": config.prediction, "reference": config.reference, "rcut": config.rcut}

@@ -18,7 +18,39 @@ import torch
 
 from ..errors import InputError
 
-__all__ = ["predict_hamiltonian", "predict_file"]
+__all__ = ["predict_hamiltonian", "predict_file", "STRUCTURE_KEYS", "check_predicted_for"]
+
+# arrays stored beside a predicted H (.npz): the structure it was predicted for, so that
+# `hampart evaluate` can refuse a reference of another structure with the same orbital count
+STRUCTURE_KEYS = ("structure_numbers", "structure_positions", "structure_cell")
+
+
+def check_predicted_for(prediction_path, structure, tolerance: float = 1e-3) -> None:
+    """Raise :class:`InputError` when ``prediction_path`` records a structure (see
+    STRUCTURE_KEYS) other than ``structure``: other species or atoms more than ``tolerance``
+    Angstrom apart (periodic images count as the same place). Files without it pass."""
+    if not str(prediction_path).lower().endswith(".npz"):
+        return
+    with np.load(prediction_path, allow_pickle=False) as data:
+        if not all(k in data.files for k in STRUCTURE_KEYS):
+            return
+        numbers, positions, cell = (data[k] for k in STRUCTURE_KEYS)
+    fix = "evaluate against the structure the prediction was made for"
+    if numbers.shape != structure.numbers.shape or not np.array_equal(numbers, structure.numbers):
+        raise InputError(prediction_path, f"was predicted for another structure than the "
+                         f"reference: {len(numbers)} and {len(structure.numbers)} atoms whose "
+                         "species differ atom by atom", fix)
+    delta = positions - structure.positions
+    ref_cell = np.asarray(structure.cell, dtype=np.float64)
+    pbc = np.asarray(structure.pbc, dtype=bool)
+    if pbc.any() and abs(np.linalg.det(ref_cell)) > 1e-9:
+        frac = delta @ np.linalg.inv(ref_cell)
+        frac[:, pbc] -= np.round(frac[:, pbc])
+        delta = frac @ ref_cell
+    worst = float(np.abs(delta).max(initial=0.0))
+    if worst > tolerance or not np.allclose(cell, ref_cell, atol=tolerance):
+        raise InputError(prediction_path, f"was predicted for other positions or another cell "
+                         f"(atoms up to {worst:.3g} A from the reference's)", fix)
 
 
 def _slab_owner(structure, parts: int) -> np.ndarray:
@@ -118,5 +150,6 @@ def predict_file(model_path, structure_path, out=None, images="refuse", max_atom
                                   float(payload["model"]["rcut"]), images=images,
                                   max_atoms=max_atoms, device=device, dtype=tdtype)
     if out is not None:
-        write_matrix(out, H)
+        extra = dict(zip(STRUCTURE_KEYS, (structure.numbers, structure.positions, structure.cell)))
+        write_matrix(out, H, extra=extra if str(out).lower().endswith(".npz") else None)
     return H, info

@@ -238,9 +238,10 @@ def read_matrix(path, n_orbitals: int | None = None) -> sp.csr_matrix:
     raise InputError(path, f"unknown matrix extension '{ext}'", "use .csr (CP2K text) or .npz")
 
 
-def write_matrix(path, H, triangle: str = "upper") -> None:
+def write_matrix(path, H, triangle: str = "upper", extra: dict | None = None) -> None:
     """By extension: ``.csr`` (CP2K text, ``triangle`` as in :func:`write_csr`) or ``.npz``
-    (scipy csr, float64, uncompressed); atomic."""
+    (scipy csr, float64, uncompressed); atomic. ``extra`` (.npz only): more named numeric arrays
+    stored beside the matrix (scipy.sparse.load_npz ignores them)."""
     path = os.fspath(path)
     ext = os.path.splitext(path)[1].lower()
     if ext == ".csr":
@@ -252,4 +253,8 @@ def write_matrix(path, H, triangle: str = "upper") -> None:
         raise InputError(path, "matrix to write contains NaN or infinity", "fix the matrix first")
     with atomic_file(path) as tmp:
         with open(tmp, "wb") as f:  # a file object: save_npz must not append '.npz' to the name
-            sp.save_npz(f, H, compressed=False)
+            if extra:  # save_npz's own keys, then ours
+                np.savez(f, format=np.array("csr"), shape=np.array(H.shape), data=H.data,
+                         indices=H.indices, indptr=H.indptr, **extra)
+            else:
+                sp.save_npz(f, H, compressed=False)

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -8,7 +9,9 @@ from hampart.basis import load_basis
 from hampart.cli import main
 from hampart.distributed.trainer import save_model
 from hampart.evaluate import block_errors, eigenvalue_errors, eigenvalues, predict_hamiltonian
+from hampart.errors import InputError
 from hampart.evaluate.metrics import HARTREE_EV
+from hampart.evaluate.predict import check_predicted_for
 from hampart.generate import generate, make_structure
 from hampart.graph import radius_graph
 from hampart.io.csr import read_matrix, write_matrix
@@ -72,3 +75,26 @@ def test_predict_and_evaluate_cli(model, tmp_path, capsys):
     write_matrix(tmp_path / "small.npz", sp.eye(5).tocsr())
     assert main(["evaluate", str(tmp_path / "small.npz"), "--reference", str(data)]) == 2
     assert "small.npz" in capsys.readouterr().err
+
+
+def test_evaluate_refuses_a_reference_of_another_structure(model, tmp_path, capsys):
+    """Two cells of one composition have equal orbital counts: only the structure stored with
+    the prediction tells them apart."""
+    a = generate("hfo2", seed=5, out=tmp_path / "a", size=(2, 2, 2), interaction_radius=4.0)
+    b = generate("hfo2", seed=6, out=tmp_path / "b", size=(2, 2, 2), interaction_radius=4.0)
+    save_model(tmp_path / "model.pt", model, KW, load_basis("SZV"))
+    pred = tmp_path / "H_a.npz"
+    assert main(["predict", str(tmp_path / "model.pt"), str(a), "--out", str(pred)]) == 0
+    assert sp.load_npz(pred).shape == read_matrix(pred).shape  # still scipy's format
+    capsys.readouterr()
+    assert main(["evaluate", str(pred), "--reference", str(b), "--rcut", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "H_a.npz" in err and "other positions" in err  # same species order, other places
+    assert main(["evaluate", str(pred), "--reference", str(a), "--rcut", "4", "--json"]) == 0
+    # atoms moved by a lattice vector are the same structure; by 0.01 A they are not
+    s = load_dataset(a).structure
+    check_predicted_for(pred, dataclasses.replace(s, positions=s.positions + s.cell[0]))
+    moved = s.positions.copy()
+    moved[7, 1] += 0.01
+    with pytest.raises(InputError, match="0.01"):
+        check_predicted_for(pred, dataclasses.replace(s, positions=moved))
