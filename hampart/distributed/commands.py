@@ -26,8 +26,10 @@ def _json_mapping(text: str) -> dict:
 
 def _add(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", nargs="?", help="YAML file with TrainConfig keys (flags override it)")
-    p.add_argument("--parts", help="partition directory made by hampart slice")
-    p.add_argument("--validation", help="partition directory of a separate structure")
+    p.add_argument("--parts", nargs="+", metavar="DIR",
+                   help="partition directories made by hampart slice (one per structure)")
+    p.add_argument("--validation", nargs="+", metavar="DIR",
+                   help="partition directories of separate structures")
     p.add_argument("--out", help="output directory (model.pt, checkpoint.pt, log.jsonl)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--lr", type=float)

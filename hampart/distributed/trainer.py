@@ -18,7 +18,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -36,9 +36,9 @@ MODEL_FORMAT = "hampart-model"
 class TrainConfig:
     """What ``hampart train`` needs; YAML keys are the field names."""
 
-    parts: str                             # partition directory made by `hampart slice`
+    parts: str | Sequence[str]             # partition directories made by `hampart slice`
     out: str = "runs/model"                # model.pt, checkpoint.pt, log.jsonl go here
-    validation: str | None = None          # partitions of a separate structure
+    validation: str | Sequence[str] | None = None  # partitions of separate structures
     model: Mapping[str, Any] = field(default_factory=dict)  # HamiltonianModel arguments
     lr: float = 1e-4
     epochs: int = 1000
@@ -63,6 +63,9 @@ def check_config(config: TrainConfig, source: str = "training settings") -> None
     def bad(what, value, fix):
         raise InputError(source, f"{what} = {value!r}", fix)
 
+    dirs = _directories(config.parts)
+    if not dirs or len(set(dirs)) != len(dirs):
+        bad("parts", config.parts, "give one or more distinct partition directories")
     if not (isinstance(config.lr, (int, float)) and math.isfinite(config.lr) and config.lr > 0):
         bad("lr", config.lr, "give a positive learning rate, e.g. --lr 1e-3")
     if not isinstance(config.epochs, int) or config.epochs < 0:
@@ -172,15 +175,33 @@ def _flat_all_reduce(ctx, params) -> None:
         offset += n
 
 
-def _load_parts(directory, ctx, n_layers, dtype, role):
+def _directories(value) -> list[str]:
+    """``parts`` / ``validation``: one directory or a list of them (several structures)."""
+    if value is None:
+        return []
+    return [str(value)] if isinstance(value, (str, os.PathLike)) else [str(v) for v in value]
+
+
+def _load_parts(directories, ctx, n_layers, dtype):
+    """Manifests of ``directories`` (one per structure; same basis and r_cut) and this rank's
+    partitions of all of them, assigned to ranks together by their edge counts."""
     from ..partition import load_manifest, load_batch
 
-    manifest = load_manifest(directory)
-    costs = [p["n_edges"] for p in manifest["parts"]]
-    mine = assign_parts(costs, ctx.size)[ctx.rank]
-    batches = [load_batch(directory, k, n_layers=n_layers, device=ctx.device, dtype=dtype)
-               for k in mine]
-    return manifest, mine, batches
+    manifests = [load_manifest(d) for d in directories]
+    first, where = manifests[0]["params"], directories[0]
+    for d, m in zip(directories[1:], manifests[1:]):
+        if m["params"]["basis"] != first["basis"]:
+            raise InputError(d, f"was sliced with another basis than {where}",
+                             "train on structures labelled in one basis")
+        if abs(float(m["params"]["rcut"]) - float(first["rcut"])) > 1e-9:
+            raise InputError(d, f"was sliced at r_cut {m['params']['rcut']}, {where} at "
+                             f"{first['rcut']}", "slice every structure with the same --rcut")
+    index = [(d, k) for d, m in zip(directories, manifests) for k in range(len(m["parts"]))]
+    costs = [p["n_edges"] for m in manifests for p in m["parts"]]
+    mine = [index[i] for i in assign_parts(costs, ctx.size)[ctx.rank]]
+    batches = [load_batch(d, k, n_layers=n_layers, device=ctx.device, dtype=dtype)
+               for d, k in mine]
+    return manifests, mine, batches
 
 
 def train(config: TrainConfig) -> dict:
@@ -195,23 +216,27 @@ def train(config: TrainConfig) -> dict:
         torch.manual_seed(config.seed)
         np.random.seed(config.seed)
         out = Path(config.out)
-        if ctx.is_main:
-            if out.exists() and not out.is_dir():
-                raise InputError(out, "is a file", "give a directory for --out")
-            out.mkdir(parents=True, exist_ok=True)
+        if out.exists() and not out.is_dir():
+            raise InputError(out, "is a file", "give a directory for --out")
 
         model_kwargs = dict(config.model)
         n_layers = int(model_kwargs.get("layers", 1))
-        manifest, mine, batches = _load_parts(config.parts, ctx, n_layers, dtype, "training")
-        basis = Basis.from_dict(manifest["params"]["basis"], source=str(config.parts))
-        model_kwargs.setdefault("rcut", float(manifest["params"]["rcut"]))
-        if float(model_kwargs["rcut"]) > float(manifest["params"]["rcut"]) + 1e-9:
-            raise InputError(config.parts, f"model rcut {model_kwargs['rcut']} exceeds the "
-                             f"partitions' rcut {manifest['params']['rcut']}",
+        train_dirs, val_dirs = _directories(config.parts), _directories(config.validation)
+        where = ", ".join(train_dirs)
+        manifests, mine, batches = _load_parts(train_dirs, ctx, n_layers, dtype)
+        params = manifests[0]["params"]
+        basis = Basis.from_dict(params["basis"], source=train_dirs[0])
+        model_kwargs.setdefault("rcut", float(params["rcut"]))
+        if float(model_kwargs["rcut"]) > float(params["rcut"]) + 1e-9:
+            raise InputError(where, f"model rcut {model_kwargs['rcut']} exceeds the "
+                             f"partitions' rcut {params['rcut']}",
                              "slice with a larger --rcut or lower the model's rcut")
         val_batches = []
-        if config.validation:
-            _, _, val_batches = _load_parts(config.validation, ctx, n_layers, dtype, "validation")
+        if val_dirs:
+            val_manifests, _, val_batches = _load_parts(val_dirs, ctx, n_layers, dtype)
+            if val_manifests[0]["params"]["basis"] != params["basis"]:
+                raise InputError(val_dirs[0], f"was sliced with another basis than {where}",
+                                 "validate on a structure labelled in the training basis")
 
         model = HamiltonianModel(basis=basis, **model_kwargs).to(device=ctx.device, dtype=dtype)
         params = [p for p in model.parameters() if p.requires_grad]
@@ -237,11 +262,13 @@ def train(config: TrainConfig) -> dict:
             chunks, val_chunks = _memory_plan(config, model, batches, val_batches, ctx)
 
         count = global_count(masks)
-        val_count = global_count(val_masks) if config.validation else 0.0
+        val_count = global_count(val_masks) if val_dirs else 0.0
         if count == 0:
-            raise InputError(config.parts, "no exact labelled output in the partitions",
+            raise InputError(where, "no exact labelled output in the partitions",
                              f"slice with --halo {n_layers} or more and check the Hamiltonian")
 
+        if ctx.is_main:  # only now: a refused input leaves no output directory behind
+            out.mkdir(parents=True, exist_ok=True)
         start_epoch, best = 0, math.inf
         ckpt_path = out / "checkpoint.pt"
         if config.resume and ckpt_path.exists():
@@ -268,14 +295,14 @@ def train(config: TrainConfig) -> dict:
             launch.all_reduce_sum(ctx, sums)
             mse = float(sums[0]) / count
             if not math.isfinite(mse):
-                raise InputError(config.parts, f"training diverged: loss is {mse} at epoch {epoch}",
+                raise InputError(where, f"training diverged: loss is {mse} at epoch {epoch}",
                                  "lower lr, check the labels for NaN, or use dtype float64")
             optimizer.step()
             record = {"epoch": epoch, "mse": mse, "rmse_mEh": 1e3 * math.sqrt(mse),
                       "mae_mEh": 1e3 * float(sums[1]) / count,
                       "lr": optimizer.param_groups[0]["lr"]}
             monitor = mse
-            if val_batches or config.validation:
+            if val_dirs:
                 vs = torch.zeros(2, dtype=torch.float64, device=ctx.device)
                 with torch.no_grad():
                     for batch, mask, chunk in zip(val_batches, val_masks, val_chunks):
@@ -308,7 +335,7 @@ def train(config: TrainConfig) -> dict:
         if ctx.is_main:
             _checkpoint(ckpt_path, model, optimizer, scheduler, max(epoch, 0), best)
             save_model(out / "model.pt", model, model_kwargs, basis,
-                       extra={"parts": str(config.parts), "summary": json.dumps(summary),
+                       extra={"parts": where, "summary": json.dumps(summary),
                               "dtype": config.dtype})
             with open(out / "summary.json.tmp", "w") as f:
                 json.dump(summary, f, indent=1)
@@ -355,7 +382,7 @@ def _memory_plan(config, model, batches, val_batches, ctx):
     graphs = [(b.numbers.shape[0], b.edge_index.shape[1],
                int(torch.bincount(b.edge_index[1]).max()) if b.edge_index.shape[1] else 1)
               for b in everything]
-    source = f"{config.parts} (rank {ctx.rank})"
+    source = f"{', '.join(_directories(config.parts))} (rank {ctx.rank})"
     planned = plan_chunks(law, graphs, config.max_gib, resident, source=source)
     cap = model.edge_chunk
     planned = [c if cap is None else min(c or cap, cap) for c in planned]

@@ -28,7 +28,8 @@ def parts(tmp_path_factory):
 
 
 def _config(parts_dir, out, **kw):
-    return TrainConfig(parts=str(parts_dir), out=str(out), model=MODEL, dtype="float64",
+    parts_dir = [str(p) for p in parts_dir] if isinstance(parts_dir, list) else str(parts_dir)
+    return TrainConfig(parts=parts_dir, out=str(out), model=MODEL, dtype="float64",
                        lr=1e-2, device="cpu", log_every=1, **kw)
 
 
@@ -144,3 +145,56 @@ def test_bad_config_files_are_named(tmp_path, text, match):
     with pytest.raises(InputError, match=match) as err:
         config_from_yaml(tmp_path / "c.yaml")
     assert "c.yaml" in str(err.value)
+
+
+def test_several_structures_train_together(parts, tmp_path):
+    """Partitions of two structures: spread together, one loss over both, one set of label
+    statistics; the first loss equals the joint MSE of the initial model computed here."""
+    from hampart.basis import Basis
+    from hampart.model import HamiltonianModel, block_loss
+    from hampart.model.statistics import LabelSums, label_sums
+    from hampart.partition import load_batch, load_manifest
+
+    root, parts_a, _ = parts
+    data_b = generate("hfo2", seed=1, out=tmp_path / "b", size=(2, 2, 2), vacancies=0.05,
+                      interaction_radius=4.0)
+    parts_b, _ = slice_dataset(data_b, rcut=4.0, method="slab", parts=2, halo=2, axis="y",
+                               out=tmp_path / "parts_b")
+    summary = train(_config([str(parts_a), str(parts_b)], tmp_path / "run", epochs=1))
+    assert summary["parts_per_rank"] == 5
+    atoms = summary["label_statistics"]["atoms"]
+    assert atoms["Hf"] + atoms["O"] == 96 + 96 - _ghosts(data_b)
+
+    basis = Basis.from_dict(load_manifest(parts_a)["params"]["basis"])
+    batches = [load_batch(d, k, 1, dtype=torch.float64)
+               for d, n in ((parts_a, 3), (parts_b, 2)) for k in range(n)]
+    torch.manual_seed(0)
+    model = HamiltonianModel(basis, rcut=4.0, **MODEL).to(torch.float64)
+    sums = LabelSums.zeros(basis)
+    for b in batches:
+        sums = sums + label_sums(basis, b.numbers, b.edge_index, b.node_blocks, b.edge_blocks)
+    model.set_label_statistics(sums)
+    sse = count = 0.0
+    with torch.no_grad():
+        for b in batches:
+            s, c = block_loss(*model(b.numbers, b.positions, b.cell, b.edge_index, b.edge_shift),
+                              b.node_blocks, b.edge_blocks, b.numbers, b.edge_index, basis,
+                              b.node_exact, b.edge_exact)
+            sse, count = sse + float(s), count + float(c)
+    assert summary["first"]["mse"] == pytest.approx(sse / count, rel=1e-10)
+
+
+def test_structures_sliced_differently_are_refused(parts, tmp_path):
+    root, parts_a, _ = parts
+    data = root / "data"
+    other, _ = slice_dataset(data, rcut=3.5, method="slab", parts=2, halo=2, axis="x",
+                             out=tmp_path / "rc35")
+    with pytest.raises(InputError, match="same --rcut") as err:
+        train(_config([str(parts_a), str(other)], tmp_path / "run", epochs=1))
+    assert "rc35" in str(err.value) and not (tmp_path / "run").exists()
+
+
+def _ghosts(data) -> int:
+    from hampart.io.dataset import load_dataset
+
+    return int((load_dataset(data).structure.numbers == 0).sum())
