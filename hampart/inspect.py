@@ -1,11 +1,12 @@
-"""``hampart inspect PATH``: what a dataset holds, or what a partition directory holds.
+"""``hampart inspect PATH``: what a dataset, a partition directory or a trained model holds.
 
 For a dataset (``hampart generate``/``label`` directory, or a structure file with
 ``--hamiltonian`` and ``--basis``): atoms, species, ghosts, orbitals, cell and density, edges at
 r_cut, H's norms split into node and edge blocks, and *locality*: the share of H (Frobenius)
 between atom pairs farther apart than r_cut, which no model at this r_cut can represent, and the
 largest |H_ij| per distance bin. A directory with a ``manifest.json`` is a partition directory and
-is reported by :func:`hampart.partition.inspect_partitions`.
+is reported by :func:`hampart.partition.inspect_partitions`; a ``.pt`` file written by
+``hampart train`` by :func:`inspect_model` (hyperparameters, basis, training summary).
 
 Units: Angstrom, Hartree. Distances are minimum-image. The matrix is read in row chunks, so the
 memory used is about twice H (H and its transpose, for the symmetry error).
@@ -24,7 +25,7 @@ from ase.data import chemical_symbols
 
 from .command import Command
 
-__all__ = ["inspect_dataset", "INSPECT"]
+__all__ = ["inspect_dataset", "inspect_model", "INSPECT"]
 
 
 def _pair_distances(structure, rows_atom, cols_atom):
@@ -120,6 +121,31 @@ def inspect_dataset(path, rcut: float = 8.0, hamiltonian=None, basis=None,
     return report
 
 
+def inspect_model(path) -> dict:
+    """What a model file holds: hyperparameters, elements and shells, parameters, the
+    partitions it was trained on and its training summary (JSON-ready)."""
+    from .distributed.trainer import load_model
+
+    model, payload = load_model(path)
+    info = dict(payload.get("info") or {})
+    summary = json.loads(info.pop("summary", "{}") or "{}")
+    basis = model.basis
+    last = summary.get("last") or {}
+    return {
+        "path": str(path), "format": f"{payload['format']} v{payload['version']}",
+        "hyperparameters": dict(payload["model"]),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "basis": basis.name,
+        "shells": {chemical_symbols[z]: list(basis.shells_of(z)) for z in basis.elements},
+        "trained_on": info.get("parts"), "dtype": info.get("dtype"),
+        "epochs_run": summary.get("epochs_run"), "stop": summary.get("stop"),
+        "ranks": summary.get("ranks"),
+        "last_mse": last.get("mse"), "last_mae_mEh": last.get("mae_mEh"),
+        "last_val_mae_mEh": last.get("val_mae_mEh"),
+        "label_statistics": summary.get("label_statistics"),
+    }
+
+
 def _text(r: dict) -> str:
     lines = []
     for k, v in r.items():
@@ -146,7 +172,8 @@ class InspectConfig:
 
 
 def _add(p: argparse.ArgumentParser) -> None:
-    p.add_argument("path", help="dataset directory, structure file, or partition directory")
+    p.add_argument("path", help="dataset directory, structure file, partition directory, or "
+                   "model.pt")
     p.add_argument("--rcut", type=float, default=8.0, help="Angstrom (datasets)")
     p.add_argument("--hamiltonian", help="matrix for a bare structure file")
     p.add_argument("--basis", help="basis for a bare structure file")
@@ -156,6 +183,10 @@ def _add(p: argparse.ArgumentParser) -> None:
 
 
 def run(config: InspectConfig) -> int:
+    if config.path.endswith(".pt"):
+        report = inspect_model(config.path)
+        print(json.dumps(report, indent=1) if config.json else _text(report))
+        return 0
     if os.path.isfile(os.path.join(config.path, "manifest.json")):
         from .partition import format_inspection, inspect_partitions
 
@@ -168,6 +199,7 @@ def run(config: InspectConfig) -> int:
     return 0
 
 
-INSPECT = Command("inspect", "describe a dataset (atoms, orbitals, edges, locality) or partitions",
+INSPECT = Command("inspect", "describe a dataset (atoms, orbitals, edges, locality), partitions "
+                  "or a trained model",
                   _add, lambda a: InspectConfig(a.path, a.rcut, a.hamiltonian, a.basis, a.images,
                                                 a.verify, a.json), run)

@@ -96,3 +96,27 @@ def test_inspect_partition_directory_delegates(tmp_path, capsys):
     assert report["verify"] is not None
     assert main(["inspect", str(parts)]) == 0
     assert "part" in capsys.readouterr().out
+
+
+def test_inspect_model_file(tmp_path, capsys):
+    import torch
+
+    from hampart.basis import Basis
+    from hampart.distributed.trainer import save_model
+    from hampart.model import HamiltonianModel
+
+    basis = Basis({72: (0, 0, 1, 2), 8: (0, 1)}, name="SZV-HfO")
+    kwargs = {"lmax": 4, "mmax": 1, "channels": 4, "ff_hidden": 8, "heads": 1, "rcut": 4.0}
+    model = HamiltonianModel(basis, **kwargs)
+    summary = {"epochs_run": 7, "stop": "min_lr", "ranks": 2, "last": {"mse": 1e-6, "mae_mEh": 0.5}}
+    save_model(tmp_path / "model.pt", model, kwargs, basis,
+               extra={"parts": "parts/x", "summary": json.dumps(summary), "dtype": "float32"})
+    assert main(["inspect", str(tmp_path / "model.pt"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["hyperparameters"] == kwargs and report["shells"] == {"O": [0, 1],
+                                                                       "Hf": [0, 0, 1, 2]}
+    assert report["epochs_run"] == 7 and report["stop"] == "min_lr"
+    assert report["parameters"] == sum(p.numel() for p in model.parameters())
+    torch.save({"format": "something else"}, tmp_path / "other.pt")
+    assert main(["inspect", str(tmp_path / "other.pt")]) == 2
+    assert "other.pt" in capsys.readouterr().err
