@@ -6,9 +6,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 from . import __version__
-from .errors import InputError
+from .errors import InputError, InputWarning
 
 __all__ = ["main"]
 
@@ -59,8 +60,18 @@ def main(argv=None) -> int:
     if getattr(args, "_command", None) is None:
         parser.print_help()
         return 1
+    def show(message, category, *rest, **kw):  # our warnings read like our errors
+        if issubclass(category, InputWarning):
+            print(f"hampart {args.command}: warning: {message}", file=sys.stderr)
+        else:
+            default_show(message, category, *rest, **kw)
+
+    default_show = warnings.showwarning
     try:
-        return int(args._command.run(args._command.make_config(args)) or 0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", InputWarning)
+            warnings.showwarning = show
+            return int(args._command.run(args._command.make_config(args)) or 0)
     except InputError as e:
         print(f"hampart {args.command}: error: {e}", file=sys.stderr)
         return 2

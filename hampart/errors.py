@@ -1,10 +1,11 @@
-"""The one exception a user's input can cause.
+"""The one exception a user's input can cause, and the one warning.
 
 Every message names the offending file (or argument) and says how to fix it, so the CLI
-can print it as is and exit with status 2.
+can print it as is and exit with status 2 (errors) or go on (warnings: input that is valid
+but probably not what the user meant).
 """
 
-__all__ = ["InputError"]
+__all__ = ["InputError", "InputWarning"]
 
 
 class InputError(ValueError):
@@ -15,3 +16,10 @@ class InputError(ValueError):
         self.problem = problem
         self.fix = fix
         super().__init__(f"{self.what}: {problem}. Fix: {fix}")
+
+
+class InputWarning(UserWarning):
+    """Input that works but looks wrong: names the file, what looks wrong, what to check."""
+
+    def __init__(self, what: str, problem: str, fix: str):
+        super().__init__(f"{what}: {problem}. Check: {fix}")

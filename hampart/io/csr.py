@@ -5,7 +5,7 @@ line, whitespace separated, indices 1-based, H in Hartree (S dimensionless), the
 only, the lower, or the full matrix. A one-triangle file is completed to the symmetric matrix
 (the diagonal is not doubled); a full one must be symmetric and is kept as is. Every error names
 the file and the line. ``.npz`` is ``scipy.sparse.save_npz`` output, read with
-``np.load(allow_pickle=False)``. Matrices are ``(n_orbitals, n_orbitals)`` float64 csr in the
+``np.load(allow_pickle=False)``; one triangle is completed and a full matrix checked the same way. Matrices are ``(n_orbitals, n_orbitals)`` float64 csr in the
 code's orbital order (CP2K's = ours, see :mod:`hampart.so3` and :mod:`hampart.conventions`).
 """
 
@@ -139,22 +139,29 @@ def read_csr(path, n_orbitals: int | None = None, triangle: str = "auto") -> sp.
         raise InputError(path, f"{_entry_line(path, k)} is outside the {triangle} triangle the "
                          "file is read as", "read it with triangle='auto' or 'full'")
     del below, above, wrong
-    if triangle == "lower":  # mirror to the upper triangle; then one code path
-        rows, cols = cols, rows
     T = sp.coo_matrix((vals, (rows, cols)), shape=(size, size)).tocsr()  # sums repeats
     if T.nnz != vals.size:
         rows, cols, vals = _drop_repeats(path, rows, cols, vals, size)
         T = sp.coo_matrix((vals, (rows, cols)), shape=(size, size)).tocsr()
     del rows, cols, vals
+    return _symmetric(T, triangle, path, base=1)
+
+
+def _symmetric(T, triangle: str, path, base: int) -> sp.csr_matrix:
+    """One triangle ("upper"/"lower") mirrored into the symmetric matrix, or a "full" matrix
+    checked to be symmetric to 1e-10 relative (``base``: index base of the file's messages)."""
+    if triangle == "lower":
+        T = T.T.tocsr()
     if triangle != "full":  # mirror; 2d - d is exact, so the diagonal keeps its bits
         return (T + T.T - sp.diags(T.diagonal())).tocsr()
     D = (T - T.T).tocoo()
     if D.nnz and np.abs(D.data).max() > 1e-10 * max(1.0, np.abs(T.data).max()):
         k = int(np.argmax(np.abs(D.data)))
         i, j = int(D.row[k]), int(D.col[k])
-        raise InputError(path, f"the full matrix is not symmetric: H[{i + 1},{j + 1}] = "
-                         f"{float(T[i, j])!r} but H[{j + 1},{i + 1}] = {float(T[j, i])!r} "
-                         "(1-based, as in the file)", "give a symmetric H, or one triangle of it")
+        where = "1-based, as in the file" if base == 1 else "0-based"
+        raise InputError(path, f"the full matrix is not symmetric: H[{i + base},{j + base}] = "
+                         f"{float(T[i, j])!r} but H[{j + base},{i + base}] = {float(T[j, i])!r} "
+                         f"({where})", "give a symmetric H, or one triangle of it")
     return T
 
 
@@ -231,6 +238,9 @@ def read_matrix(path, n_orbitals: int | None = None) -> sp.csr_matrix:
                              "give the full square H")
         if not np.isfinite(H.data).all():
             raise InputError(path, "contains NaN or infinite values", "regenerate the matrix")
+        below, above = sp.tril(H, -1).nnz, sp.triu(H, 1).nnz
+        H = _symmetric(H, "lower" if below and not above else "upper" if above and not below
+                       else "full", path, base=0)
         if n_orbitals is not None and H.shape[0] != n_orbitals:
             raise InputError(path, f"matrix has {H.shape[0]} orbitals, expected {n_orbitals}",
                              "check the basis and the structure")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,7 +22,7 @@ import scipy.sparse as sp
 from ase.data import chemical_symbols
 
 from ..basis import BUILTIN_BASES, Basis, builtin_basis, load_basis
-from ..errors import InputError
+from ..errors import InputError, InputWarning
 from .atomic import atomic_directory
 from .csr import read_matrix, write_matrix
 from .structure import Structure, read_structure, write_structure
@@ -82,6 +83,11 @@ def check_matrix(H, structure: Structure, basis: Basis, source="hamiltonian") ->
     data = H.data if sp.issparse(H) else np.asarray(H)
     if not np.isfinite(data).all():
         raise InputError(source, "contains NaN or infinite values", "regenerate the matrix")
+    diagonal = H.diagonal()
+    if diagonal.size and np.abs(diagonal - 1.0).max() < 1e-6:
+        warnings.warn(InputWarning(source, "every diagonal element is 1, as in an overlap matrix "
+                                   "S (S_CSR_WRITE), not the Kohn-Sham H (KS_CSR_WRITE)",
+                                   "pass the KS matrix, unless you mean to learn S"), stacklevel=2)
 
 
 def load_dataset(path, hamiltonian=None, basis=None) -> Dataset:

@@ -189,3 +189,15 @@ def test_convert_cli(tmp_path, capsys):
     assert main(["convert", str(tmp_path / "h.npz"), str(tmp_path / "h.txt")]) == 2
     assert main(["convert", str(tmp_path / "h.npz"), str(tmp_path / "h.npz")]) == 2
     assert sorted(os.listdir(tmp_path)) == sorted(before + ["bad.csr"])
+
+
+def test_npz_triangles_are_completed_and_asymmetry_refused(tmp_path):
+    A = _symmetric()
+    for name, part in (("upper", sp.triu(A)), ("lower", sp.tril(A))):
+        sp.save_npz(tmp_path / f"{name}.npz", part.tocsr())
+        assert _same(read_matrix(tmp_path / f"{name}.npz"), A), name
+    B = A.tolil()
+    B[3, 7] = B[7, 3] + 1e-6 * abs(A).max()  # above the 1e-10 relative tolerance
+    sp.save_npz(tmp_path / "asym.npz", B.tocsr())
+    with pytest.raises(InputError, match=r"asym.npz: the full matrix is not symmetric: H\[3,7\]"):
+        read_matrix(tmp_path / "asym.npz")

@@ -142,3 +142,20 @@ def test_atomic_outputs_have_normal_permissions(tmp_path):
         os.umask(mask)
     assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "d").stat().st_mode & 0o777 == 0o755
+
+
+def test_overlap_passed_as_hamiltonian_is_flagged(tmp_path, capsys):
+    from hampart.cli import main
+    from hampart.errors import InputWarning
+
+    s, H, basis = _dataset()
+    S = H.tolil()
+    S.setdiag(1.0)
+    write_structure(tmp_path / "s.xyz", s)
+    write_matrix(tmp_path / "S.npz", S.tocsr())
+    with pytest.warns(InputWarning, match="overlap matrix"):
+        load_dataset(tmp_path / "s.xyz", hamiltonian=tmp_path / "S.npz", basis="SZV")
+    assert main(["slice", str(tmp_path / "s.xyz"), "--hamiltonian", str(tmp_path / "S.npz"),
+                 "--basis", "SZV", "--rcut", "3", "--parts", "1", "--out",
+                 str(tmp_path / "p")]) == 0  # valid input: a warning, not a refusal
+    assert "warning: " + str(tmp_path / "S.npz") in capsys.readouterr().err
