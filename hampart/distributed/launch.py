@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-__all__ = ["Context", "init", "finish", "all_reduce_sum", "broadcast_object"]
+__all__ = ["Context", "resolve_device", "init", "finish", "all_reduce_sum", "broadcast_object"]
 
 _MPI_ENV = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS", "HYDI_CONTROL_FD")
 
@@ -64,6 +64,35 @@ def _from_mpi():
     return rank, size, local, addr, port
 
 
+def resolve_device(device: str | None, local_rank: int = 0) -> torch.device:
+    """``auto``/None: this rank's GPU (local rank modulo the GPUs seen) when there is one, else
+    the CPU; ``cuda`` alone also means this rank's GPU; ``cuda:N`` and ``cpu`` as given. A GPU
+    asked for but not there, or an unknown device, is an :class:`InputError`."""
+    from ..errors import InputError
+
+    name = "auto" if device is None else str(device).strip().lower()
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise InputError("--device", f"unknown device {device!r}", "use auto, cpu, cuda or "
+                         "cuda:N") from None
+    if dev.type == "cpu":
+        return dev
+    if dev.type != "cuda":
+        raise InputError("--device", f"{device!r} is not supported", "use auto, cpu, cuda or cuda:N")
+    if not torch.cuda.is_available():
+        raise InputError("--device", f"{device!r} asked for, but torch {torch.__version__} sees no "
+                         "GPU", "use --device auto or cpu, or install a CUDA build of torch")
+    count = torch.cuda.device_count()
+    index = local_rank % count if dev.index is None else dev.index
+    if index >= count:
+        raise InputError("--device", f"{device!r} asked for, but there are {count} GPU(s) "
+                         f"(cuda:0..cuda:{count - 1})", "use one of those, or auto")
+    return torch.device("cuda", index)
+
+
 def init(device: str | None = None) -> Context:
     """Join (or skip, for one process) the process group; returns this rank's :class:`Context`."""
     if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
@@ -78,9 +107,7 @@ def init(device: str | None = None) -> Context:
     else:
         rank, size, local, addr, port = 0, 1, 0, None, None
 
-    if device is None or device == "auto":
-        device = f"cuda:{local % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
+    dev = resolve_device(device, local)
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
     backend = None

@@ -131,8 +131,9 @@ def predict_file(model_path, structure_path, out=None, images="refuse", max_atom
     from ..io.csr import write_matrix
     from ..io.structure import read_structure
 
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    from ..distributed.launch import resolve_device
+
+    device = resolve_device(device)
     tdtype = {"float32": torch.float32, "float64": torch.float64}[dtype]
     model, payload = load_model(model_path, device=device, dtype=tdtype)
     model.eval()

@@ -198,3 +198,21 @@ def _ghosts(data) -> int:
     from hampart.io.dataset import load_dataset
 
     return int((load_dataset(data).structure.numbers == 0).sum())
+
+
+def test_device_names_are_checked():
+    from hampart.distributed.launch import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    for bad in ("tpu", "gpu0", "mps"):
+        with pytest.raises(InputError, match="--device"):
+            resolve_device(bad)
+    if torch.cuda.is_available():  # each rank on its own GPU
+        count = torch.cuda.device_count()
+        assert resolve_device("cuda", local_rank=count + 1).index == (count + 1) % count
+        with pytest.raises(InputError, match="GPU"):
+            resolve_device(f"cuda:{count}")
+    else:
+        with pytest.raises(InputError, match="sees no GPU"):
+            resolve_device("cuda")
