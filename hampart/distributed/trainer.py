@@ -272,13 +272,18 @@ def train(config: TrainConfig) -> dict:
         start_epoch, best = 0, math.inf
         ckpt_path = out / "checkpoint.pt"
         if config.resume and ckpt_path.exists():
-            state = torch.load(ckpt_path, map_location=ctx.device, weights_only=True)
+            state = _load_checkpoint(ckpt_path, model_kwargs, ctx.device)
             load_state(model, state["state_dict"], ckpt_path)
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
             start_epoch, best = int(state["epoch"]) + 1, float(state["best"])
+            if ctx.is_main:
+                print(f"resuming {ckpt_path} after epoch {start_epoch - 1} (learning rate "
+                      f"{optimizer.param_groups[0]['lr']:.3g} from the checkpoint; --no-resume "
+                      "starts over)", flush=True)
 
-        log = open(out / "log.jsonl", "a") if ctx.is_main else None
+        # a fresh start replaces an earlier run's log; a resumed run continues it
+        log = open(out / "log.jsonl", "a" if start_epoch else "w") if ctx.is_main else None
         t0 = time.perf_counter()
         history = []
         epoch = start_epoch - 1
@@ -322,7 +327,7 @@ def train(config: TrainConfig) -> dict:
                 print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                for k, v in record.items()), flush=True)
             if ctx.is_main and config.checkpoint_every and epoch % config.checkpoint_every == 0:
-                _checkpoint(ckpt_path, model, optimizer, scheduler, epoch, best)
+                _checkpoint(ckpt_path, model, model_kwargs, optimizer, scheduler, epoch, best)
             if optimizer.param_groups[0]["lr"] < config.min_lr * (1 - 1e-9):
                 stop_reason = "min_lr"
                 break
@@ -333,7 +338,7 @@ def train(config: TrainConfig) -> dict:
                    "edge_chunks": chunks, "label_statistics": label_stats,
                    "seconds": time.perf_counter() - t0}
         if ctx.is_main:
-            _checkpoint(ckpt_path, model, optimizer, scheduler, max(epoch, 0), best)
+            _checkpoint(ckpt_path, model, model_kwargs, optimizer, scheduler, max(epoch, 0), best)
             save_model(out / "model.pt", model, model_kwargs, basis,
                        extra={"parts": where, "summary": json.dumps(summary),
                               "dtype": config.dtype})
@@ -395,11 +400,30 @@ def _memory_plan(config, model, batches, val_batches, ctx):
     return planned[:len(batches)], planned[len(batches):]
 
 
-def _checkpoint(path, model, optimizer, scheduler, epoch, best) -> None:
+def _checkpoint(path, model, model_kwargs, optimizer, scheduler, epoch, best) -> None:
     tmp = f"{path}.tmp-{os.getpid()}"
     torch.save({"state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "epoch": epoch, "best": best}, tmp)
+                "scheduler": scheduler.state_dict(), "epoch": epoch, "best": best,
+                "model": dict(model_kwargs)}, tmp)
     os.replace(tmp, path)
+
+
+def _load_checkpoint(path, model_kwargs, device) -> dict:
+    """The checkpoint of an earlier run in the same ``out``, refused (naming the ways out) when
+    unreadable or written for other model hyperparameters."""
+    fix = ("resume with the same --model, or pass --no-resume (or another --out) to start over")
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as e:  # truncated, or not ours
+        raise InputError(path, f"unreadable checkpoint ({type(e).__name__})", fix) from None
+    saved = state.get("model") if isinstance(state, dict) else None
+    if saved is not None and dict(saved) != dict(model_kwargs):
+        changed = sorted(k for k in set(saved) | set(model_kwargs)
+                         if saved.get(k) != model_kwargs.get(k))
+        raise InputError(path, "was written for other model hyperparameters ("
+                         + ", ".join(f"{k}: {saved.get(k)} then, {model_kwargs.get(k)} now"
+                                     for k in changed) + ")", fix)
+    return state
 
 
 def config_from_yaml(path) -> TrainConfig:

@@ -216,3 +216,19 @@ def test_device_names_are_checked():
     else:
         with pytest.raises(InputError, match="sees no GPU"):
             resolve_device("cuda")
+
+
+def test_resume_refuses_other_hyperparameters_and_unreadable_checkpoints(parts, tmp_path):
+    root, parts_dir, _ = parts
+    train(_config(parts_dir, tmp_path / "run", epochs=1))
+    wider = TrainConfig(parts=str(parts_dir), out=str(tmp_path / "run"), device="cpu", epochs=2,
+                        model=dict(MODEL, channels=8), dtype="float64")
+    with pytest.raises(InputError, match="channels: 4 then, 8 now.*--no-resume"):
+        train(wider)
+    (tmp_path / "run" / "checkpoint.pt").write_bytes(b"truncated")
+    with pytest.raises(InputError, match="unreadable checkpoint"):
+        train(_config(parts_dir, tmp_path / "run", epochs=2))
+    again = train(_config(parts_dir, tmp_path / "run", epochs=2, resume=False))  # starts over
+    assert again["first"]["epoch"] == 0
+    lines = (tmp_path / "run" / "log.jsonl").read_text().splitlines()
+    assert [json.loads(x)["epoch"] for x in lines] == [0, 1]  # the old run's log is replaced
