@@ -16,6 +16,7 @@ import json
 import math
 import os
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -23,7 +24,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from ..errors import InputError
+from ..errors import InputError, InputWarning
 from . import launch
 from .assign import assign_parts
 
@@ -224,6 +225,11 @@ def train(config: TrainConfig) -> dict:
         train_dirs, val_dirs = _directories(config.parts), _directories(config.validation)
         where = ", ".join(train_dirs)
         manifests, mine, batches = _load_parts(train_dirs, ctx, n_layers, dtype)
+        n_parts = sum(len(m["parts"]) for m in manifests)
+        if ctx.is_main and n_parts < ctx.size:
+            warnings.warn(InputWarning(where, f"{n_parts} partition(s) for {ctx.size} ranks: "
+                                       f"{ctx.size - n_parts} rank(s) will idle",
+                                       f"slice into {ctx.size} or more parts, or run fewer ranks"))
         params = manifests[0]["params"]
         basis = Basis.from_dict(params["basis"], source=train_dirs[0])
         model_kwargs.setdefault("rcut", float(params["rcut"]))
