@@ -452,6 +452,13 @@ def config_from_yaml(path) -> TrainConfig:
                          f"use only {', '.join(sorted(known))}")
     if "parts" not in data:
         raise InputError(path, "no 'parts' key", "give parts: <directory made by hampart slice>")
+    for key in ("lr", "min_lr", "factor", "max_gib"):  # YAML 1.1 reads 1e-4 (no dot) as text
+        if isinstance(data.get(key), str):
+            try:
+                data[key] = float(data[key])
+            except ValueError:
+                raise InputError(path, f"{key}: {data[key]!r} is not a number",
+                                 f"write e.g. {key}: 1.0e-4") from None
     config = TrainConfig(**data)
     check_config(config, source=str(path))
     return config

@@ -232,3 +232,16 @@ def test_resume_refuses_other_hyperparameters_and_unreadable_checkpoints(parts, 
     assert again["first"]["epoch"] == 0
     lines = (tmp_path / "run" / "log.jsonl").read_text().splitlines()
     assert [json.loads(x)["epoch"] for x in lines] == [0, 1]  # the old run's log is replaced
+
+
+def test_example_config_is_valid():
+    """examples/hfo2_paper.yaml parses (1e-4 without a dot included) into the paper's recipe."""
+    import pathlib
+
+    from hampart.distributed.trainer import config_from_yaml
+    from hampart.model import PAPER_HYPERPARAMETERS
+
+    path = pathlib.Path(__file__).parents[2] / "examples" / "hfo2_paper.yaml"
+    config = config_from_yaml(path)
+    assert config.lr == 1e-4 and config.min_lr == 1e-5 and config.patience == 500
+    assert dict(config.model) == PAPER_HYPERPARAMETERS and config.max_gib == 70
