@@ -24,7 +24,7 @@ import torch
 
 from ..errors import InputError
 
-__all__ = ["MemoryLaw", "measure_memory_law", "HEADROOM", "GIB"]
+__all__ = ["MemoryLaw", "measure_memory_law", "plan_chunks", "part_memory", "HEADROOM", "GIB"]
 
 GIB = 2 ** 30
 HEADROOM = 1.3  # peak / saved activations, from the benchmark (see docs/model.md)
@@ -140,3 +140,31 @@ def plan_chunks(law: MemoryLaw, graphs, budget_gib: float, resident_bytes: float
                              "more parts, or raise --max-gib")
         chunks.append(chunk)
     return chunks
+
+
+def part_memory(basis, model_kwargs: dict | None = None, dtype: str = "float32"):
+    """``need(sizes) -> GiB``: the memory one rank needs to train a partition of ``sizes``
+    (``n_nodes``, ``n_edges``, ``n_owned``, ``n_owned_edges``) whole, with the model of
+    ``model_kwargs`` (default: the paper's) in ``dtype``: the step, the partition's tensors and
+    the parameters with their gradients and Adam state. Used to choose the number of parts."""
+    from ..partition.loader import batch_bytes
+    from .network import PAPER_HYPERPARAMETERS, HamiltonianModel
+
+    if dtype not in ("float32", "float64"):
+        raise InputError("--dtype", f"'{dtype}' is not supported", "use float32 or float64")
+    kwargs = dict(PAPER_HYPERPARAMETERS, **(model_kwargs or {}))
+    try:
+        model = HamiltonianModel(basis, **kwargs).to(getattr(torch, dtype))
+    except TypeError as e:
+        raise InputError("--model", f"not a hyperparameter set of the model ({e})",
+                         "use the keys of hampart train --model") from None
+    law = measure_memory_law(model)
+    u, itemsize = basis.n_union, law.itemsize
+
+    def need(sizes: dict) -> float:
+        data = batch_bytes(sizes["n_nodes"], sizes["n_edges"], sizes["n_owned"],
+                           sizes["n_owned_edges"], u, itemsize)
+        return (law.step_bytes(sizes["n_nodes"], sizes["n_edges"]) + data
+                + law.fixed_bytes()) / GIB
+
+    return need

@@ -5,6 +5,10 @@
     hampart slice DATASET_DIR_or_STRUCTURE [--hamiltonian H.csr --basis szv.yaml] --rcut 8 \
         --method slab|metis --parts 8 [--axis x] [--balance width|atoms] [--halo 1] [--seed 0] \
         [--images refuse|minimum] --out DIR [--force] [--plot parts.png]
+    hampart slice ... --parts auto --max-gib 70 [--min-parts 8] [--model JSON] [--dtype float32]
+
+``--parts auto`` sizes the parts with the model's memory law (:mod:`hampart.model.memory`): the
+one place where slicing looks ahead to the model, since a part's cost is the model's.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ __all__ = ["SLICE", "SliceConfig", "run_slice"]
 class SliceConfig:
     data: str
     rcut: float
-    parts: int
+    parts: int | str
     out: str
     method: str = "metis"
     halo: int = 1
@@ -33,6 +37,31 @@ class SliceConfig:
     basis: str | None = None
     force: bool = False
     plot: str | None = None
+    max_gib: float | None = None
+    min_parts: int = 1
+    model: dict | None = None
+    dtype: str = "float32"
+
+
+def _parts(text: str):
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("give a whole number of parts, or auto") from None
+
+
+def _json_object(text: str) -> dict:
+    import json
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({e.msg} at character {e.pos})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError('give a JSON object, e.g. \'{"lmax": 4}\'')
+    return value
 
 
 def _add(p: argparse.ArgumentParser) -> None:
@@ -41,7 +70,17 @@ def _add(p: argparse.ArgumentParser) -> None:
     p.add_argument("--basis", help="basis name (SZV, DZVP) or YAML file")
     p.add_argument("--rcut", type=float, required=True, help="graph cutoff radius in Angstrom")
     p.add_argument("--method", choices=["slab", "metis"], default="metis")
-    p.add_argument("--parts", type=int, required=True, help="number of partitions")
+    p.add_argument("--parts", type=_parts, required=True,
+                   help="number of partitions, or auto: the fewest whose largest trains whole "
+                   "within --max-gib")
+    p.add_argument("--max-gib", type=float, dest="max_gib",
+                   help="with --parts auto: memory per rank (GiB) for training one part")
+    p.add_argument("--min-parts", type=int, default=1, dest="min_parts",
+                   help="with --parts auto: at least this many parts (e.g. the ranks)")
+    p.add_argument("--model", type=_json_object, help="with --parts auto: the model's "
+                   "hyperparameters as for hampart train (default: the paper's)")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
+                   help="with --parts auto: the training dtype")
     p.add_argument("--axis", help="slab axis: x, y or z (cell vector a, b or c); slab only")
     p.add_argument("--balance", choices=["width", "atoms"], default="width",
                    help="slab: equal widths (default) or equal atom counts")
@@ -61,17 +100,26 @@ def _config(args: argparse.Namespace) -> SliceConfig:
     return SliceConfig(data=args.data, rcut=args.rcut, parts=args.parts, out=args.out,
                        method=args.method, halo=args.halo, axis=args.axis, balance=args.balance,
                        seed=args.seed, images=args.images, hamiltonian=args.hamiltonian,
-                       basis=args.basis, force=args.force, plot=args.plot)
+                       basis=args.basis, force=args.force, plot=args.plot, max_gib=args.max_gib,
+                       min_parts=args.min_parts, model=args.model, dtype=args.dtype)
 
 
 def run_slice(config: SliceConfig) -> int:
+    from ..errors import InputError
     from .store import slice_dataset
 
+    budget = None
+    if config.parts == "auto" or config.max_gib is not None:
+        if config.parts != "auto" or config.max_gib is None:
+            raise InputError("--parts", "auto and --max-gib go together",
+                             "give --parts auto --max-gib G, or --parts N alone")
+        budget = {"max_gib": config.max_gib, "model": config.model or {}, "dtype": config.dtype,
+                  "min_parts": config.min_parts}
     out, _ = slice_dataset(config.data, config.rcut, config.method, config.parts, config.halo,
                            config.out, axis=config.axis,
                            balance=config.balance if config.method == "slab" else None,
                            seed=config.seed, images=config.images, hamiltonian=config.hamiltonian,
-                           basis=config.basis, replace=config.force, log=print)
+                           basis=config.basis, replace=config.force, log=print, budget=budget)
     if config.plot:
         from .plot import plot_partitions
 

@@ -25,7 +25,7 @@ from ..keys import (CELL, EDGE_BLOCKS, EDGE_INDEX, EDGE_OWNED, EDGE_SHIFT, NODE_
                     NODE_IDS, NUMBERS, POSITIONS)
 from .store import HALO, load_partition
 
-__all__ = ["PartitionBatch", "exact_masks", "to_batch", "load_batch"]
+__all__ = ["PartitionBatch", "exact_masks", "to_batch", "load_batch", "batch_bytes"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,17 @@ class PartitionBatch:
     @property
     def n_owned_edges(self) -> int:
         return int(self.edge_exact.shape[0])
+
+
+def batch_bytes(n_nodes: int, n_edges: int, n_owned: int, n_owned_edges: int, u: int,
+                itemsize: int, labels: bool = True) -> int:
+    """Bytes a :class:`PartitionBatch` of these sizes keeps on its device, with the loss masks
+    the trainer builds once per partition (bool ``(n_owned, u, u)`` and ``(m_owned, u, u)``)."""
+    per_node = 8 * 3 + 3 * itemsize  # numbers, node_hop, node_ids; positions
+    per_edge = 8 * 5 + 1             # edge_index, edge_shift; edge_owned
+    exact = n_owned + n_owned_edges  # node_exact, edge_exact
+    blocks = (n_owned + n_owned_edges) * u * u * (itemsize + 1) if labels else 0
+    return int(per_node * n_nodes + per_edge * n_edges + exact + blocks + 9 * itemsize)
 
 
 def exact_masks(node_hop, edge_index, edge_owned, halo: int, n_layers: int,

@@ -23,15 +23,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import time
+import warnings
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, InputWarning
 from ..keys import (CELL, EDGE_BLOCKS, EDGE_INDEX, EDGE_OWNED, EDGE_SHIFT, NODE_BLOCKS, NODE_HOP,
                     NODE_IDS, NUMBERS, PBC, POSITIONS)
 from .halo import EDGE_IDS, _check_halo, build_partition, incoming_csr, partition_stats
@@ -44,6 +46,8 @@ FORMAT = "hampart-partitions"
 VERSION = 1
 MANIFEST = "manifest.json"
 METHODS = ("slab", "metis", "custom")
+REPLICATION_WARNING = 4.0  # stored / graph edges above which slicing warns
+AUTO = "auto"  # --parts auto: the fewest parts whose largest fits a memory budget
 HALO = "halo"  # int64 scalar in each part file: the halo depth k it was built with
 PART = "part"  # int64 scalar in each part file: its index
 REQUIRED = (NODE_IDS, NODE_HOP, NUMBERS, POSITIONS, CELL, EDGE_INDEX, EDGE_SHIFT, EDGE_OWNED, HALO)
@@ -115,8 +119,10 @@ def _params(rcut, method, parts, halo, axis, balance, seed, images, owner) -> di
         raise InputError("--rcut", f"r_cut = {rcut!r}", "give r_cut in Angstrom, e.g. --rcut 8")
     if not np.isfinite(rcut) or rcut <= 0:
         raise InputError("--rcut", f"r_cut = {rcut}", "give a positive r_cut in Angstrom")
-    if isinstance(parts, bool) or not isinstance(parts, (int, np.integer)) or parts < 1:
-        raise InputError("--parts", f"parts = {parts!r}", "give a whole number of parts, 1 or more")
+    if parts != AUTO and (isinstance(parts, bool) or not isinstance(parts, (int, np.integer))
+                          or parts < 1):
+        raise InputError("--parts", f"parts = {parts!r}",
+                         "give a whole number of parts, 1 or more, or auto with --max-gib")
     halo = _check_halo(halo)
     if images not in ("refuse", "minimum"):
         raise InputError("--images", f"unknown mode {images!r}", "use refuse or minimum")
@@ -141,7 +147,10 @@ def _params(rcut, method, parts, halo, axis, balance, seed, images, owner) -> di
     if owner is not None and method != "custom":
         raise InputError("owner", f"an owner array was given with method {method!r}",
                          "use method='custom' with an owner array")
-    return {"rcut": rcut, "method": method, "parts": int(parts), "halo": halo, "axis": axis,
+    if parts == AUTO and method == "custom":
+        raise InputError("--parts", "auto with an owner array", "give the owner array's parts")
+    return {"rcut": rcut, "method": method, "parts": parts if parts == AUTO else int(parts),
+            "halo": halo, "axis": axis,
             "balance": balance, "seed": int(seed), "images": images}
 
 
@@ -205,8 +214,94 @@ def _owners(structure, graph, params, owner):
     return check_owner(owner, graph.n_nodes, params["parts"], source="owner array")
 
 
-def _iter_parts(structure, hamiltonian, basis, params, owner=None, timings=None):
-    """Build the graph, owners and labels; yield ``(graph, owner, part, arrays)`` per part."""
+def _check_budget(budget: dict, halo: int) -> dict:
+    """The memory request of ``--parts auto``, normalised (it is part of the key)."""
+    try:
+        max_gib = float(budget["max_gib"])
+    except (KeyError, TypeError, ValueError):
+        raise InputError("--max-gib", f"budget {budget!r}", "give --max-gib in GiB") from None
+    if not np.isfinite(max_gib) or max_gib <= 0:
+        raise InputError("--max-gib", f"{max_gib} GiB", "give a positive memory budget")
+    model = dict(budget.get("model") or {})
+    layers = int(model.get("layers", 1))
+    if halo < layers:
+        raise InputError("--halo", f"halo {halo} is shallower than the model's {layers} layers",
+                         f"use --halo {layers} or more")
+    min_parts = budget.get("min_parts", 1)
+    if isinstance(min_parts, bool) or not isinstance(min_parts, (int, np.integer)) or min_parts < 1:
+        raise InputError("--min-parts", f"{min_parts!r}", "give 1 or more (e.g. the ranks)")
+    return {"max_gib": max_gib, "model": model, "dtype": str(budget.get("dtype", "float32")),
+            "min_parts": int(min_parts)}
+
+
+def _parts_chooser(params, basis, part_memory, source):
+    """``choose(structure, graph) -> (parts, owner, record)``: the fewest parts (from
+    ``min_parts``) whose largest part needs at most ``max_gib``; grows the count by the ratio
+    of need to budget, then bisects down to the fewest that fits."""
+    budget = params["budget"]
+    if basis is None:
+        raise InputError(source, "--parts auto needs the basis (the model's size depends on it)",
+                         "pass --basis, or a dataset directory with basis.yaml")
+    if part_memory is None:
+        from ..model.memory import part_memory  # the model's memory law sizes the parts
+    need = part_memory(basis, budget["model"], budget["dtype"])
+    max_gib = budget["max_gib"]
+
+    def choose(structure, graph):
+        ptr = incoming_csr(graph)
+        tried = {}  # parts -> (GiB of the largest part, owner, sizes of the largest part)
+
+        def no_fit(count):
+            gib, _, sz = tried[count]
+            return InputError(source, f"no number of parts fits {max_gib:g} GiB: with {count} "
+                              f"parts the largest still needs {gib:.2f} GiB ({sz['n_nodes']} "
+                              f"atoms, {sz['n_owned']} of them owned, {sz['n_edges']} edges: a "
+                              f"{params['halo']}-hop halo at r_cut {params['rcut']:g} A)",
+                              "raise --max-gib, slice with a shallower --halo or a smaller "
+                              "--rcut, or give --parts N and train with --max-gib (edges in "
+                              "chunks)")
+
+        def worst(count):
+            if count not in tried:
+                try:
+                    owner = _owners(structure, graph, {**params, "parts": count}, None)
+                except InputError:  # as many parts as the method can make: none fitted
+                    if not tried:
+                        raise
+                    raise no_fit(max(tried)) from None
+                sizes = [_sizes(build_partition(graph, owner, k, params["halo"], ptr=ptr))
+                         for k in range(count)]
+                gib = [need(sz) for sz in sizes]
+                k = int(np.argmax(gib))
+                tried[count] = (gib[k], owner, sizes[k])
+            return tried[count][0]
+
+        count, fail, stalled = min(budget["min_parts"], graph.n_nodes), None, 0
+        while worst(count) > max_gib:
+            previous, fail = worst(count), count
+            step = math.ceil(count * min(2.0, previous / max_gib))
+            count = min(graph.n_nodes, max(count + 1, step))
+            stalled = stalled + 1 if count in tried or worst(count) > 0.97 * previous else 0
+            if fail == graph.n_nodes or stalled >= 3:
+                raise no_fit(count)
+        best = count
+        while fail is not None and best - fail > 1:  # fewest parts: bisect (fail, best]
+            mid = (fail + best) // 2
+            if worst(mid) <= max_gib:
+                best = mid
+            else:
+                fail = mid
+        record = {"largest_part_gib": round(tried[best][0], 4),
+                  "tried": [[c, round(tried[c][0], 4)] for c in sorted(tried)]}
+        return best, tried[best][1], record
+
+    return choose
+
+
+def _iter_parts(structure, hamiltonian, basis, params, owner=None, timings=None, choose=None):
+    """Build the graph, owners and labels; yield ``(graph, owner, part, arrays)`` per part.
+    With ``params["parts"] == "auto"``, ``choose(structure, graph)`` gives ``(parts, owner,
+    record)``; the record lands in ``timings["plan"]``."""
     from ..graph import radius_graph
 
     timings = {} if timings is None else timings
@@ -220,7 +315,11 @@ def _iter_parts(structure, hamiltonian, basis, params, owner=None, timings=None)
                          source=source)
     timings["graph"] = time.perf_counter() - t
     t = time.perf_counter()
-    owner = _owners(structure, graph, params, owner)
+    if params["parts"] == AUTO:
+        parts, owner, timings["plan"] = choose(structure, graph)
+        params = {**params, "parts": parts}
+    else:
+        owner = _owners(structure, graph, params, owner)
     timings["owners"] = time.perf_counter() - t
     node_labels = edge_labels = None
     if hamiltonian is not None:
@@ -267,6 +366,9 @@ def partition_arrays(structure, rcut, method="metis", parts=2, halo=1, axis=None
     if method == "slab" and balance is None:
         balance = "width"
     params = _params(rcut, method, parts, halo, axis, balance, seed, images, owner)
+    if params["parts"] == AUTO:
+        raise InputError("parts", "'auto' is for slice_dataset (with max_gib)",
+                         "give a number of parts")
     if hamiltonian is not None and basis is None:
         raise InputError("basis", "a Hamiltonian was given without its basis", "pass basis=...")
     timings = {}
@@ -410,18 +512,28 @@ def _check_out(out, key: str, replace: bool):
 
 def slice_dataset(dataset_or_path, rcut, method, parts, halo, out, axis=None, balance="width",
                   seed=0, images="refuse", owner=None, hamiltonian=None, basis=None,
-                  replace=False, log=None):
+                  replace=False, log=None, budget=None, part_memory=None):
     """Partition a dataset and write ``out`` (format version 1). Returns ``(Path, reused)``.
 
     ``dataset_or_path``: a dataset directory or structure file (read with
     :func:`hampart.io.dataset.load_dataset`, with ``hamiltonian`` and ``basis`` as overrides),
     or a loaded ``Dataset``. An existing ``out`` with the same key is reused untouched; one
     with another key is an :class:`InputError` unless ``replace``.
+
+    ``parts="auto"`` with ``budget={"max_gib": G, "model": {...}, "dtype": "float32",
+    "min_parts": 1}``: the fewest parts (at least ``min_parts``) whose largest part trains
+    whole within G GiB per rank, as estimated by ``part_memory(basis, model, dtype)`` (default
+    :func:`hampart.model.memory.part_memory`, which measures the model's memory law).
     """
     t_start = time.perf_counter()
     if method == "slab" and balance is None:
         balance = "width"
     params = _params(rcut, method, parts, halo, axis, balance, seed, images, owner)
+    if (params["parts"] == AUTO) != (budget is not None):
+        raise InputError("--parts", "auto needs a memory budget, and a budget needs auto",
+                         "give --parts auto --max-gib G, or --parts N alone")
+    if budget is not None:
+        params["budget"] = _check_budget(budget, params["halo"])
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(out, "--out is a file", "give a directory path for the partitions")
@@ -456,7 +568,10 @@ def slice_dataset(dataset_or_path, rcut, method, parts, halo, out, axis=None, ba
         tmp = Path(tmp)
         pending = None  # one part written (and hashed) in a thread while the next is built
         t_wait = 0.0
-        parts_iter = _iter_parts(structure, H, the_basis, params, owner, timings)
+        choose = None
+        if budget is not None:
+            choose = _parts_chooser(params, the_basis, part_memory, str(dataset_or_path))
+        parts_iter = _iter_parts(structure, H, the_basis, params, owner, timings, choose)
         for graph, own, part, arrays in parts_iter:
             size = _sizes(arrays)
             sizes.append(size)
@@ -476,6 +591,7 @@ def slice_dataset(dataset_or_path, rcut, method, parts, halo, out, axis=None, ba
         if info is not None:
             stats["labels_outside_frobenius"] = info.get("outside_frobenius")
             stats["labels_total_frobenius"] = info.get("total_frobenius")
+        plan = timings.pop("plan", None)
         stats["merged_images"] = int(graph.merged)
         stats["stage_seconds"] = {k: round(float(v), 4) for k, v in timings.items()}
         stats["seconds"] = round(time.perf_counter() - t_start, 4)
@@ -489,7 +605,8 @@ def slice_dataset(dataset_or_path, rcut, method, parts, halo, out, axis=None, ba
                        "cell": np.asarray(structure.cell, dtype=float).reshape(3, 3).tolist(),
                        "pbc": [bool(b) for b in np.broadcast_to(structure.pbc, (3,))]},
             "params": {**params, "basis": None if the_basis is None else the_basis.to_dict(),
-                       "labels": H is not None},
+                       "labels": H is not None, "parts": len(entries),
+                       **({"budget": {**params["budget"], **plan}} if plan else {})},
             "parts": entries,
             "stats": stats,
         }
@@ -498,6 +615,11 @@ def slice_dataset(dataset_or_path, rcut, method, parts, halo, out, axis=None, ba
             json.dump(manifest, f, indent=1)
     if log:
         log(summary_text(out, manifest))
+    if stats["replication"] > REPLICATION_WARNING:
+        warnings.warn(InputWarning(out, f"the parts hold {stats['replication']:.1f}x the graph's "
+                                   "edges (halos), so every epoch computes that many",
+                                   "a shallower --halo or fewer, larger parts (trained with "
+                                   "train --max-gib, edges in chunks) cost less"))
     return out, False
 
 
@@ -562,7 +684,10 @@ def summary_text(out, manifest) -> str:
         f"  replication {stats['replication']:.3f}, node imbalance {stats['node_imbalance']:.3f}, "
         f"edge imbalance {stats['edge_imbalance']:.3f}, edge cut {stats['edge_cut']}, "
         f"{stats['seconds']:.2f} s",
-    ] + ([f"  labels: "
+    ] + ([f"  parts chosen for {p['budget']['max_gib']:g} GiB per rank: the largest needs about "
+          f"{p['budget']['largest_part_gib']:.2f} GiB to train whole (tried "
+          + ", ".join(f"{c}: {g:.2f}" for c, g in p['budget']['tried']) + ")"]
+         if p.get("budget") else []) + ([f"  labels: "
           f"{100 * stats['labels_outside_frobenius'] / stats['labels_total_frobenius']:.2f}% "
           "of H's Frobenius norm lies between atoms farther apart than r_cut (not learnable)"]
          if stats.get("labels_total_frobenius") else []))

@@ -113,3 +113,18 @@ def _restamp_zip(path, date_time):
     with zipfile.ZipFile(path, "w") as z:
         for name, data in members:
             z.writestr(zipfile.ZipInfo(name, date_time=date_time), data)
+
+
+def test_slice_auto_parts_with_the_model_memory_law(files, tmp_path, capsys):
+    """--parts auto measures the model's memory law; a generous budget gives --min-parts."""
+    out = tmp_path / "auto"
+    model = '{"lmax": 4, "mmax": 1, "channels": 4, "ff_hidden": 8, "heads": 1}'
+    assert main(_args(files, out, "--parts", "auto", "--max-gib", "50", "--min-parts", "2",
+                      "--model", model)) == 0
+    m = load_manifest(out)
+    assert m["params"]["parts"] == 2 and len(m["parts"]) == 2
+    budget = m["params"]["budget"]
+    assert 0 < budget["largest_part_gib"] <= 50 and budget["model"]["channels"] == 4
+    assert "parts chosen for 50 GiB" in capsys.readouterr().out
+    assert main(_args(files, tmp_path / "x", "--parts", "3", "--max-gib", "5")) == 2
+    assert "auto and --max-gib go together" in capsys.readouterr().err

@@ -177,3 +177,40 @@ def test_verify_finds_edges_owned_twice_even_with_a_matching_hash(dataset, tmp_p
     (out / "manifest.json").write_text(json.dumps(manifest))
     report = verify(out)
     assert not report["ok"] and "cover" in report["problems"][0]
+
+
+def _edges_gib(basis, model, dtype):
+    """A stand-in memory law for the auto tests: 1 GiB per 1,000 stored edges."""
+    return lambda sizes: sizes["n_edges"] / 1000.0
+
+
+def test_auto_parts_are_the_fewest_that_fit(dataset, tmp_path):
+    graph_edges = partition_arrays(dataset.structure, RCUT, parts=1, halo=1)[1]["graph"].n_edges
+    budget = {"max_gib": 0.45 * graph_edges / 1000.0}
+    out, reused = slice_dataset(dataset, RCUT, "metis", "auto", 1, tmp_path / "auto",
+                                budget=budget, part_memory=_edges_gib)
+    m = load_manifest(out)
+    count = m["params"]["parts"]
+    assert not reused and len(m["parts"]) == count >= 3
+    assert max(p["n_edges"] for p in m["parts"]) / 1000.0 <= budget["max_gib"]
+    assert m["params"]["budget"]["largest_part_gib"] <= budget["max_gib"]
+    fewer, _ = partition_arrays(dataset.structure, RCUT, "metis", count - 1, halo=1)
+    assert max(a["edge_index"].shape[1] for a in fewer) / 1000.0 > budget["max_gib"]
+    assert slice_dataset(dataset, RCUT, "metis", "auto", 1, tmp_path / "auto", budget=budget,
+                         part_memory=_edges_gib)[1]  # the same request is reused
+    # a generous budget gives the requested minimum
+    out, _ = slice_dataset(dataset, RCUT, "slab", "auto", 1, tmp_path / "min", axis="x",
+                           budget={"max_gib": 1e6, "min_parts": 3}, part_memory=_edges_gib)
+    assert load_manifest(out)["params"]["parts"] == 3
+
+
+def test_auto_parts_refusals_write_nothing(dataset, tmp_path):
+    with pytest.raises(InputError, match="no number of parts fits"):
+        slice_dataset(dataset, RCUT, "metis", "auto", 2, tmp_path / "tiny",
+                      budget={"max_gib": 1e-3}, part_memory=_edges_gib)
+    with pytest.raises(InputError, match="auto needs a memory budget"):
+        slice_dataset(dataset, RCUT, "metis", "auto", 1, tmp_path / "nobudget")
+    with pytest.raises(InputError, match="shallower than the model's 2 layers"):
+        slice_dataset(dataset, RCUT, "metis", "auto", 1, tmp_path / "deep",
+                      budget={"max_gib": 1.0, "model": {"layers": 2}}, part_memory=_edges_gib)
+    assert os.listdir(tmp_path) == []
