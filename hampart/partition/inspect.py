@@ -55,8 +55,13 @@ def format_inspection(report: dict) -> str:
         f"  replication {st['replication']:.3f}, node imbalance {st['node_imbalance']:.3f}, "
         f"edge imbalance {st['edge_imbalance']:.3f}, edge cut {st['edge_cut']}, "
         f"sliced in {st['seconds']:.2f} s",
-        "  part   owned    halo  owned_edges  halo_edges",
     ]
+    if p.get("budget"):
+        b = p["budget"]
+        lines.append(f"  parts chosen for {b['max_gib']:g} GiB per rank ({b['dtype']}, model "
+                     f"{b['model'] or 'paper defaults'}): the largest needs about "
+                     f"{b['largest_part_gib']:.2f} GiB")
+    lines.append("  part   owned    halo  owned_edges  halo_edges")
     for q in report["parts"]:
         lines.append(f"  {q['part']:4d} {q['n_owned']:7d} {q['n_halo']:7d} "
                      f"{q['n_owned_edges']:12d} "
