@@ -371,10 +371,11 @@ def _label_statistics(model, basis, batches, ctx) -> dict:
     model.set_label_statistics(sums)
     summary = sums.summary(basis)
     if ctx.is_main:
-        node = ", ".join(f"{k} {v:.3g}" for k, v in summary["node_scale_mEh"].items())
-        edge = ", ".join(f"{k} {v:.3g}" for k, v in summary["edge_scale_mEh"].items())
-        print(f"label statistics: on-site spread (mEh) {node}; hopping RMS (mEh) {edge}",
-              flush=True)
+        node = ", ".join(f"{k} {v:.3g}" for k, v in summary["node_spread_mEh"].items())
+        edge = ", ".join(f"{k} {v:.3g}" for k, v in summary["edge_rms_mEh"].items())
+        print(f"label statistics (mEh): on-site spread {node} -> node scale "
+              f"{summary['node_scale_mEh']:.3g}; hopping RMS {edge} -> edge scale "
+              f"{summary['edge_scale_mEh']:.3g}", flush=True)
     return summary
 
 

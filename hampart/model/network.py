@@ -118,9 +118,9 @@ class HamiltonianModel(nn.Module):
         mean_irreps = sums.node_mean().reshape(-1, u * u) @ U.T  # U orthogonal: blocks -> irreps
         node_scale, edge_scale = sums.node_scale(self.basis), sums.edge_scale()
         for k, zi in enumerate(sums.species):
-            self.node_heads[str(zi)].set_statistics(mean_irreps[k], float(node_scale[k]))
-            for q, zj in enumerate(sums.species):
-                self.edge_heads[f"{zi}-{zj}"].scale.fill_(float(edge_scale[k, q]))
+            self.node_heads[str(zi)].set_statistics(mean_irreps[k], node_scale)
+        for head in self.edge_heads.values():
+            head.scale.fill_(edge_scale)
 
     # ------------------------------------------------------------------ checks
     def _check_args(self, lmax, mmax, channels, heads, layers, rcut):

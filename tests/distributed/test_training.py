@@ -42,8 +42,9 @@ def test_loss_falls_model_reloads_and_training_resumes(parts):
     assert payload["model"]["rcut"] == 4.0 and sum(p.numel() for p in model.parameters()) > 0
     stats = summary["label_statistics"]  # every labelled atom of the structure once
     assert stats["atoms"] == {"O": 64, "Hf": 32}, stats["atoms"]
-    assert 1e3 * float(model.node_heads["72"].scale) == pytest.approx(
-        stats["node_scale_mEh"]["Hf"], rel=1e-3)
+    assert 1e3 * float(model.node_heads["72"].scale) == pytest.approx(stats["node_scale_mEh"],
+                                                                       rel=1e-3)
+    assert set(stats["edge_rms_mEh"]) == {"O-O", "O-Hf", "Hf-O", "Hf-Hf"}
     again = train(_config(parts_dir, root / "run", epochs=15))  # resumes at epoch 12
     assert again["epochs_run"] == 3 and again["first"]["epoch"] == 12
     lines = (root / "run" / "log.jsonl").read_text().splitlines()

@@ -95,3 +95,12 @@ def test_label_statistics_let_the_on_site_environment_be_learned():
     assert losses[0] / min(losses[-5:]) > 100, (losses[0], min(losses[-5:]))
     assert trained[0] < 0.01 and trained[1] < 0.4, trained
     assert untrained[0] > 0.5 and untrained[1] > 1.0, untrained
+    # Hf-Hf blocks are mostly small (atoms far apart) with a few large ones at short distance:
+    # one pooled edge scale lets the Hf-Hf head reach them
+    z, ei = args[0], args[3]
+    _, edge_mask = block_masks_torch(z, ei, basis)
+    with torch.no_grad():
+        pred = model(*args)[1].double()
+    hf_hf = (z[ei[0]] == 72) & (z[ei[1]] == 72)
+    ref, got = te[hf_hf][edge_mask[hf_hf]], pred[hf_hf][edge_mask[hf_hf]]
+    assert float((got - ref).square().mean() / ref.square().mean()) < 0.05

@@ -51,21 +51,30 @@ def test_partition_sums_equal_full_graph_sums(data):
 def test_scales_are_the_labels_spread_and_rms(data):
     s, basis, g, nodes, edges, _ = data
     stats = _full_sums(data)
-    node_scale, edge_scale = stats.node_scale(basis), stats.edge_scale()
+    spread, rms = stats.node_spread(basis), stats.edge_rms()
     k = {z: i for i, z in enumerate(stats.species)}
+    deviations = []
     for z in (HF, O):
         idx = torch.as_tensor(basis.union_index(z))
         own = nodes[s.numbers == z][:, idx][:, :, idx].numpy()
-        spread = np.sqrt(((own - own.mean(0)) ** 2).mean())
-        assert float(node_scale[k[z]]) == pytest.approx(spread, rel=1e-9)
+        deviations.append(((own - own.mean(0)) ** 2).ravel())
+        assert float(spread[k[z]]) == pytest.approx(np.sqrt(deviations[-1].mean()), rel=1e-9)
+    # the node heads' scale pools every species' entries
+    assert stats.node_scale(basis) == pytest.approx(np.sqrt(np.concatenate(deviations).mean()),
+                                                    rel=1e-9)
     zi, zj = s.numbers[g.edge_index[1]], s.numbers[g.edge_index[0]]
-    sel = (zi == HF) & (zj == O)
-    rows, cols = torch.as_tensor(basis.union_index(HF)), torch.as_tensor(basis.union_index(O))
-    block = edges[sel][:, rows][:, :, cols].numpy()
-    assert float(edge_scale[k[HF], k[O]]) == pytest.approx(np.sqrt((block ** 2).mean()), rel=1e-9)
-    absent = k[basis.elements[0]] if basis.elements[0] not in (HF, O) else None
-    if absent is not None:  # an element with no atoms gets the pooled value, not 0 or NaN
-        assert float(node_scale[absent]) > 0 and np.isfinite(float(node_scale[absent]))
+    pooled = []
+    for a, b in ((HF, O), (O, HF), (O, O), (HF, HF)):
+        sel = (zi == a) & (zj == b)
+        rows, cols = torch.as_tensor(basis.union_index(a)), torch.as_tensor(basis.union_index(b))
+        block = edges[sel][:, rows][:, :, cols].numpy().ravel()
+        pooled.append(block)
+        assert float(rms[k[a], k[b]]) == pytest.approx(np.sqrt((block ** 2).mean()), rel=1e-9)
+    assert stats.edge_scale() == pytest.approx(np.sqrt((np.concatenate(pooled) ** 2).mean()),
+                                               rel=1e-9)
+    # a pair of mostly distant atoms has small blocks: pooling keeps its head's scale up
+    assert float(rms[k[HF], k[HF]]) < 0.5 * stats.edge_scale()
+    assert LabelSums.zeros(basis).edge_scale() == 1.0  # nothing to scale by: 1, not 0 or NaN
 
 
 def test_node_bias_is_the_species_mean_invariant_part(data):
@@ -109,6 +118,7 @@ def test_model_files_without_head_scales_load_with_scale_one(tmp_path, data):
     save_model(path, model, {"channels": 8, "ff_hidden": 16, "rcut": RCUT}, basis)
     loaded, _ = load_model(path)
     assert float(loaded.node_heads[str(HF)].scale) == float(model.node_heads[str(HF)].scale) != 1.0
+    assert float(loaded.edge_heads[f"{HF}-{HF}"].scale) == float(model.edge_heads[f"{O}-{HF}"].scale)
 
     payload = torch.load(path, weights_only=True)
     payload["state_dict"] = {k: v for k, v in payload["state_dict"].items()
