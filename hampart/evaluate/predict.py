@@ -122,23 +122,46 @@ def predict_hamiltonian(model, basis, structure, n_layers: int, rcut: float,
     return H, info
 
 
+def _warn_untrained_elements(payload, structure, model_path) -> None:
+    """The basis may cover elements the training data had none of; their heads are untrained."""
+    import json
+    import warnings
+
+    from ase.data import chemical_symbols
+
+    from ..errors import InputWarning
+
+    try:
+        summary = json.loads((payload.get("info") or {}).get("summary") or "{}")
+        trained = set((summary.get("label_statistics") or {}).get("atoms") or {})
+    except (TypeError, ValueError):
+        return
+    if not trained:
+        return  # a model file from before training recorded its elements
+    present = {chemical_symbols[z] for z in np.unique(structure.numbers) if z > 0}
+    missing = sorted(present - trained)
+    if missing:
+        warnings.warn(InputWarning(model_path, f"was trained on {', '.join(sorted(trained))} "
+                                   f"only; the blocks of {', '.join(missing)} in "
+                                   f"{structure.source or 'the structure'} are not learned",
+                                   "train on structures containing these elements"))
+
+
 def predict_file(model_path, structure_path, out=None, images="refuse", max_atoms=20000,
                  device="auto", dtype="float32"):
     """Load the model and the structure (file or dataset directory), predict, write ``out``."""
     import os
 
+    from ..basis import Basis
+    from ..distributed.launch import resolve_device
     from ..distributed.trainer import load_model
     from ..io.csr import write_matrix
     from ..io.structure import read_structure
-
-    from ..distributed.launch import resolve_device
 
     device = resolve_device(device)
     tdtype = {"float32": torch.float32, "float64": torch.float64}[dtype]
     model, payload = load_model(model_path, device=device, dtype=tdtype)
     model.eval()
-    from ..basis import Basis
-
     basis = Basis.from_dict(payload["basis"], source=str(model_path))
     path = str(structure_path)
     if os.path.isdir(path):
@@ -147,6 +170,7 @@ def predict_file(model_path, structure_path, out=None, images="refuse", max_atom
             raise InputError(structure_path, "directory without structure.xyz",
                              "give a structure file or a directory made by hampart generate")
     structure = read_structure(path)
+    _warn_untrained_elements(payload, structure, model_path)
     H, info = predict_hamiltonian(model, basis, structure, int(payload["model"].get("layers", 1)),
                                   float(payload["model"]["rcut"]), images=images,
                                   max_atoms=max_atoms, device=device, dtype=tdtype)

@@ -98,3 +98,14 @@ def test_evaluate_refuses_a_reference_of_another_structure(model, tmp_path, caps
     moved[7, 1] += 0.01
     with pytest.raises(InputError, match="0.01"):
         check_predicted_for(pred, dataclasses.replace(s, positions=moved))
+
+
+def test_predict_warns_about_elements_the_model_never_saw(model, tmp_path, capsys):
+    data = generate("si", seed=0, out=tmp_path / "si", size=(2, 2, 2), interaction_radius=4.0)
+    summary = {"label_statistics": {"atoms": {"O": 64, "Hf": 32}}}
+    save_model(tmp_path / "model.pt", model, KW, load_basis("SZV"),
+               extra={"summary": json.dumps(summary)})
+    assert main(["predict", str(tmp_path / "model.pt"), str(data), "--out",
+                 str(tmp_path / "H.npz")]) == 0  # it runs, and says what it cannot know
+    err = capsys.readouterr().err
+    assert "warning" in err and "trained on Hf, O only" in err and "Si" in err
