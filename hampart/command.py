@@ -10,7 +10,7 @@ import argparse
 from dataclasses import dataclass
 from typing import Any, Callable
 
-__all__ = ["Command"]
+__all__ = ["Command", "json_object"]
 
 
 @dataclass(frozen=True)
@@ -22,3 +22,17 @@ class Command:
     add_arguments: Callable[[argparse.ArgumentParser], None]
     make_config: Callable[[argparse.Namespace], Any]
     run: Callable[[Any], int]
+
+
+def json_object(text: str) -> dict:
+    """argparse ``type`` for options taking a JSON object (``--model '{"lmax": 4}'``)."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({e.msg} at character {e.pos}); "
+                                         'write e.g. \'{"lmax": 4, "channels": 16}\'') from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError('give a JSON object, e.g. \'{"lmax": 4}\'')
+    return value

@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import replace
 
-from ..command import Command
+from ..command import Command, json_object
 from .trainer import TrainConfig, config_from_yaml, train
 
 __all__ = ["TRAIN"]
-
-
-def _json_mapping(text: str) -> dict:
-    """--model value: a JSON object, or an argparse error saying what is wrong with it."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise argparse.ArgumentTypeError(f"not valid JSON ({e.msg} at character {e.pos}); "
-                                         'write e.g. \'{"lmax": 4, "channels": 16}\'') from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError('give a JSON object, e.g. \'{"lmax": 4}\'')
-    return value
 
 
 def _add(p: argparse.ArgumentParser) -> None:
@@ -38,7 +25,7 @@ def _add(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", choices=["float32", "float64"])
     p.add_argument("--device", help="auto (default), cpu, cuda")
     p.add_argument("--seed", type=int)
-    p.add_argument("--model", type=_json_mapping,
+    p.add_argument("--model", type=json_object,
                    help='model hyperparameters as JSON, e.g. \'{"lmax": 4, "channels": 16}\'')
     p.add_argument("--max-gib", type=float, dest="max_gib",
                    help="memory budget per rank in GiB: edges are processed in chunks sized to "

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from ..command import Command
+from ..command import Command, json_object
 
 __all__ = ["SLICE", "SliceConfig", "run_slice"]
 
@@ -52,18 +52,6 @@ def _parts(text: str):
         raise argparse.ArgumentTypeError("give a whole number of parts, or auto") from None
 
 
-def _json_object(text: str) -> dict:
-    import json
-
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise argparse.ArgumentTypeError(f"not valid JSON ({e.msg} at character {e.pos})") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError('give a JSON object, e.g. \'{"lmax": 4}\'')
-    return value
-
-
 def _add(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", help="dataset directory (hampart generate) or structure file")
     p.add_argument("--hamiltonian", help="Hamiltonian file (.csr text or .npz), Hartree")
@@ -77,7 +65,7 @@ def _add(p: argparse.ArgumentParser) -> None:
                    help="with --parts auto: memory per rank (GiB) for training one part")
     p.add_argument("--min-parts", type=int, default=1, dest="min_parts",
                    help="with --parts auto: at least this many parts (e.g. the ranks)")
-    p.add_argument("--model", type=_json_object, help="with --parts auto: the model's "
+    p.add_argument("--model", type=json_object, help="with --parts auto: the model's "
                    "hyperparameters as for hampart train (default: the paper's)")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                    help="with --parts auto: the training dtype")
