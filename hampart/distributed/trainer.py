@@ -237,6 +237,11 @@ def train(config: TrainConfig) -> dict:
             raise InputError(where, f"model rcut {model_kwargs['rcut']} exceeds the "
                              f"partitions' rcut {params['rcut']}",
                              "slice with a larger --rcut or lower the model's rcut")
+        if model_kwargs.get("attention_degree") == "auto":
+            model_kwargs["attention_degree"] = _mean_degree(batches, model_kwargs["rcut"], ctx)
+            if ctx.is_main:
+                print(f"attention_degree: auto -> {model_kwargs['attention_degree']:.4g} (mean "
+                      "envelope-weighted in-degree of the training atoms)", flush=True)
         val_batches = []
         if val_dirs:
             val_manifests, _, val_batches = _load_parts(val_dirs, ctx, n_layers, dtype)
@@ -355,6 +360,25 @@ def train(config: TrainConfig) -> dict:
         return summary
     finally:
         launch.finish(ctx)
+
+
+def _mean_degree(batches, rcut: float, ctx) -> float:
+    """Mean over all ranks' owned atoms of sum_j envelope(r_ij): the typical neighbour count
+    that ``attention_degree`` normalises by (owned atoms have all their incoming edges)."""
+    from ..model.radial import envelope
+
+    sums = torch.zeros(2, dtype=torch.float64, device=ctx.device)
+    for b in batches:
+        ei = b.edge_index[:, :b.n_owned_edges]
+        vec = (b.positions[ei[0]] + b.edge_shift[:b.n_owned_edges].to(b.positions) @ b.cell
+               - b.positions[ei[1]])
+        sums[0] += envelope(vec.double().norm(dim=-1), rcut).sum()
+        sums[1] += b.n_owned
+    launch.all_reduce_sum(ctx, sums)
+    if float(sums[0]) <= 0:
+        raise InputError("attention_degree", "auto: the training atoms have no neighbours "
+                         "within the model's rcut", "give a number, or check rcut")
+    return round(float(sums[0] / sums[1]), 6)
 
 
 def _label_statistics(model, basis, batches, ctx) -> dict:

@@ -141,14 +141,17 @@ class MessageBlock(nn.Module):
     message_e = SO2(gate(SO2([x_i, x_j] * radial))) in the edge frame; attention logits from the
     invariant (m = 0) outputs of the first SO(2) map; softmax over each receiver's edges; the
     value's channels are split into ``heads`` groups, each weighted by its head's attention;
-    rotated back with D and summed into the receiver.
+    rotated back with D and summed into the receiver. With ``attention_degree`` the weights are
+    multiplied by the receiver's envelope-weighted in-degree over that number, so a message is
+    a normalised sum over neighbours instead of their weighted mean (off: the paper's).
     """
 
     def __init__(self, lmax: int, mmax: int, channels: int, heads: int, n_radial: int,
-                 radial_hidden: int, att_channels: int = 8):
+                 radial_hidden: int, att_channels: int = 8, attention_degree: float | None = None):
         super().__init__()
         self.lmax, self.mmax, self.channels, self.heads = lmax, mmax, channels, heads
         self.att_channels = att_channels
+        self.attention_degree = attention_degree
         self.radial = RadialMLP(n_radial, radial_hidden, (lmax + 1) * 2 * channels)
         self.conv1 = SO2Linear(lmax, mmax, 2 * channels, channels,
                                n_scalars=lmax * channels + heads * att_channels)
@@ -169,6 +172,9 @@ class MessageBlock(nn.Module):
         att = torch.nn.functional.leaky_relu(att, 0.2).reshape(m_edges, self.heads, -1)
         logits = (att * self.att_vector).sum(-1)
         alpha = receiver_softmax(logits, geom.receiver, geom.n_nodes, geom.env)
+        if self.attention_degree:  # weighted mean -> normalised sum: neighbour counts matter
+            degree = geom.env.new_zeros(geom.n_nodes).index_add_(0, geom.receiver, geom.env)
+            alpha = alpha * (degree / self.attention_degree)[geom.receiver, None]
         value, _ = self.conv2(y)
         k = value.shape[1]
         value = (value.reshape(m_edges, k, self.heads, -1) * alpha[:, None, :, None])

@@ -62,16 +62,25 @@ class HamiltonianModel(nn.Module):
     ``edge_chunk`` (edges, default None = all at once) bounds memory: edges are processed in
     chunks of about that many (cut between receivers), each recomputed in the backward pass
     (activation checkpointing) instead of storing its activations; results are unchanged.
+    ``attention_degree`` (default None: the paper's softmax mean) turns each message into a
+    normalised sum over neighbours (see :class:`~hampart.model.layers.MessageBlock`); give the
+    mean envelope-weighted in-degree of the data (``hampart train`` resolves ``"auto"``).
     """
 
     def __init__(self, basis, lmax: int = 4, mmax: int | None = None, channels: int = 16,
                  ff_hidden: int = 64, heads: int = 2, layers: int = 1, rcut: float = 8.0,
                  n_radial: int = 16, radial_hidden: int = 64, edge_channels: int | None = None,
-                 att_channels: int = 8, edge_chunk: int | None = None):
+                 att_channels: int = 8, edge_chunk: int | None = None,
+                 attention_degree: float | None = None):
         super().__init__()
         self.basis = load_basis(basis)
         mmax = lmax if mmax is None else mmax
         self._check_args(lmax, mmax, channels, heads, layers, rcut)
+        if attention_degree is not None and not (
+                isinstance(attention_degree, (int, float)) and attention_degree > 0):
+            raise InputError("model attention_degree", f"{attention_degree!r}",
+                             "give a positive number (a typical envelope-weighted neighbour "
+                             "count), or 'auto' to hampart train, or leave it out")
         self.lmax, self.mmax, self.channels = int(lmax), int(mmax), int(channels)
         self.layers_n, self.rcut = int(layers), float(rcut)
         c_edge = int(edge_channels or channels)
@@ -86,7 +95,8 @@ class HamiltonianModel(nn.Module):
         self.radial_basis = GaussianBasis(n_radial, rcut)
         self.norm_msg = nn.ModuleList([EquivariantLayerNorm(lmax, channels) for _ in range(layers)])
         self.message = nn.ModuleList([MessageBlock(lmax, mmax, channels, heads, n_radial,
-                                                   radial_hidden, att_channels)
+                                                   radial_hidden, att_channels,
+                                                   attention_degree)
                                       for _ in range(layers)])
         self.norm_ff = nn.ModuleList([EquivariantLayerNorm(lmax, channels) for _ in range(layers)])
         self.ff = nn.ModuleList([FeedForward(lmax, channels, ff_hidden) for _ in range(layers)])

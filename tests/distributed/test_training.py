@@ -246,3 +246,26 @@ def test_example_config_is_valid():
     config = config_from_yaml(path)
     assert config.lr == 1e-4 and config.min_lr == 1e-5 and config.patience == 500
     assert dict(config.model) == PAPER_HYPERPARAMETERS and config.max_gib == 70
+
+
+def test_attention_degree_auto_is_the_mean_envelope_degree(parts, tmp_path):
+    from hampart.model import HamiltonianModel
+    from hampart.model.radial import envelope
+    from hampart.partition import load_batch
+
+    root, parts_dir, _ = parts
+    model = dict(MODEL, attention_degree="auto")
+    train(TrainConfig(parts=str(parts_dir), out=str(tmp_path / "run"), model=model,
+                      device="cpu", epochs=1, dtype="float64"))
+    saved = torch.load(tmp_path / "run" / "model.pt", weights_only=True)["model"]
+    total = count = 0.0
+    for k in range(3):
+        b = load_batch(parts_dir, k, 1, dtype=torch.float64)
+        ei = b.edge_index[:, :b.n_owned_edges]
+        vec = b.positions[ei[0]] + b.edge_shift[:b.n_owned_edges].double() @ b.cell \
+            - b.positions[ei[1]]
+        total, count = total + float(envelope(vec.norm(dim=-1), 4.0).sum()), count + b.n_owned
+    assert saved["attention_degree"] == pytest.approx(total / count, rel=1e-5)
+    assert 1.0 < saved["attention_degree"] < 100.0
+    with pytest.raises(InputError, match="attention_degree"):
+        HamiltonianModel(load_model(tmp_path / "run" / "model.pt")[0].basis, attention_degree=-1)

@@ -29,11 +29,12 @@ def structure():
 
 
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)])
-@pytest.mark.parametrize("lmax,mmax", [(4, 4), (4, 2), (5, 3)])
-def test_rotation_equivariance(structure, dtype, tol, lmax, mmax):
+@pytest.mark.parametrize("lmax,mmax,degree", [(4, 4, None), (4, 2, None), (5, 3, None),
+                                              (4, 4, 6.0)])
+def test_rotation_equivariance(structure, dtype, tol, lmax, mmax, degree):
     numbers, positions, cell = structure
     (z, pos, box, ei, es), _ = graph_tensors(numbers, positions, cell, RCUT, torch.float64)
-    model = _model(dtype, lmax=lmax, mmax=mmax)
+    model = _model(dtype, lmax=lmax, mmax=mmax, attention_degree=degree)
     rot = torch.tensor(Rotation.random(random_state=7).as_matrix())
     with torch.no_grad():
         nb, eb = model(z, pos.to(dtype), box.to(dtype), ei, es)
@@ -111,10 +112,12 @@ def test_basis_with_f_shells_needs_lmax_6():
         HamiltonianModel(basis, lmax=4)
 
 
-def test_edge_chunks_with_checkpointing_change_nothing(structure):
+@pytest.mark.parametrize("degree", [None, 6.0])
+def test_edge_chunks_with_checkpointing_change_nothing(structure, degree):
     numbers, positions, cell = structure
     (z, pos, box, ei, es), g = graph_tensors(numbers, positions, cell, RCUT)
-    whole, chunked = _model(torch.float64), _model(torch.float64, edge_chunk=40)
+    whole = _model(torch.float64, attention_degree=degree)
+    chunked = _model(torch.float64, edge_chunk=40, attention_degree=degree)
     assert len(chunked._edge_chunks(ei[1], len(numbers))[1]) > 4  # really several chunks
     outs = []
     for model in (whole, chunked):

@@ -36,21 +36,21 @@ def _parts(data, halo, layers):
     return full, torch.as_tensor(nodes), torch.as_tensor(edges), batches, ids
 
 
-def _model(layers):
+def _model(layers, **kw):
     torch.manual_seed(0)
     return HamiltonianModel(load_basis("SZV"), lmax=4, mmax=4, channels=8, ff_hidden=16,
-                            heads=2, layers=layers, rcut=RCUT).double()
+                            heads=2, layers=layers, rcut=RCUT, **kw).double()
 
 
 def _inputs(b):
     return b.numbers, b.positions, b.cell, b.edge_index, b.edge_shift
 
 
-@pytest.mark.parametrize("layers", [1, 2])
-def test_halo_l_plus_1_sums_to_full_graph(data, layers):
+@pytest.mark.parametrize("layers,degree", [(1, None), (2, None), (2, 5.0)])
+def test_halo_l_plus_1_sums_to_full_graph(data, layers, degree):
     basis = data[1]
     full, tn, te, batches, _ = _parts(data, layers + 1, layers)
-    model = _model(layers)
+    model = _model(layers, attention_degree=degree)
     sse_full, count_full = block_loss(*model(*full), tn, te, full[0], full[3], basis)
     sse_full.backward()
     sse_full = sse_full.detach()
