@@ -60,13 +60,14 @@ def main(argv=None) -> int:
     if getattr(args, "_command", None) is None:
         parser.print_help()
         return 1
+    default_show = warnings.showwarning
+
     def show(message, category, *rest, **kw):  # our warnings read like our errors
         if issubclass(category, InputWarning):
             print(f"hampart {args.command}: warning: {message}", file=sys.stderr)
         else:
             default_show(message, category, *rest, **kw)
 
-    default_show = warnings.showwarning
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always", InputWarning)

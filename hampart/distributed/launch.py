@@ -81,7 +81,8 @@ def resolve_device(device: str | None, local_rank: int = 0) -> torch.device:
     if dev.type == "cpu":
         return dev
     if dev.type != "cuda":
-        raise InputError("--device", f"{device!r} is not supported", "use auto, cpu, cuda or cuda:N")
+        raise InputError("--device", f"{device!r} is not supported",
+                         "use auto, cpu, cuda or cuda:N")
     if not torch.cuda.is_available():
         raise InputError("--device", f"{device!r} asked for, but torch {torch.__version__} sees no "
                          "GPU", "use --device auto or cpu, or install a CUDA build of torch")

@@ -230,12 +230,12 @@ def train(config: TrainConfig) -> dict:
             warnings.warn(InputWarning(where, f"{n_parts} partition(s) for {ctx.size} ranks: "
                                        f"{ctx.size - n_parts} rank(s) will idle",
                                        f"slice into {ctx.size} or more parts, or run fewer ranks"))
-        params = manifests[0]["params"]
-        basis = Basis.from_dict(params["basis"], source=train_dirs[0])
-        model_kwargs.setdefault("rcut", float(params["rcut"]))
-        if float(model_kwargs["rcut"]) > float(params["rcut"]) + 1e-9:
+        sliced = manifests[0]["params"]  # the slicing parameters, shared by all directories
+        basis = Basis.from_dict(sliced["basis"], source=train_dirs[0])
+        model_kwargs.setdefault("rcut", float(sliced["rcut"]))
+        if float(model_kwargs["rcut"]) > float(sliced["rcut"]) + 1e-9:
             raise InputError(where, f"model rcut {model_kwargs['rcut']} exceeds the "
-                             f"partitions' rcut {params['rcut']}",
+                             f"partitions' rcut {sliced['rcut']}",
                              "slice with a larger --rcut or lower the model's rcut")
         if model_kwargs.get("attention_degree") == "auto":
             model_kwargs["attention_degree"] = _mean_degree(batches, model_kwargs["rcut"], ctx)
@@ -245,7 +245,7 @@ def train(config: TrainConfig) -> dict:
         val_batches = []
         if val_dirs:
             val_manifests, _, val_batches = _load_parts(val_dirs, ctx, n_layers, dtype)
-            if val_manifests[0]["params"]["basis"] != params["basis"]:
+            if val_manifests[0]["params"]["basis"] != sliced["basis"]:
                 raise InputError(val_dirs[0], f"was sliced with another basis than {where}",
                                  "validate on a structure labelled in the training basis")
 
@@ -442,7 +442,7 @@ def _checkpoint(path, model, model_kwargs, optimizer, scheduler, epoch, best) ->
 def _load_checkpoint(path, model_kwargs, device) -> dict:
     """The checkpoint of an earlier run in the same ``out``, refused (naming the ways out) when
     unreadable or written for other model hyperparameters."""
-    fix = ("resume with the same --model, or pass --no-resume (or another --out) to start over")
+    fix = "resume with the same --model, or pass --no-resume (or another --out) to start over"
     try:
         state = torch.load(path, map_location=device, weights_only=True)
     except Exception as e:  # truncated, or not ours

@@ -5,7 +5,8 @@ line, whitespace separated, indices 1-based, H in Hartree (S dimensionless), the
 only, the lower, or the full matrix. A one-triangle file is completed to the symmetric matrix
 (the diagonal is not doubled); a full one must be symmetric and is kept as is. Every error names
 the file and the line. ``.npz`` is ``scipy.sparse.save_npz`` output, read with
-``np.load(allow_pickle=False)``; one triangle is completed and a full matrix checked the same way. Matrices are ``(n_orbitals, n_orbitals)`` float64 csr in the
+``np.load(allow_pickle=False)``; one triangle is completed and a full matrix checked the same
+way. Matrices are ``(n_orbitals, n_orbitals)`` float64 csr in the
 code's orbital order (CP2K's = ours, see :mod:`hampart.so3` and :mod:`hampart.conventions`).
 """
 
@@ -238,7 +239,10 @@ def read_matrix(path, n_orbitals: int | None = None) -> sp.csr_matrix:
                              "give the full square H")
         if not np.isfinite(H.data).all():
             raise InputError(path, "contains NaN or infinite values", "regenerate the matrix")
-        below, above = sp.tril(H, -1).nnz, sp.triu(H, 1).nnz
+        # which triangles hold entries, from the csr arrays (no tril/triu copies of H)
+        rows = np.repeat(np.arange(H.shape[0]), np.diff(H.indptr))
+        below, above = bool((H.indices < rows).any()), bool((H.indices > rows).any())
+        del rows
         H = _symmetric(H, "lower" if below and not above else "upper" if above and not below
                        else "full", path, base=0)
         if n_orbitals is not None and H.shape[0] != n_orbitals:

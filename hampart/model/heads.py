@@ -11,8 +11,8 @@ Node head: global-frame node features ``(n, K, C)`` -> per-L linear maps times a
 plus a bias on L = 0. Edge head: edge-frame features ``(m, K_m, C_e)`` ->
 :class:`~hampart.model.so2.SO2Linear` to the L the pair needs, times a fixed scale -> rotated
 back per L with D^L. Scales and initial biases come from the training labels
-(:mod:`hampart.model.statistics`); both are 1 and 0 until set. Each directed edge j -> i gets its own
-prediction of H_ij; nothing ties it to the prediction for i -> j (the assembly symmetrises).
+(:mod:`hampart.model.statistics`); both are 1 and 0 until set. Each directed edge j -> i gets
+its own prediction of H_ij; nothing ties it to the prediction for i -> j (the assembly symmetrises).
 """
 
 from __future__ import annotations

@@ -75,12 +75,7 @@ class HamiltonianModel(nn.Module):
         super().__init__()
         self.basis = load_basis(basis)
         mmax = lmax if mmax is None else mmax
-        self._check_args(lmax, mmax, channels, heads, layers, rcut)
-        if attention_degree is not None and not (
-                isinstance(attention_degree, (int, float)) and attention_degree > 0):
-            raise InputError("model attention_degree", f"{attention_degree!r}",
-                             "give a positive number (a typical envelope-weighted neighbour "
-                             "count), or 'auto' to hampart train, or leave it out")
+        self._check_args(lmax, mmax, channels, heads, layers, rcut, attention_degree)
         self.lmax, self.mmax, self.channels = int(lmax), int(mmax), int(channels)
         self.layers_n, self.rcut = int(layers), float(rcut)
         c_edge = int(edge_channels or channels)
@@ -133,7 +128,7 @@ class HamiltonianModel(nn.Module):
             head.scale.fill_(edge_scale)
 
     # ------------------------------------------------------------------ checks
-    def _check_args(self, lmax, mmax, channels, heads, layers, rcut):
+    def _check_args(self, lmax, mmax, channels, heads, layers, rcut, attention_degree):
         need = 2 * self.basis.lmax
         if lmax < need:
             raise InputError("model lmax", f"lmax = {lmax} cannot represent the blocks of basis "
@@ -149,6 +144,11 @@ class HamiltonianModel(nn.Module):
             raise InputError("model layers", f"layers = {layers}", "use at least 1 layer")
         if not rcut > 0:
             raise InputError("model rcut", f"rcut = {rcut}", "give a positive rcut (Angstrom)")
+        if attention_degree is not None and not (
+                isinstance(attention_degree, (int, float)) and attention_degree > 0):
+            raise InputError("model attention_degree", f"{attention_degree!r}",
+                             "give a positive number (a typical envelope-weighted neighbour "
+                             "count), or 'auto' to hampart train, or leave it out")
 
     def _check_inputs(self, numbers, positions, cell, edge_index, edge_shift):
         n = numbers.shape[0]

@@ -93,14 +93,10 @@ def _config(args: argparse.Namespace) -> SliceConfig:
 
 
 def run_slice(config: SliceConfig) -> int:
-    from ..errors import InputError
     from .store import slice_dataset
 
-    budget = None
-    if config.parts == "auto" or config.max_gib is not None:
-        if config.parts != "auto" or config.max_gib is None:
-            raise InputError("--parts", "auto and --max-gib go together",
-                             "give --parts auto --max-gib G, or --parts N alone")
+    budget = None  # slice_dataset refuses auto without a budget and a budget without auto
+    if config.max_gib is not None:
         budget = {"max_gib": config.max_gib, "model": config.model or {}, "dtype": config.dtype,
                   "min_parts": config.min_parts}
     out, _ = slice_dataset(config.data, config.rcut, config.method, config.parts, config.halo,

@@ -14,8 +14,8 @@ scalars) and, when the dataset has a Hamiltonian, the labels ``node_blocks``
 
 The *key* is a sha256 over the input files' sha256 (structure, Hamiltonian, basis: hashed as
 bytes, never parsed; .npz by member contents, without zip time stamps; of a dataset directory
-only those three files, not meta.json) and every parameter, so a repeated ``hampart slice`` recognises its own
-output without building the graph. Writes go to a temporary directory renamed into place; each
+only those three files, not meta.json) and every parameter, so a repeated ``hampart slice``
+recognises its own output without building the graph. Writes go to a temporary directory renamed into place; each
 part file's sha256 is in the manifest and is checked on every load.
 """
 
@@ -530,8 +530,9 @@ def slice_dataset(dataset_or_path, rcut, method, parts, halo, out, axis=None, ba
         balance = "width"
     params = _params(rcut, method, parts, halo, axis, balance, seed, images, owner)
     if (params["parts"] == AUTO) != (budget is not None):
-        raise InputError("--parts", "auto needs a memory budget, and a budget needs auto",
-                         "give --parts auto --max-gib G, or --parts N alone")
+        raise InputError("--parts", "auto and --max-gib go together: auto needs a memory budget, "
+                         "and a budget needs auto", "give --parts auto --max-gib G, or --parts N "
+                         "alone")
     if budget is not None:
         params["budget"] = _check_budget(budget, params["halo"])
     out = Path(out)

@@ -118,7 +118,8 @@ def test_model_files_without_head_scales_load_with_scale_one(tmp_path, data):
     save_model(path, model, {"channels": 8, "ff_hidden": 16, "rcut": RCUT}, basis)
     loaded, _ = load_model(path)
     assert float(loaded.node_heads[str(HF)].scale) == float(model.node_heads[str(HF)].scale) != 1.0
-    assert float(loaded.edge_heads[f"{HF}-{HF}"].scale) == float(model.edge_heads[f"{O}-{HF}"].scale)
+    assert float(loaded.edge_heads[f"{HF}-{HF}"].scale) == \
+        float(model.edge_heads[f"{O}-{HF}"].scale)
 
     payload = torch.load(path, weights_only=True)
     payload["state_dict"] = {k: v for k, v in payload["state_dict"].items()
