@@ -155,8 +155,17 @@ def _symmetric(T, triangle: str, path, base: int) -> sp.csr_matrix:
         T = T.T.tocsr()
     if triangle != "full":  # mirror; 2d - d is exact, so the diagonal keeps its bits
         return (T + T.T - sp.diags(T.diagonal())).tocsr()
-    D = (T - T.T).tocoo()
-    if D.nnz and np.abs(D.data).max() > 1e-10 * max(1.0, np.abs(T.data).max()):
+    tol = 1e-10 * max(1.0, float(np.abs(T.data).max(initial=0.0)))
+    T.sort_indices()
+    Tt = T.T.tocsr()  # csr of the transpose: sorted indices
+    if np.array_equal(T.indptr, Tt.indptr) and np.array_equal(T.indices, Tt.indices):
+        # same pattern (the usual case): compare values entry by entry, no difference matrix
+        step = 1 << 20  # in chunks: no full-size temporaries for a 20M-entry H
+        if all(np.abs(T.data[k:k + step] - Tt.data[k:k + step]).max() <= tol
+               for k in range(0, T.nnz, step)):
+            return T
+    D = (T - Tt).tocoo()
+    if D.nnz and np.abs(D.data).max() > tol:
         k = int(np.argmax(np.abs(D.data)))
         i, j = int(D.row[k]), int(D.col[k])
         where = "1-based, as in the file" if base == 1 else "0-based"
