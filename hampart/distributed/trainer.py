@@ -112,9 +112,10 @@ class PartitionLoss:
 
     def __call__(self, model, batch, masks):
         node_mask, edge_mask = masks
-        pred_nodes, pred_edges = model(batch.numbers, batch.positions, batch.cell,
-                                       batch.edge_index, batch.edge_shift)
         n_owned, m_owned = node_mask.shape[0], edge_mask.shape[0]
+        # only owned edges carry labels: the others' blocks are not computed
+        pred_nodes, pred_edges = model(batch.numbers, batch.positions, batch.cell,
+                                       batch.edge_index, batch.edge_shift, edge_outputs=m_owned)
         dn = (pred_nodes[:n_owned] - batch.node_blocks)[node_mask]
         de = (pred_edges[:m_owned] - batch.edge_blocks)[edge_mask]
         sse = dn.square().sum() + de.square().sum()
@@ -416,14 +417,14 @@ def _memory_plan(config, model, batches, val_batches, ctx):
     resident = sum(t.element_size() * t.numel() for b in everything for t in vars(b).values()
                    if isinstance(t, torch.Tensor))
     graphs = [(b.numbers.shape[0], b.edge_index.shape[1],
-               int(torch.bincount(b.edge_index[1]).max()) if b.edge_index.shape[1] else 1)
-              for b in everything]
+               int(torch.bincount(b.edge_index[1]).max()) if b.edge_index.shape[1] else 1,
+               b.n_owned_edges) for b in everything]
     source = f"{', '.join(_directories(config.parts))} (rank {ctx.rank})"
     planned = plan_chunks(law, graphs, config.max_gib, resident, source=source)
     cap = model.edge_chunk
     planned = [c if cap is None else min(c or cap, cap) for c in planned]
     if ctx.is_main:
-        worst = max(law.step_bytes(g[0], g[1], c) for g, c in zip(graphs, planned))
+        worst = max(law.step_bytes(g[0], g[1], c, g[3]) for g, c in zip(graphs, planned))
         ways = sorted({"whole" if c is None else f"chunks of {c} edges" for c in planned})
         print(f"memory plan (rank 0, budget {config.max_gib:g} GiB): {len(everything)} part(s) "
               f"as {', '.join(ways)}; largest step about "

@@ -2,14 +2,17 @@
 
 DESIGN.md §8 asks that memory follow a budget (``--max-gib``), not guesswork. The activations
 autograd keeps for the backward pass dominate a step; they grow linearly with the number of
-atoms and of edges, and with edge chunks (``HamiltonianModel(edge_chunk=...)``) only one chunk's
-edge activations are alive at a time. :func:`measure_memory_law` counts, with
-``torch.autograd.graph.saved_tensors_hooks``, the bytes saved for the backward pass of a small
-random graph, once unchunked and once in chunks, and fits
+atoms, of edges and of edges whose blocks are output (``edge_outputs``: a partition's owned
+edges), and with edge chunks (``HamiltonianModel(edge_chunk=...)``) only one chunk's edge
+activations are alive at a time. :func:`measure_memory_law` counts, with
+``torch.autograd.graph.saved_tensors_hooks``, the bytes saved for the backward pass of small
+random graphs (more atoms, more edges, fewer outputs, in chunks) and fits
 
-    step bytes = HEADROOM * (per_node * atoms + per_edge * edges + per_active_edge * active edges)
+    step bytes = HEADROOM * (per_node * atoms + per_edge * edges + per_output_edge * outputs
+                             + per_active_edge * active edges
+                             + per_active_output_edge * active outputs)
 
-where active edges = min(edge_chunk, edges). HEADROOM covers what the saved tensors miss: the
+where active = min(edge_chunk, count). HEADROOM covers what the saved tensors miss: the
 gradients being formed in the backward pass and temporaries of the forward pass
 (benchmarks/bench_model.py checks the law against measured peaks). Parameters, their gradients
 and the optimiser state are added separately (:meth:`MemoryLaw.fixed_bytes`).
@@ -32,35 +35,52 @@ HEADROOM = 1.3  # peak / saved activations, from the benchmark (see docs/model.m
 
 @dataclass(frozen=True)
 class MemoryLaw:
-    """Bytes of one training step as a linear function of atoms, edges and active edges."""
+    """Bytes of one training step as a linear function of atoms, edges and output edges."""
 
     per_node: float
-    per_edge: float         # kept for every edge during the whole step (outputs, loss terms)
-    per_active_edge: float  # alive only for the edges of the chunk being computed
-    parameters: int         # number of parameters
-    itemsize: int           # bytes per number of the model's dtype
+    per_edge: float                # kept for every edge during the whole step
+    per_active_edge: float         # messages: alive only for the edges of the chunk computed
+    per_output_edge: float         # kept for every edge whose block is output (outputs, loss)
+    per_active_output_edge: float  # edge block and heads: alive only for the chunk computed
+    parameters: int                # number of parameters
+    itemsize: int                  # bytes per number of the model's dtype
 
     def fixed_bytes(self) -> float:
         """Parameters, their gradients and Adam's two moments."""
         return 4.0 * self.parameters * self.itemsize
 
-    def step_bytes(self, n_nodes: int, n_edges: int, edge_chunk: int | None = None) -> float:
-        active = n_edges if not edge_chunk else min(int(edge_chunk), n_edges)
-        saved = self.per_node * n_nodes + self.per_edge * n_edges + self.per_active_edge * active
-        return HEADROOM * saved
+    def _saved(self, n_nodes, n_edges, edge_chunk, edge_outputs) -> float:
+        outputs = n_edges if edge_outputs is None else min(int(edge_outputs), n_edges)
+        chunk = int(edge_chunk) if edge_chunk else n_edges
+        return (self.per_node * n_nodes + self.per_edge * n_edges
+                + self.per_output_edge * outputs + self.per_active_edge * min(chunk, n_edges)
+                + self.per_active_output_edge * min(chunk, outputs))
+
+    def step_bytes(self, n_nodes: int, n_edges: int, edge_chunk: int | None = None,
+                   edge_outputs: int | None = None) -> float:
+        """Bytes of one step; ``edge_outputs`` edges (default all) have their blocks output."""
+        return HEADROOM * self._saved(n_nodes, n_edges, edge_chunk, edge_outputs)
 
     def largest_chunk(self, n_nodes: int, n_edges: int, budget: float,
-                      max_in_degree: int = 1) -> int | None:
+                      max_in_degree: int = 1, edge_outputs: int | None = None) -> int | None:
         """The largest ``edge_chunk`` whose step fits in ``budget`` bytes: None when the whole
         graph fits at once, 0 when nothing fits (a chunk holds at least one atom's edges)."""
-        if self.step_bytes(n_nodes, n_edges) <= budget:
+        if self.step_bytes(n_nodes, n_edges, None, edge_outputs) <= budget:
             return None
-        spare = budget / HEADROOM - self.per_node * n_nodes - self.per_edge * n_edges
-        chunk = int(spare // self.per_active_edge) if spare > 0 else 0
-        return chunk if chunk >= max(int(max_in_degree), 1) else 0
+        least = max(int(max_in_degree), 1)
+        if self.step_bytes(n_nodes, n_edges, least, edge_outputs) > budget:
+            return 0
+        lo, hi = least, max(n_edges, least)  # step bytes grow with the chunk: bisect
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if self.step_bytes(n_nodes, n_edges, mid, edge_outputs) <= budget:
+                lo = mid
+            else:
+                hi = mid
+        return lo
 
 
-def _saved_bytes(model, inputs) -> int:
+def _saved_bytes(model, inputs, edge_outputs: int | None = None) -> int:
     """Bytes of the distinct storages autograd saves in one forward (+ a sum-of-squares loss)."""
     seen: dict[int, int] = {}
 
@@ -71,7 +91,7 @@ def _saved_bytes(model, inputs) -> int:
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        nodes, edges = model(*inputs)
+        nodes, edges = model(*inputs, edge_outputs=edge_outputs)
         loss = nodes.square().sum() + edges.square().sum()
     # inputs the caller holds anyway (positions, edge lists) are not the step's cost
     for t in inputs:
@@ -97,41 +117,50 @@ def _random_graph(model, n_nodes: int, n_edges: int, device, dtype, seed: int = 
 
 def measure_memory_law(model, n_nodes: int = 48, n_edges: int = 2400) -> MemoryLaw:
     """Fit :class:`MemoryLaw` for ``model`` (its dtype, device and hyperparameters) from the
-    saved activations of small random graphs: more edges, more atoms, edges in chunks."""
+    saved activations of small random graphs: more edges, more atoms, fewer outputs, chunks."""
     p = next(model.parameters())
     device, dtype = p.device, p.dtype
     keep = model.edge_chunk
+    half, chunk = n_edges // 2, n_edges // 8
 
-    def saved(n, m, chunk=None):
+    def saved(n, m, chunk=None, outputs=None):
         model.edge_chunk = chunk
-        return _saved_bytes(model, _random_graph(model, n, m, device, dtype))
+        return _saved_bytes(model, _random_graph(model, n, m, device, dtype), outputs)
 
     try:
         base = saved(n_nodes, n_edges)
-        per_edge_all = (saved(n_nodes, 2 * n_edges) - base) / n_edges  # every edge active
+        per_edge_all = (saved(n_nodes, 2 * n_edges) - base) / n_edges  # messages and outputs
         per_node = (saved(2 * n_nodes, n_edges) - base) / n_nodes
-        chunked = saved(n_nodes, n_edges, n_edges // 8)
+        per_output_all = (base - saved(n_nodes, n_edges, outputs=half)) / (n_edges - half)
+        chunked = saved(n_nodes, n_edges, chunk)
+        per_output = (chunked - saved(n_nodes, n_edges, chunk, half)) / (n_edges - half)
     finally:
         model.edge_chunk = keep
     per_node = max(per_node, 0.0)
-    per_edge = max((chunked - per_node * n_nodes) / n_edges, 0.0)
+    per_output_all = min(max(per_output_all, 0.0), per_edge_all)
+    per_output = min(max(per_output, 0.0), per_output_all)
+    per_edge = max((chunked - per_node * n_nodes) / n_edges - per_output, 0.0)
     return MemoryLaw(per_node=per_node, per_edge=per_edge,
-                     per_active_edge=max(per_edge_all - per_edge, 1.0),
+                     per_active_edge=max(per_edge_all - per_output_all - per_edge, 1.0),
+                     per_output_edge=per_output,
+                     per_active_output_edge=max(per_output_all - per_output, 1.0),
                      parameters=sum(q.numel() for q in model.parameters()),
                      itemsize=torch.finfo(dtype).bits // 8)
 
 
 def plan_chunks(law: MemoryLaw, graphs, budget_gib: float, resident_bytes: float = 0.0,
                 source: str = "partitions") -> list[int | None]:
-    """``edge_chunk`` for each graph ``(n_nodes, n_edges, max_in_degree)`` so that its step,
+    """``edge_chunk`` for each graph ``(n_nodes, n_edges, max_in_degree, edge_outputs)`` (the
+    last may be left out: all edges output) so that its step,
     plus ``resident_bytes`` (data kept on the device) and the fixed optimiser state, fits in
     ``budget_gib``. Raises :class:`InputError` naming the fix when a graph cannot fit."""
     budget = budget_gib * GIB - resident_bytes - law.fixed_bytes()
     chunks = []
-    for k, (n_nodes, n_edges, degree) in enumerate(graphs):
-        chunk = law.largest_chunk(n_nodes, n_edges, budget, degree)
+    for k, (n_nodes, n_edges, degree, *outputs) in enumerate(graphs):
+        outputs = outputs[0] if outputs else None
+        chunk = law.largest_chunk(n_nodes, n_edges, budget, degree, outputs)
         if chunk == 0:
-            least = law.step_bytes(n_nodes, n_edges, max(int(degree), 1))
+            least = law.step_bytes(n_nodes, n_edges, max(int(degree), 1), outputs)
             need = (least + resident_bytes + law.fixed_bytes()) / GIB
             raise InputError(source, f"part {k} ({n_nodes} atoms, {n_edges} edges) needs about "
                              f"{need:.1f} GiB even in the smallest edge chunks, over the "
@@ -164,7 +193,9 @@ def part_memory(basis, model_kwargs: dict | None = None, dtype: str = "float32")
     def need(sizes: dict) -> float:
         data = batch_bytes(sizes["n_nodes"], sizes["n_edges"], sizes["n_owned"],
                            sizes["n_owned_edges"], u, itemsize)
-        return (law.step_bytes(sizes["n_nodes"], sizes["n_edges"]) + data
+        # the trainer asks for the owned edges' blocks only
+        return (law.step_bytes(sizes["n_nodes"], sizes["n_edges"], None,
+                               sizes["n_owned_edges"]) + data
                 + law.fixed_bytes()) / GIB
 
     return need

@@ -179,8 +179,18 @@ class HamiltonianModel(nn.Module):
                              f"built for {have})", "train a model whose basis has these elements")
 
     # ------------------------------------------------------------------ forward
-    def forward(self, numbers, positions, cell, edge_index, edge_shift):
+    def forward(self, numbers, positions, cell, edge_index, edge_shift,
+                edge_outputs: int | None = None):
+        """``(node_blocks (n, u, u), edge_blocks (m_out, u, u))``; ``edge_outputs`` = m_out
+        (default: all m edges) asks for the blocks of the first m_out edges only: every edge
+        still carries messages, but the edge block and heads, about half of an edge's cost, run
+        only where a block is wanted (a partition's owned edges come first)."""
         self._check_inputs(numbers, positions, cell, edge_index, edge_shift)
+        m = edge_index.shape[1]
+        m_out = m if edge_outputs is None else int(edge_outputs)
+        if not 0 <= m_out <= m:
+            raise InputError("edge_outputs", f"{edge_outputs} of {m} edges",
+                             f"ask for 0 to {m} edge blocks")
         dtype = self.embed.weight.dtype  # the model's dtype: set it with .to(dtype)
         numbers, edge_index = numbers.long(), edge_index.long()
         positions, cell = positions.to(dtype), cell.to(dtype)
@@ -189,12 +199,14 @@ class HamiltonianModel(nn.Module):
         if bool((vec.norm(dim=-1) < 1e-6).any()):
             raise InputError("positions", "two atoms joined by an edge coincide",
                              "remove the duplicate atom")
-        n, m = numbers.shape[0], sender.shape[0]
+        n = numbers.shape[0]
         order, bounds = self._edge_chunks(receiver, n)
-        if order is not None:
-            sender, receiver, vec = sender[order], receiver[order], vec[order]
-        chunks = [(sender[a:b], receiver[a:b], vec[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
-        remat = len(chunks) > 1 and torch.is_grad_enabled()
+        if order is None:
+            chunks = [(sender, receiver, vec)]
+        else:
+            s, r, v = sender[order], receiver[order], vec[order]
+            chunks = [(s[a:b], r[a:b], v[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+        remat = bool(self.edge_chunk) and m > self.edge_chunk and torch.is_grad_enabled()
 
         def run(fn, *args):  # a chunk's activations are recomputed in backward, not stored
             return checkpoint(fn, *args, use_reentrant=False) if remat else fn(*args)
@@ -212,10 +224,13 @@ class HamiltonianModel(nn.Module):
         U = self._irreps_to_blocks.to(device=x.device, dtype=dtype)
         node_blocks = (self._node_irreps(x, numbers) @ U).reshape(n, u, u)
         node_blocks = 0.5 * (node_blocks + node_blocks.transpose(1, 2))
-        edge_irreps = torch.cat([run(self._edge_irreps, x, numbers, *c) for c in chunks])
-        if order is not None:
-            edge_irreps = torch.zeros_like(edge_irreps).index_copy(0, order, edge_irreps)
-        return node_blocks, (edge_irreps @ U).reshape(m, u, u)
+        # edge blocks need no softmax over a receiver: plain contiguous chunks of the wanted edges
+        step = self.edge_chunk or max(m_out, 1)
+        spans = [(a, min(a + step, m_out)) for a in range(0, m_out, step)]
+        edge_irreps = [run(self._edge_irreps, x, numbers, sender[a:b], receiver[a:b], vec[a:b])
+                       for a, b in spans]
+        edge_irreps = torch.cat(edge_irreps) if edge_irreps else x.new_zeros(0, u * u)
+        return node_blocks, (edge_irreps @ U).reshape(m_out, u, u)
 
     def _edge_chunks(self, receiver, n):
         """(order, bounds): edges sorted by receiver and cut, at receiver boundaries (so each

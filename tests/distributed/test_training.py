@@ -102,7 +102,7 @@ def test_memory_budget_chunks_edges_without_changing_results(parts):
     model = HamiltonianModel(basis, rcut=4.0, **MODEL).to(torch.float64)
     law = measure_memory_law(model)
     biggest = max(manifest["parts"], key=lambda p: p["n_edges"])
-    whole = law.step_bytes(biggest["n_nodes"], biggest["n_edges"])
+    whole = law.step_bytes(biggest["n_nodes"], biggest["n_edges"], None, biggest["n_owned_edges"])
     # room for the data and optimiser state plus 70 % of the largest part's whole step
     budget = (0.7 * whole + law.fixed_bytes() + 8e6) / GIB
     free = train(_config(parts_dir, root / "free", epochs=3))

@@ -19,22 +19,26 @@ def model_and_law():
     return model, measure_memory_law(model)
 
 
-@pytest.mark.parametrize("chunk", [None, 1500])
-def test_law_extrapolates_to_a_larger_graph(model_and_law, chunk):
+@pytest.mark.parametrize("chunk, outputs", [(None, None), (1500, None), (None, 2000),
+                                             (1500, 2000)])
+def test_law_extrapolates_to_a_larger_graph(model_and_law, chunk, outputs):
     model, law = model_and_law
     n, m = 300, 9000  # 6x the atoms, ~4x the edges of the fit
+    graph = _random_graph(model, n, m, "cpu", torch.float32, seed=3)
     model.edge_chunk = chunk
     try:
-        measured = _saved_bytes(model, _random_graph(model, n, m, "cpu", torch.float32, seed=3))
+        measured = _saved_bytes(model, graph, outputs)
     finally:
         model.edge_chunk = None
-    predicted = law.step_bytes(n, m, chunk) / HEADROOM
+    predicted = law.step_bytes(n, m, chunk, outputs) / HEADROOM
     if chunk:  # a chunk's activations are made again in the backward pass, not saved in forward
-        predicted -= law.per_active_edge * chunk
+        predicted -= (law.per_active_edge * chunk
+                      + law.per_active_output_edge * min(chunk, outputs or m))
     assert abs(predicted - measured) < 0.05 * measured, (predicted, measured)
+    if outputs:  # and fewer outputs really save memory
+        assert measured < 0.9 * _saved_bytes(model, graph) if not chunk else True
     if chunk:  # and chunks really save memory
-        assert measured < 0.5 * _saved_bytes(model, _random_graph(model, n, m, "cpu",
-                                                                  torch.float32, seed=3))
+        assert measured < 0.5 * _saved_bytes(model, graph, outputs)
 
 
 def test_plan_fits_the_budget_or_names_the_fix(model_and_law):

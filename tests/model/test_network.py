@@ -128,3 +128,30 @@ def test_edge_chunks_with_checkpointing_change_nothing(structure, degree):
     assert torch.allclose(n1, n2, atol=1e-12) and torch.allclose(e1, e2, atol=1e-12)
     for a, b in zip(g1, g2):
         assert torch.allclose(a, b, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("edge_chunk", [None, 40])
+def test_edge_outputs_are_the_first_edges_blocks(structure, edge_chunk):
+    """Asking for the first k edges' blocks gives exactly those of the full output, and the
+    gradient of a loss on them is the full model's gradient of the same loss."""
+    numbers, positions, cell = structure
+    (z, pos, box, ei, es), g = graph_tensors(numbers, positions, cell, RCUT)
+    k = ei.shape[1] // 3 + 1  # not a multiple of the chunk
+    outs = []
+    for outputs in (None, k):
+        model = _model(torch.float64, edge_chunk=edge_chunk)
+        nb, eb = model(z, pos, box, ei, es, edge_outputs=outputs)
+        assert eb.shape[0] == (ei.shape[1] if outputs is None else k)
+        (nb.square().sum() + eb[:k].square().sum()).backward()
+        outs.append((nb.detach(), eb[:k].detach(), [p.grad for p in model.parameters()]))
+    (n1, e1, g1), (n2, e2, g2) = outs
+    assert torch.allclose(n1, n2, atol=1e-12) and torch.allclose(e1, e2, atol=1e-12)
+    for a, b in zip(g1, g2):
+        if a is None:
+            assert b is None or not b.any()
+        else:
+            assert torch.allclose(a, b, rtol=1e-9, atol=1e-10)
+    nb, eb = _model(torch.float64)(z, pos, box, ei, es, edge_outputs=0)
+    assert eb.shape == (0, 10, 10) and torch.allclose(nb, n1, atol=1e-12)
+    with pytest.raises(InputError, match="edge blocks"):
+        _model(torch.float64)(z, pos, box, ei, es, edge_outputs=ei.shape[1] + 1)
