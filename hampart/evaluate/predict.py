@@ -1,10 +1,13 @@
 """Predict the Hamiltonian of a structure of any size, in bounded memory.
 
 The structure's graph is cut into slabs of at most ``max_atoms`` owned atoms; each slab gets a
-halo of depth L + 1 (L = the model's layers) so that every owned atom and every owned edge is
-computed exactly as in the full graph (DESIGN.md §3), one slab at a time. Owned blocks are turned
-into sparse entries and the matrix is assembled as (P + P^T) / 2: exactly symmetric, H in Hartree,
-orbitals in the internal (CP2K) order.
+halo of depth L + 1 (L = the model's layers) so that every owned atom and every edge with an
+owned end is computed exactly as in the full graph (DESIGN.md §3), one slab at a time. The edge
+j -> i predicts H_ij and i -> j predicts H_ji; the rows of the slab's atoms are final there:
+H_ij = (B_{j->i} + B_{i->j}^T) / 2, which is exactly symmetric (both sides add the same two
+numbers), and they are written straight into the CSR arrays of the whole matrix, laid out from
+the graph beforehand. So memory is the matrix plus one slab, never a second copy of the
+matrix. H in Hartree, orbitals in the internal (CP2K) order.
 """
 
 from __future__ import annotations
@@ -61,19 +64,144 @@ def _slab_owner(structure, parts: int) -> np.ndarray:
     return slab_owners(structure.positions, structure.cell, parts, axis=axis, balance="atoms")
 
 
-def _local_to_global_orbitals(node_ids, offsets, counts) -> np.ndarray:
-    """Global orbital index of every orbital of the local nodes, in local order."""
-    c = counts[node_ids]
-    starts = np.repeat(offsets[node_ids] - np.concatenate([[0], np.cumsum(c)[:-1]]), c)
-    return starts + np.arange(int(c.sum()))
+def _row_layout(graph, counts: np.ndarray, index_dtype) -> np.ndarray:
+    """CSR row pointer of the predicted H: row of an orbital of atom i holds one entry per
+    orbital of i and of each distinct neighbour of i (edges both ways; images of one pair
+    share a block, as at the Gamma point), all of them, zeros included."""
+    n = len(counts)
+    sender, receiver = graph.edge_index
+    ones = np.ones(len(sender), dtype=np.int8)
+    A = sp.coo_matrix((ones, (receiver, sender)), shape=(n, n)).tocsr()
+    A = (A + A.T + sp.identity(n, dtype=np.int8, format="csr")).tocsr()
+    A.data[:] = 1
+    per_row = np.repeat(A @ counts.astype(np.int64), counts)
+    return np.concatenate([[0], np.cumsum(per_row)]).astype(index_dtype)
+
+
+def _reverse_edges_next(arrays, n_owned: int, m_owned: int):
+    """Edge order: owned edges, then edges from an owned sender to a halo receiver (the
+    reverses of owned edges), then the rest; and how many of them need blocks."""
+    sender = arrays["edge_index"][0]
+    rest = np.arange(m_owned, len(sender))
+    back = sender[rest] < n_owned
+    order = np.concatenate([np.arange(m_owned), rest[back], rest[~back]])
+    return order, m_owned + int(back.sum())
+
+
+class _RowWriter:
+    """The CSR arrays of the whole predicted H, laid out from the graph, filled row by row.
+
+    A pair of atoms in two slabs gets its values in the earlier slab; they are handed over,
+    transposed, to the later one, so that H_ji is the same number as H_ij (a re-computation in
+    the other slab would only agree up to rounding)."""
+
+    def __init__(self, graph, counts: np.ndarray, owner: np.ndarray):
+        self.size = int(counts.sum())
+        indptr = _row_layout(graph, counts, np.int64)
+        nnz = int(indptr[-1])
+        self.index_dtype = np.int32 if max(nnz, self.size) < np.iinfo(np.int32).max else np.int64
+        self.indptr = indptr.astype(self.index_dtype)
+        self.indices = np.empty(nnz, dtype=self.index_dtype)
+        self.data = np.empty(nnz, dtype=np.float64)
+        self.filled = np.zeros(self.size, dtype=bool)
+        self.atom_of_orbital = np.repeat(np.arange(len(counts)), counts)
+        self.owner = owner
+        self.handed: dict[int, list] = {}  # slab -> [(rows, cols, values)] from earlier slabs
+
+    def nbytes(self) -> int:
+        return self.indptr.nbytes + self.indices.nbytes + self.data.nbytes
+
+    def take_handed(self, slab: int):
+        """Entries earlier slabs set for ``slab``'s rows: (rows, cols, values)."""
+        got = self.handed.pop(slab, [])
+        return tuple(np.concatenate([g[k] for g in got]) if got else np.zeros(0, dt)
+                     for k, dt in enumerate((np.int64, np.int64, np.float64)))
+
+    def write(self, slab: int, rows, cols, vals) -> None:
+        """Entries of complete rows of ``slab``'s atoms (two halves per entry, summed here;
+        entries whose column atom belongs to an earlier slab left out: handed ones replace
+        them)."""
+        block = sp.coo_matrix((vals, (rows, cols)), shape=(self.size, self.size)).tocsr()
+        block.sum_duplicates()  # the two halves of each entry; also sorts the columns
+        lengths = np.diff(block.indptr)
+        own = np.flatnonzero(lengths)
+        lengths = lengths[own]
+        if not np.array_equal(lengths, np.diff(self.indptr)[own]) or self.filled[own].any():
+            raise RuntimeError(f"slab {slab}: predicted rows do not match the graph's layout")
+        self.filled[own] = True
+        starts = self.indptr[own].astype(np.int64)
+        at = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(block.nnz)
+        self.indices[at] = block.indices
+        self.data[at] = block.data
+        col_owner = self.owner[self.atom_of_orbital[block.indices]]
+        ahead = np.flatnonzero(col_owner > slab)
+        if len(ahead):  # hand the pairs with later slabs over, transposed
+            row_of = np.repeat(np.arange(self.size), np.diff(block.indptr))
+            for q in np.unique(col_owner[ahead]):
+                pick = ahead[col_owner[ahead] == q]
+                self.handed.setdefault(int(q), []).append(
+                    (block.indices[pick].astype(np.int64), row_of[pick], block.data[pick]))
+
+    def matrix(self) -> sp.csr_matrix:
+        if not self.filled.all():
+            raise RuntimeError("some rows of H were not predicted")
+        H = sp.csr_matrix((self.data, self.indices, self.indptr), shape=(self.size, self.size))
+        H.has_sorted_indices = True
+        return H
+
+
+def _write_slab(writer, slab, arrays, numbers, offsets, basis, pred_nodes, pred_edges,
+                n_owned, m_owned, group_atoms):
+    """Turn a slab's predicted blocks into its atoms' rows, ``group_atoms`` atoms at a time
+    (bounds the entry arrays): node blocks, half of each owned edge j -> i's block at (i, j)
+    and half of the transpose of each edge i -> j with an owned sender, also at (i, j)."""
+    from ..blocks import _entries
+
+    ei = arrays["edge_index"][:, :pred_edges.shape[0]]
+    z = numbers[arrays["node_ids"]]
+    off = offsets[arrays["node_ids"]]
+    from_owned = np.flatnonzero(ei[0] < n_owned)  # owned atoms come first
+    from_owned = from_owned[np.argsort(ei[0, from_owned], kind="stable")]
+    starts = np.arange(0, n_owned + group_atoms, group_atoms).clip(max=n_owned)
+    into = np.searchsorted(ei[1, :m_owned], starts)  # owned edges are sorted by receiver
+    out_of = np.searchsorted(ei[0, from_owned], starts)
+    h_rows, h_cols, h_vals = writer.take_handed(slab)
+    local = np.full(len(writer.owner), -1, dtype=np.int64)  # global atom -> slab node
+    local[arrays["node_ids"]] = np.arange(len(arrays["node_ids"]))
+    h_group = np.searchsorted(starts, local[writer.atom_of_orbital[h_rows]], side="right") - 1
+    h_order = np.argsort(h_group, kind="stable")
+    h_bounds = np.searchsorted(h_group[h_order], np.arange(len(starts)))
+
+    def blocks(t, idx):
+        return t[torch.as_tensor(idx, device=t.device)].double().cpu().numpy()
+
+    for g in range(len(starts) - 1):
+        atoms = np.arange(starts[g], starts[g + 1])
+        e_in = np.arange(into[g], into[g + 1])
+        e_out = from_owned[out_of[g]:out_of[g + 1]]
+        parts = [_entries(blocks(pred_nodes, atoms), atoms, atoms, z, off, basis),
+                 _entries(0.5 * blocks(pred_edges, e_in), ei[1, e_in], ei[0, e_in], z, off,
+                          basis),
+                 _entries(0.5 * blocks(pred_edges, e_out).transpose(0, 2, 1), ei[0, e_out],
+                          ei[1, e_out], z, off, basis)]
+        rows, cols, vals = (np.concatenate(x) for x in zip(*parts))
+        keep = writer.owner[writer.atom_of_orbital[cols]] >= slab
+        h = h_order[h_bounds[g]:h_bounds[g + 1]]
+        writer.write(slab, np.concatenate([rows[keep], h_rows[h]]),
+                     np.concatenate([cols[keep], h_cols[h]]),
+                     np.concatenate([vals[keep], h_vals[h]]))
 
 
 @torch.no_grad()
 def predict_hamiltonian(model, basis, structure, n_layers: int, rcut: float,
                         images: str = "refuse", max_atoms: int = 20000,
-                        device="cpu", dtype=torch.float32, progress=None) -> tuple[sp.csr_matrix, dict]:
-    """(H, info) for a :class:`~hampart.io.structure.Structure`; see the module docstring."""
-    from ..blocks import assemble_blocks
+                        device="cpu", dtype=torch.float32, progress=None,
+                        group_atoms: int = 2048) -> tuple[sp.csr_matrix, dict]:
+    """(H, info) for a :class:`~hampart.io.structure.Structure`; see the module docstring.
+
+    Memory: the matrix itself (12 bytes per entry with 32-bit indices), filled row by row,
+    plus one slab at a time: its activations (bounded by the model's ``edge_chunk``, if set),
+    its predicted blocks, and the entries of ``group_atoms`` atoms' rows being written."""
     from ..graph import radius_graph
     from ..partition import build_partitions
 
@@ -84,41 +212,36 @@ def predict_hamiltonian(model, basis, structure, n_layers: int, rcut: float,
                          images=images, source=structure.source or "structure")
     n = graph.n_nodes
     offsets = basis.orbital_offsets(numbers)
-    counts = np.diff(offsets)
     parts = max(1, math.ceil(n / max(1, int(max_atoms))))
     owner = np.zeros(n, dtype=np.int64) if parts == 1 else _slab_owner(structure, parts)
-    rows, cols, vals = [], [], []
+    writer = _RowWriter(graph, np.diff(offsets), owner)
     positions = torch.as_tensor(structure.positions, dtype=dtype, device=device)
     cell = torch.as_tensor(np.asarray(structure.cell), dtype=dtype, device=device)
     z_all = torch.as_tensor(numbers, device=device)
-    peak_edges = 0
+    peak_edges, model_seconds = 0, 0.0
     for p, arrays in build_partitions(graph, owner, halo=n_layers + 1):
-        node_ids = arrays["node_ids"]
         n_owned = int((arrays["node_hop"] == 0).sum())
         m_owned = int(arrays["edge_owned"].sum())
-        peak_edges = max(peak_edges, arrays["edge_index"].shape[1])
-        idx = torch.as_tensor(node_ids, device=device)
+        order, m_out = _reverse_edges_next(arrays, n_owned, m_owned)
+        arrays["edge_index"] = arrays["edge_index"][:, order]
+        peak_edges = max(peak_edges, len(order))
+        idx = torch.as_tensor(arrays["node_ids"], device=device)
+        t1 = time.perf_counter()
         pred_nodes, pred_edges = model(z_all[idx], positions[idx], cell,
                                        torch.as_tensor(arrays["edge_index"], device=device),
-                                       torch.as_tensor(arrays["edge_shift"], device=device))
-        node_blocks = np.zeros((len(node_ids),) + tuple(pred_nodes.shape[1:]))
-        node_blocks[:n_owned] = pred_nodes[:n_owned].double().cpu().numpy()
-        local = assemble_blocks(node_blocks, pred_edges[:m_owned].double().cpu().numpy(),
-                                numbers[node_ids], basis, arrays["edge_index"][:, :m_owned],
-                                symmetrize=False).tocoo()
-        glob = _local_to_global_orbitals(node_ids, offsets, counts)
-        rows.append(glob[local.row])
-        cols.append(glob[local.col])
-        vals.append(local.data)
+                                       torch.as_tensor(arrays["edge_shift"][order], device=device),
+                                       edge_outputs=m_out)
+        model_seconds += time.perf_counter() - t1
+        _write_slab(writer, p, arrays, numbers, offsets, basis, pred_nodes[:n_owned], pred_edges,
+                    n_owned, m_owned, max(1, int(group_atoms)))
+        del pred_nodes, pred_edges
         if progress is not None:
             progress(p + 1, parts)
-    size = int(offsets[-1])
-    P = sp.coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                      shape=(size, size)).tocsr()
-    H = ((P + P.T) * 0.5).tocsr()
-    H.eliminate_zeros()
-    info = {"n_atoms": n, "n_edges": graph.n_edges, "parts": parts, "largest_part_edges": peak_edges,
-            "n_orbitals": size, "nnz": int(H.nnz), "seconds": time.perf_counter() - t0}
+    H = writer.matrix()
+    info = {"n_atoms": n, "n_edges": graph.n_edges, "parts": parts,
+            "largest_part_edges": int(peak_edges), "n_orbitals": writer.size, "nnz": int(H.nnz),
+            "matrix_gib": writer.nbytes() / 2 ** 30, "model_seconds": model_seconds,
+            "seconds": time.perf_counter() - t0}
     return H, info
 
 
