@@ -90,17 +90,35 @@ def _x_from_y(l: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     return d.to(dtype=dtype, device=device)
 
 
+@functools.lru_cache(maxsize=None)
+def _beta_tables(l: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``(2 (2l+1), (2l+1)^2)``: K Y(beta) K^T = [cos(k beta), -sin(k beta)] @ T, with
+    K = :func:`_x_from_y` and Y as in :func:`y_rotation` (diagonal and anti-diagonal)."""
+    k = _x_from_y(l, torch.float64, torch.device("cpu"))
+    diag = torch.einsum("aj,bj->jab", k, k)
+    anti = torch.einsum("aj,bj->jab", k, k.flip(1))
+    return torch.cat([diag, anti]).reshape(2 * (2 * l + 1), -1).to(dtype=dtype, device=device)
+
+
 def wigner_D(l: int, alpha: torch.Tensor, beta: torch.Tensor,
              gamma: torch.Tensor | None = None) -> torch.Tensor:
     """e3nn's ``wigner_D(l, alpha, beta, gamma)`` (Y(alpha) X(beta) Y(gamma)), batched, without
-    matrix exponentials: ``(..., 2l+1, 2l+1)``."""
+    matrix exponentials: ``(..., 2l+1, 2l+1)``. A rotation about y only pairs the components
+    l+k and l-k, so Y(alpha) and Y(gamma) are applied elementwise and X(beta) is one small
+    matmul of cos / sin (k beta) with constant tables: no batched (2l+1)^2 matmuls."""
     if l == 0:
         return alpha.new_ones(alpha.shape + (1, 1))
-    k = _x_from_y(l, alpha.dtype, alpha.device)
-    x_beta = k @ y_rotation(l, beta) @ k.T
-    out = y_rotation(l, alpha) @ x_beta
-    if gamma is not None:
-        out = out @ y_rotation(l, gamma)
+    k = torch.arange(-l, l + 1, device=alpha.device, dtype=alpha.dtype)
+    table = _beta_tables(l, alpha.dtype, alpha.device)
+    kb = beta[..., None] * k
+    out = (torch.cat([torch.cos(kb), -torch.sin(kb)], dim=-1) @ table).reshape(
+        beta.shape + (2 * l + 1, 2 * l + 1))
+    ka = (alpha[..., None] * k)[..., :, None]
+    # Y(alpha) @ X: row l+k gets cos(k alpha) of itself and -sin(k alpha) of row l-k
+    out = torch.cos(ka) * out - torch.sin(ka) * out.flip(-2)
+    if gamma is not None:  # X @ Y(gamma): column l+k the same, with +sin from column l-k
+        kg = (gamma[..., None] * k)[..., None, :]
+        out = torch.cos(kg) * out + torch.sin(kg) * out.flip(-1)
     return out
 
 

@@ -53,6 +53,14 @@ def _make_layout(basis):
     return IrrepsLayout(basis)
 
 
+def _first_edges(geom: EdgeGeometry, k: int) -> EdgeGeometry:
+    """The geometry of the first ``k`` edges (views, no copies)."""
+    if k == geom.sender.shape[0]:
+        return geom
+    return EdgeGeometry(geom.sender[:k], geom.receiver[:k], geom.n_nodes,
+                        geom.frame.select(slice(0, k)), geom.rbf[:k], geom.env[:k])
+
+
 class HamiltonianModel(nn.Module):
     """Equivariant graph network predicting padded H blocks; see the module docstring.
 
@@ -201,8 +209,9 @@ class HamiltonianModel(nn.Module):
                              "remove the duplicate atom")
         n = numbers.shape[0]
         order, bounds = self._edge_chunks(receiver, n)
-        if order is None:
-            chunks = [(sender, receiver, vec)]
+        shared = None
+        if order is None:  # one chunk: the edges' geometry (Wigner blocks...) serves every layer
+            shared = self._geometry(sender, receiver, vec, n)
         else:
             s, r, v = sender[order], receiver[order], vec[order]
             chunks = [(s[a:b], r[a:b], v[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
@@ -215,7 +224,10 @@ class HamiltonianModel(nn.Module):
         x = torch.cat([self.embed(self.species_of_z[numbers])[:, None], x[:, 1:]], dim=1)
         for k in range(self.layers_n):
             h = self.norm_msg[k](x)
-            agg = sum(run(self._messages, k, h, *c) for c in chunks)
+            if shared is not None:
+                agg = self.message[k].aggregate(h, shared)
+            else:
+                agg = sum(run(self._messages, k, h, *c) for c in chunks)
             x = x + self.message[k].proj(agg)
             x = x + self.ff[k](self.norm_ff[k](x))
         x = self.norm_out(x)
@@ -226,9 +238,12 @@ class HamiltonianModel(nn.Module):
         node_blocks = 0.5 * (node_blocks + node_blocks.transpose(1, 2))
         # edge blocks need no softmax over a receiver: plain contiguous chunks of the wanted edges
         step = self.edge_chunk or max(m_out, 1)
-        spans = [(a, min(a + step, m_out)) for a in range(0, m_out, step)]
-        edge_irreps = [run(self._edge_irreps, x, numbers, sender[a:b], receiver[a:b], vec[a:b])
-                       for a, b in spans]
+        if shared is not None and m_out <= step:
+            edge_irreps = [self._edge_irreps(x, numbers, _first_edges(shared, m_out))] if m_out else []
+        else:
+            edge_irreps = [run(self._chunk_edge_irreps, x, numbers, sender[a:b], receiver[a:b],
+                               vec[a:b]) for a, b in ((a, min(a + step, m_out))
+                                                      for a in range(0, m_out, step))]
         edge_irreps = torch.cat(edge_irreps) if edge_irreps else x.new_zeros(0, u * u)
         return node_blocks, (edge_irreps @ U).reshape(m_out, u, u)
 
@@ -264,10 +279,13 @@ class HamiltonianModel(nn.Module):
         out = x.new_zeros(x.shape[0], u * u)
         return out.index_copy(0, torch.cat(rows), torch.cat(vals)) if rows else out
 
-    def _edge_irreps(self, x, numbers, sender, receiver, vec):
+    def _chunk_edge_irreps(self, x, numbers, sender, receiver, vec):
+        return self._edge_irreps(x, numbers, self._geometry(sender, receiver, vec, x.shape[0]))
+
+    def _edge_irreps(self, x, numbers, geom):
         """Irreps ``(m, u*u)`` of a set of edges: edge block, then the head of each species pair
         (edges grouped by pair with one sort, so gradients need no per-pair scatter)."""
-        geom = self._geometry(sender, receiver, vec, x.shape[0])
+        sender, receiver = geom.sender, geom.receiver
         feats = self.edge_block(x, geom)
         n_species = len(self.species)
         pair = self.species_of_z[numbers[receiver]] * n_species + self.species_of_z[numbers[sender]]
