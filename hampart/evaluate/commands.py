@@ -22,6 +22,7 @@ class PredictConfig:
     max_atoms: int = 20000
     device: str = "auto"
     dtype: str = "float32"
+    max_gib: float = 8.0
 
 
 def _add_predict(p: argparse.ArgumentParser) -> None:
@@ -30,7 +31,10 @@ def _add_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output matrix (.npz or .csr)")
     p.add_argument("--images", choices=["refuse", "minimum"], default="refuse")
     p.add_argument("--max-atoms", type=int, default=20000, dest="max_atoms",
-                   help="owned atoms per streamed slab (bounds memory)")
+                   help="owned atoms per streamed slab (bounds the host memory of a slab)")
+    p.add_argument("--max-gib", type=float, default=8.0, dest="max_gib",
+                   help="the model's working memory per slab on the device, GiB (edges are "
+                        "processed in chunks to stay within it; default 8)")
     p.add_argument("--device", default="auto")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
 
@@ -39,15 +43,20 @@ def run_predict(config: PredictConfig) -> int:
     from .predict import predict_file
 
     _, info = predict_file(config.model, config.structure, out=config.out, images=config.images,
-                           max_atoms=config.max_atoms, device=config.device, dtype=config.dtype)
+                           max_atoms=config.max_atoms, device=config.device, dtype=config.dtype,
+                           max_gib=config.max_gib)
+    chunks = [c for c in info["edge_chunks"] if c is not None]
+    how = f", edges in chunks of up to {max(chunks)} (--max-gib {config.max_gib:g})" if chunks else ""
     print(f"predicted H of {info['n_atoms']} atoms ({info['n_orbitals']} orbitals, "
-          f"{info['nnz']} nonzeros) in {info['parts']} slab(s), {info['seconds']:.1f} s -> {config.out}")
+          f"{info['nnz']} nonzeros, {info['matrix_gib']:.2f} GiB) in {info['parts']} slab(s)"
+          f"{how}, {info['seconds']:.1f} s -> {config.out}")
     return 0
 
 
 PREDICT = Command("predict", "predict the Hamiltonian of a structure of any size",
                   _add_predict, lambda a: PredictConfig(a.model, a.structure, a.out, a.images,
-                                                        a.max_atoms, a.device, a.dtype), run_predict)
+                                                        a.max_atoms, a.device, a.dtype,
+                                                        a.max_gib), run_predict)
 
 
 @dataclass(frozen=True)

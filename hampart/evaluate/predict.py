@@ -192,16 +192,48 @@ def _write_slab(writer, slab, arrays, numbers, offsets, basis, pred_nodes, pred_
                      np.concatenate([vals[keep], h_vals[h]]))
 
 
+def _memory_law(model, max_gib):
+    if max_gib is None:
+        return None
+    if not max_gib > 0:
+        raise InputError("--max-gib", f"{max_gib} GiB", "give a positive memory budget")
+    from ..model.memory import measure_memory_law
+
+    with torch.enable_grad():  # the law is measured on training steps
+        return measure_memory_law(model)
+
+
+def _slab_chunk(law, arrays, m_out: int, max_gib: float, structure):
+    """Edge chunk for one slab within ``max_gib`` (None: the whole slab at once)."""
+    from ..model.memory import GIB
+
+    receiver = arrays["edge_index"][1]
+    degree = int(np.bincount(receiver).max()) if len(receiver) else 1
+    n_nodes, m = len(arrays["node_ids"]), len(receiver)
+    chunk = law.largest_chunk(n_nodes, m, max_gib * GIB - law.parameters * law.itemsize,
+                              degree, m_out)
+    if chunk == 0:
+        need = law.step_bytes(n_nodes, m, degree, m_out) / GIB
+        raise InputError(structure.source or "structure", f"a slab of {n_nodes} atoms and {m} "
+                         f"edges needs about {need:.1f} GiB even in the smallest edge chunks, "
+                         f"over --max-gib {max_gib:g}", "give fewer --max-atoms per slab, or "
+                         "raise --max-gib")
+    return chunk
+
+
 @torch.no_grad()
 def predict_hamiltonian(model, basis, structure, n_layers: int, rcut: float,
                         images: str = "refuse", max_atoms: int = 20000,
                         device="cpu", dtype=torch.float32, progress=None,
-                        group_atoms: int = 2048) -> tuple[sp.csr_matrix, dict]:
+                        group_atoms: int = 2048,
+                        max_gib: float | None = None) -> tuple[sp.csr_matrix, dict]:
     """(H, info) for a :class:`~hampart.io.structure.Structure`; see the module docstring.
 
     Memory: the matrix itself (12 bytes per entry with 32-bit indices), filled row by row,
-    plus one slab at a time: its activations (bounded by the model's ``edge_chunk``, if set),
-    its predicted blocks, and the entries of ``group_atoms`` atoms' rows being written."""
+    plus one slab at a time: its activations, its predicted blocks, and the entries of
+    ``group_atoms`` atoms' rows being written. ``max_gib`` bounds the activations: each slab
+    runs in the largest edge chunks whose training-step memory law (an upper bound without
+    gradients) fits; None keeps the model's ``edge_chunk``."""
     from ..graph import radius_graph
     from ..partition import build_partitions
 
@@ -218,6 +250,8 @@ def predict_hamiltonian(model, basis, structure, n_layers: int, rcut: float,
     positions = torch.as_tensor(structure.positions, dtype=dtype, device=device)
     cell = torch.as_tensor(np.asarray(structure.cell), dtype=dtype, device=device)
     z_all = torch.as_tensor(numbers, device=device)
+    law = _memory_law(model, max_gib)
+    keep_chunk, chunks = model.edge_chunk, set()
     peak_edges, model_seconds = 0, 0.0
     for p, arrays in build_partitions(graph, owner, halo=n_layers + 1):
         n_owned = int((arrays["node_hop"] == 0).sum())
@@ -225,12 +259,19 @@ def predict_hamiltonian(model, basis, structure, n_layers: int, rcut: float,
         order, m_out = _reverse_edges_next(arrays, n_owned, m_owned)
         arrays["edge_index"] = arrays["edge_index"][:, order]
         peak_edges = max(peak_edges, len(order))
+        if law is not None:
+            model.edge_chunk = _slab_chunk(law, arrays, m_out, max_gib, structure)
+            chunks.add(model.edge_chunk)
         idx = torch.as_tensor(arrays["node_ids"], device=device)
         t1 = time.perf_counter()
-        pred_nodes, pred_edges = model(z_all[idx], positions[idx], cell,
-                                       torch.as_tensor(arrays["edge_index"], device=device),
-                                       torch.as_tensor(arrays["edge_shift"][order], device=device),
-                                       edge_outputs=m_out)
+        try:
+            pred_nodes, pred_edges = model(z_all[idx], positions[idx], cell,
+                                           torch.as_tensor(arrays["edge_index"], device=device),
+                                           torch.as_tensor(arrays["edge_shift"][order],
+                                                           device=device),
+                                           edge_outputs=m_out)
+        finally:
+            model.edge_chunk = keep_chunk
         model_seconds += time.perf_counter() - t1
         _write_slab(writer, p, arrays, numbers, offsets, basis, pred_nodes[:n_owned], pred_edges,
                     n_owned, m_owned, max(1, int(group_atoms)))
@@ -241,6 +282,7 @@ def predict_hamiltonian(model, basis, structure, n_layers: int, rcut: float,
     info = {"n_atoms": n, "n_edges": graph.n_edges, "parts": parts,
             "largest_part_edges": int(peak_edges), "n_orbitals": writer.size, "nnz": int(H.nnz),
             "matrix_gib": writer.nbytes() / 2 ** 30, "model_seconds": model_seconds,
+            "edge_chunks": sorted(chunks, key=lambda c: -1 if c is None else c),
             "seconds": time.perf_counter() - t0}
     return H, info
 
@@ -271,7 +313,7 @@ def _warn_untrained_elements(payload, structure, model_path) -> None:
 
 
 def predict_file(model_path, structure_path, out=None, images="refuse", max_atoms=20000,
-                 device="auto", dtype="float32"):
+                 device="auto", dtype="float32", max_gib: float | None = 8.0):
     """Load the model and the structure (file or dataset directory), predict, write ``out``."""
     import os
 
@@ -296,7 +338,8 @@ def predict_file(model_path, structure_path, out=None, images="refuse", max_atom
     _warn_untrained_elements(payload, structure, model_path)
     H, info = predict_hamiltonian(model, basis, structure, int(payload["model"].get("layers", 1)),
                                   float(payload["model"]["rcut"]), images=images,
-                                  max_atoms=max_atoms, device=device, dtype=tdtype)
+                                  max_atoms=max_atoms, device=device, dtype=tdtype,
+                                  max_gib=max_gib)
     if out is not None:
         extra = dict(zip(STRUCTURE_KEYS, (structure.numbers, structure.positions, structure.cell)))
         write_matrix(out, H, extra=extra if str(out).lower().endswith(".npz") else None)

@@ -49,6 +49,20 @@ def test_streamed_slabs_equal_one_pass_and_are_exactly_symmetric(model):
     assert sliced.has_canonical_format and sliced.nnz >= direct.nnz
 
 
+def test_memory_budget_chunks_edges_without_changing_the_prediction(model):
+    s = make_structure("hfo2", seed=3, size=(2, 2, 2))
+    basis = load_basis("SZV")
+    free, info = predict_hamiltonian(model, basis, s, 2, 4.0, dtype=torch.float64, max_gib=100)
+    assert info["edge_chunks"] == [None]
+    tight, info = predict_hamiltonian(model, basis, s, 2, 4.0, dtype=torch.float64, max_gib=0.05)
+    (chunk,) = info["edge_chunks"]
+    assert chunk is not None and chunk < info["largest_part_edges"]
+    assert abs(free - tight).max() < 1e-12
+    assert model.edge_chunk is None  # the model is left as it was
+    with pytest.raises(InputError, match="max-gib"):
+        predict_hamiltonian(model, basis, s, 2, 4.0, dtype=torch.float64, max_gib=1e-5)
+
+
 def test_metrics_on_known_errors():
     s = make_structure("si", seed=0, size=(2, 2, 2))
     basis = load_basis("SZV")
