@@ -9,7 +9,8 @@ rattled grid, scaled to the requested atom count at the same density; SZV basis 
 O s,p); paper hyperparameters (lmax = mmax = 4, 16 channels, ff 64, 2 heads, 1 layer). Each case
 runs in a fresh subprocess so that its peak memory (ru_maxrss on CPU,
 torch.cuda.max_memory_allocated on CUDA) is its own. Timings: median of ``--repeat`` steps
-after one warm-up step. A "step" = forward + loss + backward (no optimiser).
+after one warm-up step. A "step" = forward + loss + backward (no optimiser); for a partition the
+blocks of its owned edges only, as the trainer computes them.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def hfo2_like(n_atoms: int, seed: int = 0):
 
 
 def run_case(n_atoms, rcut, device, dtype_name, repeat, profile, layers, edge_chunk=0,
-             warmup=1, parts=0, halo=None):
+             warmup=1, parts=0, halo=None, all_edge_outputs=False):
     import torch
 
     from hampart.basis import Basis
@@ -58,7 +59,7 @@ def run_case(n_atoms, rcut, device, dtype_name, repeat, profile, layers, edge_ch
     t0 = time.perf_counter()
     g = radius_graph(positions, cell, [True] * 3, rcut)
     t_graph = time.perf_counter() - t0
-    part_info = {}
+    part_info, edge_outputs = {}, None
     if parts:  # the largest of `parts` METIS parts; halo L + 1 (default) makes every output exact
         from hampart.partition import build_partitions, metis_owners
 
@@ -68,8 +69,12 @@ def run_case(n_atoms, rcut, device, dtype_name, repeat, profile, layers, edge_ch
                      key=lambda a: a["edge_index"].shape[1])
         ids = arrays["node_ids"]
         numbers, positions = numbers[ids], positions[ids]
+        # as the trainer: owned edges' blocks only (all: the baseline before it did so)
+        edge_outputs = None if all_edge_outputs else int(arrays["edge_owned"].sum())
         part_info = {"parts": parts, "halo": halo, "graph_edges": g.n_edges,
-                     "part_nodes": int(len(ids)), "part_owned_nodes": int((arrays["node_hop"] == 0).sum())}
+                     "part_nodes": int(len(ids)), "part_owned_nodes": int((arrays["node_hop"] == 0).sum()),
+                     "part_owned_edges": int(arrays["edge_owned"].sum()),
+                     "edge_outputs": "all" if all_edge_outputs else "owned"}
         g = type(g)(edge_index=arrays["edge_index"], edge_shift=arrays["edge_shift"],
                     n_nodes=len(ids), rcut=g.rcut)
     args = dict(PAPER_HYPERPARAMETERS, layers=layers, rcut=rcut, edge_chunk=edge_chunk or None)
@@ -86,7 +91,7 @@ def run_case(n_atoms, rcut, device, dtype_name, repeat, profile, layers, edge_ch
             torch.cuda.synchronize()
 
     def step():
-        nodes, edges = model(*inputs)
+        nodes, edges = model(*inputs, edge_outputs=edge_outputs)
         loss = nodes.square().sum() + edges.square().sum()
         loss.backward()
         model.zero_grad(set_to_none=True)
@@ -94,7 +99,7 @@ def run_case(n_atoms, rcut, device, dtype_name, repeat, profile, layers, edge_ch
     from hampart.model.memory import GIB, measure_memory_law
 
     law = measure_memory_law(model)  # the budget planner's estimate, checked against the peak
-    estimated = law.step_bytes(g.n_nodes, g.n_edges, edge_chunk or None) / GIB
+    estimated = law.step_bytes(g.n_nodes, g.n_edges, edge_chunk or None, edge_outputs) / GIB
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     for _ in range(warmup):
         step()
@@ -110,7 +115,7 @@ def run_case(n_atoms, rcut, device, dtype_name, repeat, profile, layers, edge_ch
     # forward only (inference), for reference
     t = time.perf_counter()
     with torch.no_grad():
-        model(*inputs)
+        model(*inputs, edge_outputs=edge_outputs)
     sync()
     t_fwd = time.perf_counter() - t
     sec = float(np.median(times))
@@ -151,6 +156,8 @@ def main():
     ap.add_argument("--edge-chunk", type=int, default=0,
                     help="edges per checkpointed chunk (0: all at once)")
     ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--all-edge-outputs", action="store_true",
+                    help="partitions: blocks of every edge, not only the owned ones (baseline)")
     ap.add_argument("--profile", action="store_true", help="profile the last case")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one case, print its JSON
     a = ap.parse_args()
@@ -158,7 +165,8 @@ def main():
         n, rc, *rest = a.one.split(",")
         parts, halo = (int(rest[0]) if rest else 0), (int(rest[1]) if len(rest) > 1 else None)
         print(json.dumps(run_case(int(n), float(rc), a.device, a.dtype, a.repeat, a.profile,
-                                  a.layers, a.edge_chunk, a.warmup, parts, halo)))
+                                  a.layers, a.edge_chunk, a.warmup, parts, halo,
+                                  a.all_edge_outputs)))
         return
     cpu_cases = ["500,5.0", "1000,5.0", "3000,5.0", "1200,8.0", "3000,8.0,8,1", "3000,8.0,8"]
     gpu_cases = ["1200,8.0", "3000,8.0", "3000,8.0,8,1", "3000,8.0,8"]
@@ -168,6 +176,8 @@ def main():
         cmd = [sys.executable, __file__, "--one", case, "--device", a.device, "--dtype", a.dtype,
                "--repeat", str(a.repeat), "--layers", str(a.layers),
                "--edge-chunk", str(a.edge_chunk), "--warmup", str(a.warmup)]
+        if a.all_edge_outputs:
+            cmd.append("--all-edge-outputs")
         if a.profile and k == len(cases) - 1:
             cmd.append("--profile")
         proc = subprocess.run(cmd, capture_output=True, text=True)
