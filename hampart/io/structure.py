@@ -122,12 +122,15 @@ def read_structure(path, format: str | None = None) -> Structure:
     if not os.path.isfile(path):
         raise InputError(path, "no such structure file", "check the path")
     try:
+        # parallel=False: under MPI, ase would make every read a broadcast from rank 0, which
+        # hangs or garbles messages when one rank reads alone (rank 0 slicing before training)
         try:
-            atoms = ase.io.read(path, format=format)
+            atoms = ase.io.read(path, format=format, parallel=False)
         except ValueError:
             if format is not None or not path.lower().endswith(".xyz"):
                 raise
-            atoms = ase.io.read(path, format="xyz")  # plain xyz whose comment extxyz misreads
+            # plain xyz whose comment extxyz misreads
+            atoms = ase.io.read(path, format="xyz", parallel=False)
     except KeyError as e:
         raise InputError(path, f"unknown element {e}",
                          "use chemical symbols (X for ghost atoms)") from None

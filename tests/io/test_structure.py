@@ -109,3 +109,20 @@ def test_write_refuses_bad_structure_and_leaves_nothing(tmp_path):
     with pytest.raises(InputError, match="no atoms"):
         write_structure(tmp_path / "empty.xyz", Structure([], np.zeros((0, 3)), s.cell, True))
     assert os.listdir(tmp_path) == []
+
+
+def test_reading_is_never_an_mpi_collective(tmp_path, monkeypatch):
+    """ase.io.read broadcasts from rank 0 when mpi4py is loaded; one rank reading alone (rank 0
+    preparing partitions while the others wait) must not start an MPI collective."""
+    import ase.parallel
+
+    class TwoRanks:  # what ase sees under mpirun -n 2
+        size, rank = 2, 0
+
+    def broadcast(*args, **kwargs):
+        raise AssertionError("read_structure started an MPI broadcast")
+
+    write_structure(tmp_path / "s.xyz", _triclinic())
+    monkeypatch.setattr(ase.parallel, "world", TwoRanks())
+    monkeypatch.setattr(ase.parallel, "broadcast", broadcast)
+    assert read_structure(tmp_path / "s.xyz").n_atoms == 30
