@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-__all__ = ["Context", "resolve_device", "init", "finish", "all_reduce_sum", "broadcast_object"]
+__all__ = ["Context", "resolve_device", "init", "finish", "all_reduce_sum", "broadcast_object",
+           "run_on_main"]
 
 _MPI_ENV = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS", "HYDI_CONTROL_FD")
 
@@ -141,3 +142,24 @@ def broadcast_object(ctx: Context, obj):
     box = [obj]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def run_on_main(ctx: Context, fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` on rank 0 only, while the other ranks wait; returns rank 0's result
+    (picklable) on every rank. Use it for work done once per job, such as writing partitions
+    before training. When ``fn`` fails, rank 0 raises its error and every other rank a
+    RuntimeError naming it, so that no rank is left waiting."""
+    failure = result = None
+    if ctx.is_main:
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as e:
+            failure = e
+    # our InputError does not unpickle, so the other ranks are sent its text
+    text = None if failure is None else f"{type(failure).__name__}: {failure}"
+    result, text = broadcast_object(ctx, (result, text))
+    if failure is not None:
+        raise failure
+    if text is not None:
+        raise RuntimeError(f"rank 0 failed in {getattr(fn, '__name__', fn)}: {text}")
+    return result
