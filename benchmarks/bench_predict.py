@@ -10,7 +10,7 @@ so that its peak memory (ru_maxrss) is its own.
 Baseline in the same run (``medium_legacy``, 24,000 atoms in two slabs): the assembly this
 replaced, which kept the owned blocks of every slab as (row, col, value) triplets and formed
 (P + P^T) / 2 at the end (its model call also computes the owned edges' blocks only, so the
-two differ in the assembly and the edge chunks).
+two differ only in the assembly: the same edge chunks from --max-gib).
 ``peak_over_matrix`` = peak RSS / bytes of the CSR matrix that is the result.
 """
 
@@ -34,7 +34,7 @@ def legacy_predict(model, basis, structure, n_layers, rcut, max_atoms):
     import torch
 
     from hampart.blocks import assemble_blocks
-    from hampart.evaluate.predict import _slab_owner
+    from hampart.evaluate.predict import _memory_law, _slab_chunk, _slab_owner
     from hampart.graph import radius_graph
     from hampart.partition import build_partitions
 
@@ -45,10 +45,12 @@ def legacy_predict(model, basis, structure, n_layers, rcut, max_atoms):
     parts = max(1, math.ceil(graph.n_nodes / max_atoms))
     owner = np.zeros(graph.n_nodes, np.int64) if parts == 1 else _slab_owner(structure, parts)
     t = torch.as_tensor
+    law = _memory_law(model, MAX_GIB)
     rows, cols, vals = [], [], []
     for _, a in build_partitions(graph, owner, halo=n_layers + 1):
         ids = a["node_ids"]
         n_owned, m_owned = int((a["node_hop"] == 0).sum()), int(a["edge_owned"].sum())
+        model.edge_chunk = _slab_chunk(law, a, m_owned, MAX_GIB, structure)  # as the new path
         with torch.no_grad():
             nb, eb = model(t(numbers[ids]), t(structure.positions[ids]).float(),
                            t(structure.cell).float(), t(a["edge_index"]), t(a["edge_shift"]),
