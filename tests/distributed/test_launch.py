@@ -25,10 +25,13 @@ def test_one_process_runs_the_function_and_raises_its_error():
 
 
 SCRIPT = textwrap.dedent("""
+    import sys
     from hampart.distributed.launch import finish, init, run_on_main
     from hampart.errors import InputError
 
     ctx = init("cpu")
+    # one file per rank: the ranks' stdout lines interleave under mpirun
+    out = open(f"{sys.argv[1]}/rank-{ctx.rank}.txt", "w")
     calls = []
 
     def prepare(name):
@@ -38,23 +41,26 @@ SCRIPT = textwrap.dedent("""
     def refuse():
         raise InputError("parts", "cannot slice", "fix it")
 
-    print("result", ctx.rank, run_on_main(ctx, prepare, "parts"), len(calls), flush=True)
+    print("result", ctx.rank, run_on_main(ctx, prepare, "parts"), len(calls), file=out)
     try:
         run_on_main(ctx, refuse)
     except Exception as e:
-        print("failed", ctx.rank, type(e).__name__, e, flush=True)
-    print("after", ctx.rank, run_on_main(ctx, prepare, "again"), flush=True)  # still in step
+        print("failed", ctx.rank, type(e).__name__, e, file=out)
+    print("after", ctx.rank, run_on_main(ctx, prepare, "again"), file=out)  # still in step
+    out.close()
     finish(ctx)
 """)
 
 
-def test_two_ranks_share_rank_0s_result_and_its_failure():
+def test_two_ranks_share_rank_0s_result_and_its_failure(tmp_path):
     mpirun = shutil.which("mpirun") or os.path.join(os.path.dirname(sys.executable), "mpirun")
     assert os.path.exists(mpirun), "mpirun not found: install the mpi extra (pip install mpich)"
-    run = subprocess.run([mpirun, "-n", "2", sys.executable, "-c", SCRIPT], capture_output=True,
-                         text=True, timeout=120)
+    run = subprocess.run([mpirun, "-n", "2", sys.executable, "-c", SCRIPT, str(tmp_path)],
+                         capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr + run.stdout
-    lines = set(run.stdout.splitlines())
+    lines = set()
+    for rank in (0, 1):
+        lines |= set((tmp_path / f"rank-{rank}.txt").read_text().splitlines())
     assert "result 0 {'made': 'parts'} 1" in lines  # rank 0 did the work ...
     assert "result 1 {'made': 'parts'} 0" in lines  # ... and rank 1 only received it
     assert "failed 0 InputError parts: cannot slice. Fix: fix it" in lines
