@@ -49,6 +49,24 @@ def test_streamed_slabs_equal_one_pass_and_are_exactly_symmetric(model):
     assert sliced.has_canonical_format and sliced.nnz >= direct.nnz
 
 
+def test_minimum_images_in_a_small_cell_stream_like_the_full_graph(model):
+    """Cell shorter than 2 r_cut: pairs are merged to their minimum image; slabs still give
+    the full graph's matrix, exactly symmetric."""
+    s = make_structure("hfo2", seed=4, size=(2, 1, 1))  # 24 atoms, 5.2 A across
+    basis = load_basis("SZV")
+    with pytest.raises(InputError):
+        predict_hamiltonian(model, basis, s, 2, 4.0, dtype=torch.float64)
+    g = radius_graph(s.positions, s.cell, s.pbc, 4.0, images="minimum")
+    t = torch.as_tensor
+    with torch.no_grad():
+        nb, eb = model(t(s.numbers), t(s.positions), t(s.cell), t(g.edge_index), t(g.edge_shift))
+    direct = assemble_blocks(nb, eb, s.numbers, basis, g.edge_index, symmetrize=True)
+    H, info = predict_hamiltonian(model, basis, s, 2, 4.0, images="minimum", max_atoms=7,
+                                  dtype=torch.float64, group_atoms=3)
+    assert info["parts"] == 4
+    assert abs(H - direct).max() < 1e-12 and abs(H - H.T).max() == 0.0
+
+
 def test_memory_budget_chunks_edges_without_changing_the_prediction(model):
     s = make_structure("hfo2", seed=3, size=(2, 2, 2))
     basis = load_basis("SZV")
