@@ -156,23 +156,36 @@ def _symmetric(T, triangle: str, path, base: int) -> sp.csr_matrix:
     if triangle != "full":  # mirror; 2d - d is exact, so the diagonal keeps its bits
         return (T + T.T - sp.diags(T.diagonal())).tocsr()
     tol = 1e-10 * max(1.0, float(np.abs(T.data).max(initial=0.0)))
-    T.sort_indices()
-    Tt = T.T.tocsr()  # csr of the transpose: sorted indices
-    if np.array_equal(T.indptr, Tt.indptr) and np.array_equal(T.indices, Tt.indices):
-        # same pattern (the usual case): compare values entry by entry, no difference matrix
-        step = 1 << 20  # in chunks: no full-size temporaries for a 20M-entry H
-        if all(np.abs(T.data[k:k + step] - Tt.data[k:k + step]).max() <= tol
-               for k in range(0, T.nnz, step)):
-            return T
-    D = (T - Tt).tocoo()
-    if D.nnz and np.abs(D.data).max() > tol:
-        k = int(np.argmax(np.abs(D.data)))
-        i, j = int(D.row[k]), int(D.col[k])
+    worst, i, j = _asymmetry(T)
+    if worst > tol:
         where = "1-based, as in the file" if base == 1 else "0-based"
         raise InputError(path, f"the full matrix is not symmetric: H[{i + base},{j + base}] = "
                          f"{float(T[i, j])!r} but H[{j + base},{i + base}] = {float(T[j, i])!r} "
                          f"({where})", "give a symmetric H, or one triangle of it")
     return T
+
+
+def _asymmetry(T: sp.csr_matrix) -> tuple[float, int, int]:
+    """``(max |T_ij - T_ji|, i, j)`` where it is largest; sorts T's indices in place."""
+    T.sort_indices()
+    Tt = T.T.tocsr()  # csr of the transpose: sorted indices
+    if np.array_equal(T.indptr, Tt.indptr) and np.array_equal(T.indices, Tt.indices):
+        # same pattern (the usual case): compare values entry by entry, no difference matrix
+        worst, at = 0.0, -1
+        step = 1 << 20  # in chunks: no full-size temporaries for a 20M-entry H
+        for k in range(0, T.nnz, step):
+            d = np.abs(T.data[k:k + step] - Tt.data[k:k + step])
+            m = int(np.argmax(d))
+            if d[m] > worst:
+                worst, at = float(d[m]), k + m
+        if at < 0:
+            return 0.0, 0, 0
+        return worst, int(np.searchsorted(T.indptr, at, side="right") - 1), int(T.indices[at])
+    D = (T - Tt).tocoo()
+    if not D.nnz:
+        return 0.0, 0, 0
+    k = int(np.argmax(np.abs(D.data)))
+    return float(abs(D.data[k])), int(D.row[k]), int(D.col[k])
 
 
 def write_csr(path, H, triangle: str = "upper") -> None:
@@ -184,30 +197,36 @@ def write_csr(path, H, triangle: str = "upper") -> None:
     """
     if triangle not in ("upper", "lower", "full"):
         raise InputError(f"triangle={triangle!r}", "unknown", "use upper, lower or full")
-    H = sp.coo_matrix(H)
+    H = sp.csr_matrix(H)  # a copy only if H is not csr already
     if H.shape[0] != H.shape[1]:
         raise InputError(path, f"matrix to write is {H.shape[0]} x {H.shape[1]}, not square",
                          "write a square matrix")
     if not np.isfinite(H.data).all():
         raise InputError(path, "matrix to write contains NaN or infinity", "fix the matrix first")
+    if not H.has_canonical_format:
+        H = H.copy()
+        H.sum_duplicates()  # sorted columns, one entry per position
     if triangle != "full":
-        asym = abs(H.tocsr() - H.T.tocsr())
-        if asym.nnz and asym.max() > 1e-10 * max(1.0, abs(H.data).max()):
-            raise InputError(path, f"matrix is not symmetric (max |H_ij - H_ji| = "
-                             f"{asym.max():.3g}), one triangle would lose entries",
+        worst, i, j = _asymmetry(H)
+        if worst > 1e-10 * max(1.0, float(np.abs(H.data).max(initial=0.0))):
+            raise InputError(path, f"matrix is not symmetric (max |H_ij - H_ji| = {worst:.3g} "
+                             f"at [{i}, {j}], 0-based), one triangle would lose entries",
                              "write it with triangle='full'")
-    keep = {"upper": H.row <= H.col, "lower": H.row >= H.col,
-            "full": np.ones(H.nnz, dtype=bool)}[triangle]
-    rows, cols, vals = H.row[keep].astype(np.int64), H.col[keep].astype(np.int64), H.data[keep]
-    order = np.lexsort((cols, rows))
-    rows, cols, vals = rows[order] + 1, cols[order] + 1, vals[order].astype(np.float64)
+    step = 1_000_000  # entries per chunk: bounded memory for the text of one chunk
+    bounds = np.unique(np.concatenate([np.searchsorted(H.indptr, np.arange(0, H.nnz, step)),
+                                       [H.shape[0]]]))
     with atomic_file(path) as tmp:
         with open(tmp, "w") as f:
-            step = 1_000_000  # bounded memory for the text of one chunk
-            for s in range(0, len(rows), step):
+            for r0, r1 in zip(bounds[:-1], bounds[1:]):  # whole rows, in order, columns sorted
+                a, b = H.indptr[r0], H.indptr[r1]
+                rows = np.repeat(np.arange(r0, r1, dtype=np.int64), np.diff(H.indptr[r0:r1 + 1]))
+                cols = H.indices[a:b].astype(np.int64)
+                vals = H.data[a:b].astype(np.float64)
+                if triangle != "full":
+                    keep = cols >= rows if triangle == "upper" else cols <= rows
+                    rows, cols, vals = rows[keep], cols[keep], vals[keep]
                 f.write("".join([f"{r} {c} {v!r}\n" for r, c, v in zip(
-                    rows[s:s + step].tolist(), cols[s:s + step].tolist(),
-                    vals[s:s + step].tolist())]))
+                    (rows + 1).tolist(), (cols + 1).tolist(), vals.tolist())]))
 
 
 def _read_npz(path) -> sp.csr_matrix:
