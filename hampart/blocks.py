@@ -31,8 +31,8 @@ from e3nn import o3
 from .errors import InputError
 from .so3 import orbital_from_e3nn
 
-__all__ = ["extract_blocks", "assemble_blocks", "block_masks", "species_masks",
-           "union_local_table", "IrrepsLayout"]
+__all__ = ["extract_blocks", "assemble_blocks", "block_entries", "block_masks",
+           "species_masks", "union_local_table", "IrrepsLayout"]
 
 
 # ---------------------------------------------------------------------------- species tables
@@ -166,7 +166,7 @@ def extract_blocks(H, numbers, basis, graph, source: str = "hamiltonian"):
 
 
 # ---------------------------------------------------------------------------- assemble
-def _entries(blocks, atoms_row, atoms_col, numbers, offsets, basis):
+def block_entries(blocks, atoms_row, atoms_col, numbers, offsets, basis):
     """(rows, cols, values) of the entries of ``blocks`` (k, u, u) the species pairs have;
     block k couples atom ``atoms_row[k]`` (rows) with ``atoms_col[k]`` (columns)."""
     rows, cols, vals = [], [], []
@@ -213,8 +213,9 @@ def assemble_blocks(node_blocks, edge_blocks, numbers, basis, edge_index,
                          "pass (n_atoms, u, u) node and (n_edges, u, u) edge blocks of this basis")
     offsets = basis.orbital_offsets(numbers)
     atoms = np.arange(n, dtype=np.int64)
-    rn, cn, vn = _entries(node_blocks, atoms, atoms, numbers, offsets, basis)
-    re, ce, ve = _entries(edge_blocks, edge_index[1], edge_index[0], numbers, offsets, basis)
+    rn, cn, vn = block_entries(node_blocks, atoms, atoms, numbers, offsets, basis)
+    re, ce, ve = block_entries(edge_blocks, edge_index[1], edge_index[0], numbers, offsets,
+                               basis)
     size = int(offsets[-1])
     P = sp.coo_matrix((np.concatenate([vn, ve]), (np.concatenate([rn, re]),
                                                    np.concatenate([cn, ce]))),

@@ -155,7 +155,7 @@ def _write_slab(writer, slab, arrays, numbers, offsets, basis, pred_nodes, pred_
     """Turn a slab's predicted blocks into its atoms' rows, ``group_atoms`` atoms at a time
     (bounds the entry arrays): node blocks, half of each owned edge j -> i's block at (i, j)
     and half of the transpose of each edge i -> j with an owned sender, also at (i, j)."""
-    from ..blocks import _entries
+    from ..blocks import block_entries
 
     ei = arrays["edge_index"][:, :pred_edges.shape[0]]
     z = numbers[arrays["node_ids"]]
@@ -179,11 +179,11 @@ def _write_slab(writer, slab, arrays, numbers, offsets, basis, pred_nodes, pred_
         atoms = np.arange(starts[g], starts[g + 1])
         e_in = np.arange(into[g], into[g + 1])
         e_out = from_owned[out_of[g]:out_of[g + 1]]
-        parts = [_entries(blocks(pred_nodes, atoms), atoms, atoms, z, off, basis),
-                 _entries(0.5 * blocks(pred_edges, e_in), ei[1, e_in], ei[0, e_in], z, off,
-                          basis),
-                 _entries(0.5 * blocks(pred_edges, e_out).transpose(0, 2, 1), ei[0, e_out],
-                          ei[1, e_out], z, off, basis)]
+        parts = [block_entries(blocks(pred_nodes, atoms), atoms, atoms, z, off, basis),
+                 block_entries(0.5 * blocks(pred_edges, e_in), ei[1, e_in], ei[0, e_in], z,
+                               off, basis),
+                 block_entries(0.5 * blocks(pred_edges, e_out).transpose(0, 2, 1),
+                               ei[0, e_out], ei[1, e_out], z, off, basis)]
         rows, cols, vals = (np.concatenate(x) for x in zip(*parts))
         keep = writer.owner[writer.atom_of_orbital[cols]] >= slab
         h = h_order[h_bounds[g]:h_bounds[g + 1]]

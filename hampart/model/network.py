@@ -239,7 +239,8 @@ class HamiltonianModel(nn.Module):
         # edge blocks need no softmax over a receiver: plain contiguous chunks of the wanted edges
         step = self.edge_chunk or max(m_out, 1)
         if shared is not None and m_out <= step:
-            edge_irreps = [self._edge_irreps(x, numbers, _first_edges(shared, m_out))] if m_out else []
+            edge_irreps = [self._edge_irreps(x, numbers, _first_edges(shared, m_out))] \
+                if m_out else []
         else:
             edge_irreps = [run(self._chunk_edge_irreps, x, numbers, sender[a:b], receiver[a:b],
                                vec[a:b]) for a, b in ((a, min(a + step, m_out))
