@@ -98,6 +98,40 @@ def test_metrics_on_known_errors():
     assert abs(ev["eig_mae_meV"] - 1e3 * HARTREE_EV * 1e-3) < 1e-6
 
 
+@pytest.mark.parametrize("rows_per_chunk", [None, 37])
+def test_sparse_block_errors_equal_the_padded_blocks(rows_per_chunk):
+    """The row-chunked sparse errors equal those of the extracted padded blocks, with ghosts,
+    entries beyond r_cut in the reference and noise in the prediction."""
+    import numpy as np
+
+    from hampart.blocks import block_masks, extract_blocks
+    from hampart.generate import SyntheticParams, synthetic_hamiltonian
+
+    s = make_structure("hfo2", seed=2, size=(2, 2, 2), vacancies=0.05)
+    basis = load_basis("SZV")
+    H = synthetic_hamiltonian(s, basis, SyntheticParams(interaction_radius=5.0))
+    graph = radius_graph(s.positions, s.cell, s.pbc, 4.0)  # the reference reaches beyond
+    rng = np.random.default_rng(0)
+    P = H.tocsr(copy=True)
+    P.data += rng.normal(scale=1e-3, size=P.nnz)
+    got = block_errors(P, H, s.numbers, basis, graph, rows_per_chunk=rows_per_chunk)
+    node_p, edge_p, _ = extract_blocks(P, s.numbers, basis, graph)
+    node_r, edge_r, info = extract_blocks(H, s.numbers, basis, graph)
+    node_m, edge_m = block_masks(s.numbers, basis, graph.edge_index)
+    dn, de = (node_p - node_r)[node_m], (edge_p - edge_r)[edge_m]
+    both = np.concatenate([dn, de])
+    want = {"node_mae_mEh": 1e3 * np.abs(dn).mean(), "edge_mae_mEh": 1e3 * np.abs(de).mean(),
+            "total_mae_meV": 1e3 * HARTREE_EV * np.abs(both).mean(),
+            "node_rmse_mEh": 1e3 * np.sqrt((dn ** 2).mean()),
+            "edge_rmse_mEh": 1e3 * np.sqrt((de ** 2).mean()),
+            "max_abs_error_mEh": 1e3 * np.abs(both).max(),
+            "reference_outside_rcut_max_abs_mEh": 1e3 * info["outside_max_abs"]}
+    assert info["outside_max_abs"] > 0
+    for key, value in want.items():
+        assert abs(got[key] - value) <= 1e-9 * abs(value), key
+    assert (got["n_node_elements"], got["n_edge_elements"]) == (node_m.sum(), edge_m.sum())
+
+
 def test_predict_and_evaluate_cli(model, tmp_path, capsys):
     data = generate("hfo2", seed=5, out=tmp_path / "test", size=(2, 2, 2), interaction_radius=4.0)
     save_model(tmp_path / "model.pt", model, KW, load_basis("SZV"))
