@@ -39,12 +39,18 @@ def _add_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
 
 
+def _slab_done(k, parts, atoms, edges, seconds) -> None:
+    if parts > 1:  # a long prediction shows that it moves
+        print(f"slab {k}/{parts}: {atoms} atoms, {edges} edges with the halo, {seconds:.0f} s",
+              flush=True)
+
+
 def run_predict(config: PredictConfig) -> int:
     from .predict import predict_file
 
     _, info = predict_file(config.model, config.structure, out=config.out, images=config.images,
                            max_atoms=config.max_atoms, device=config.device, dtype=config.dtype,
-                           max_gib=config.max_gib)
+                           max_gib=config.max_gib, progress=_slab_done)
     chunks = [c for c in info["edge_chunks"] if c is not None]
     how = (f", edges in chunks of up to {max(chunks)} (--max-gib {config.max_gib:g})"
            if chunks else "")

@@ -233,7 +233,8 @@ def predict_hamiltonian(model, basis, structure, n_layers: int, rcut: float,
     plus one slab at a time: its activations, its predicted blocks, and the entries of
     ``group_atoms`` atoms' rows being written. ``max_gib`` bounds the activations: each slab
     runs in the largest edge chunks whose training-step memory law (an upper bound without
-    gradients) fits; None keeps the model's ``edge_chunk``."""
+    gradients) fits; None keeps the model's ``edge_chunk``. ``progress(k, parts, owned atoms,
+    edges, seconds so far)`` is called after each slab."""
     from ..graph import radius_graph
     from ..partition import build_partitions
 
@@ -277,7 +278,7 @@ def predict_hamiltonian(model, basis, structure, n_layers: int, rcut: float,
                     n_owned, m_owned, max(1, int(group_atoms)))
         del pred_nodes, pred_edges
         if progress is not None:
-            progress(p + 1, parts)
+            progress(p + 1, parts, n_owned, len(order), time.perf_counter() - t0)
     H = writer.matrix()
     info = {"n_atoms": n, "n_edges": graph.n_edges, "parts": parts,
             "largest_part_edges": int(peak_edges), "n_orbitals": writer.size, "nnz": int(H.nnz),
@@ -313,7 +314,7 @@ def _warn_untrained_elements(payload, structure, model_path) -> None:
 
 
 def predict_file(model_path, structure_path, out=None, images="refuse", max_atoms=20000,
-                 device="auto", dtype="float32", max_gib: float | None = 8.0):
+                 device="auto", dtype="float32", max_gib: float | None = 8.0, progress=None):
     """Load the model and the structure (file or dataset directory), predict, write ``out``."""
     import os
 
@@ -339,7 +340,7 @@ def predict_file(model_path, structure_path, out=None, images="refuse", max_atom
     H, info = predict_hamiltonian(model, basis, structure, int(payload["model"].get("layers", 1)),
                                   float(payload["model"]["rcut"]), images=images,
                                   max_atoms=max_atoms, device=device, dtype=tdtype,
-                                  max_gib=max_gib)
+                                  max_gib=max_gib, progress=progress)
     if out is not None:
         extra = dict(zip(STRUCTURE_KEYS, (structure.numbers, structure.positions, structure.cell)))
         write_matrix(out, H, extra=extra if str(out).lower().endswith(".npz") else None)

@@ -151,6 +151,12 @@ def test_predict_and_evaluate_cli(model, tmp_path, capsys):
     write_matrix(tmp_path / "small.npz", sp.eye(5).tocsr())
     assert main(["evaluate", str(tmp_path / "small.npz"), "--reference", str(data)]) == 2
     assert "small.npz" in capsys.readouterr().err
+    # in slabs, with their progress, and as CP2K text: the same matrix
+    assert main(["predict", str(tmp_path / "model.pt"), str(data), "--out",
+                 str(tmp_path / "H_pred.csr"), "--dtype", "float64", "--max-atoms", "40"]) == 0
+    out = capsys.readouterr().out
+    assert "slab 1/3: 32 atoms" in out and "slab 3/3" in out and "3 slab(s)" in out
+    assert abs(read_matrix(tmp_path / "H_pred.csr") - H).max() < 1e-12
 
 
 def test_evaluate_refuses_a_reference_of_another_structure(model, tmp_path, capsys):
