@@ -10,7 +10,7 @@ O s,p); paper hyperparameters (lmax = mmax = 4, 16 channels, ff 64, 2 heads, 1 l
 runs in a fresh subprocess so that its peak memory (ru_maxrss on CPU,
 torch.cuda.max_memory_allocated on CUDA) is its own. Timings: median of ``--repeat`` steps
 after one warm-up step. A "step" = forward + loss + backward (no optimiser); for a partition the
-blocks of its owned edges only, as the trainer computes them.
+blocks of its exact owned edges only, as the trainer computes them.
 """
 
 from __future__ import annotations
@@ -69,12 +69,19 @@ def run_case(n_atoms, rcut, device, dtype_name, repeat, profile, layers, edge_ch
                      key=lambda a: a["edge_index"].shape[1])
         ids = arrays["node_ids"]
         numbers, positions = numbers[ids], positions[ids]
-        # as the trainer: owned edges' blocks only (all: the baseline before it did so)
-        edge_outputs = None if all_edge_outputs else int(arrays["edge_owned"].sum())
+        # as the trainer: exact owned edges first (halo L leaves those from halo senders inexact)
+        m_owned = int(arrays["edge_owned"].sum())
+        exact = arrays["node_hop"][arrays["edge_index"][0, :m_owned]] <= halo - layers
+        order = np.concatenate([np.flatnonzero(exact), np.flatnonzero(~exact),
+                                np.arange(m_owned, arrays["edge_index"].shape[1])])
+        arrays = dict(arrays, edge_index=arrays["edge_index"][:, order],
+                      edge_shift=arrays["edge_shift"][order])
+        # as the trainer: exact owned edges' blocks only (all: the baseline before it did so)
+        edge_outputs = None if all_edge_outputs else int(exact.sum())
         part_info = {"parts": parts, "halo": halo, "graph_edges": g.n_edges,
                      "part_nodes": int(len(ids)), "part_owned_nodes": int((arrays["node_hop"] == 0).sum()),
-                     "part_owned_edges": int(arrays["edge_owned"].sum()),
-                     "edge_outputs": "all" if all_edge_outputs else "owned"}
+                     "part_owned_edges": m_owned, "part_exact_edges": int(exact.sum()),
+                     "edge_outputs": "all" if all_edge_outputs else "exact owned"}
         g = type(g)(edge_index=arrays["edge_index"], edge_shift=arrays["edge_shift"],
                     n_nodes=len(ids), rcut=g.rcut)
     args = dict(PAPER_HYPERPARAMETERS, layers=layers, rcut=rcut, edge_chunk=edge_chunk or None)

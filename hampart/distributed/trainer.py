@@ -103,21 +103,27 @@ class PartitionLoss:
         self.basis = basis
 
     def masks(self, batch):
-        """Species masks cut to the partition's exact outputs; computed once per partition."""
+        """Species masks cut to the partition's exact outputs; computed once per partition.
+        When the exact owned edges come first (:func:`~hampart.partition.exact_edges_first`)
+        the edge mask covers only them, and only their blocks are computed."""
         from ..model.loss import block_masks_torch
 
         node, edge = block_masks_torch(batch.numbers, batch.edge_index, self.basis,
                                        batch.node_exact.shape[0], batch.edge_exact.shape[0])
-        return node & batch.node_exact[:, None, None], edge & batch.edge_exact[:, None, None]
+        exact = batch.edge_exact
+        n_exact = int(exact.sum())
+        if bool(exact[:n_exact].all()):
+            edge, exact = edge[:n_exact], exact[:n_exact]
+        return node & batch.node_exact[:, None, None], edge & exact[:, None, None]
 
     def __call__(self, model, batch, masks):
         node_mask, edge_mask = masks
-        n_owned, m_owned = node_mask.shape[0], edge_mask.shape[0]
-        # only owned edges carry labels: the others' blocks are not computed
+        n_owned, m_out = node_mask.shape[0], edge_mask.shape[0]
+        # only exact owned edges count in the loss: the others' blocks are not computed
         pred_nodes, pred_edges = model(batch.numbers, batch.positions, batch.cell,
-                                       batch.edge_index, batch.edge_shift, edge_outputs=m_owned)
+                                       batch.edge_index, batch.edge_shift, edge_outputs=m_out)
         dn = (pred_nodes[:n_owned] - batch.node_blocks)[node_mask]
-        de = (pred_edges[:m_owned] - batch.edge_blocks)[edge_mask]
+        de = (pred_edges - batch.edge_blocks[:m_out])[edge_mask]
         sse = dn.square().sum() + de.square().sum()
         sae = dn.detach().abs().sum() + de.detach().abs().sum()
         return sse, sae
@@ -187,7 +193,7 @@ def _directories(value) -> list[str]:
 def _load_parts(directories, ctx, n_layers, dtype):
     """Manifests of ``directories`` (one per structure; same basis and r_cut) and this rank's
     partitions of all of them, assigned to ranks together by their edge counts."""
-    from ..partition import load_manifest, load_batch
+    from ..partition import exact_edges_first, load_batch, load_manifest
 
     manifests = [load_manifest(d) for d in directories]
     first, where = manifests[0]["params"], directories[0]
@@ -201,8 +207,9 @@ def _load_parts(directories, ctx, n_layers, dtype):
     index = [(d, k) for d, m in zip(directories, manifests) for k in range(len(m["parts"]))]
     costs = [p["n_edges"] for m in manifests for p in m["parts"]]
     mine = [index[i] for i in assign_parts(costs, ctx.size)[ctx.rank]]
-    batches = [load_batch(d, k, n_layers=n_layers, device=ctx.device, dtype=dtype)
-               for d, k in mine]
+    # exact owned edges first: only their blocks are computed (halo = L leaves some inexact)
+    batches = [exact_edges_first(load_batch(d, k, n_layers=n_layers, device=ctx.device,
+                                            dtype=dtype)) for d, k in mine]
     return manifests, mine, batches
 
 
@@ -418,7 +425,7 @@ def _memory_plan(config, model, batches, val_batches, ctx):
                    if isinstance(t, torch.Tensor))
     graphs = [(b.numbers.shape[0], b.edge_index.shape[1],
                int(torch.bincount(b.edge_index[1]).max()) if b.edge_index.shape[1] else 1,
-               b.n_owned_edges) for b in everything]
+               int(b.edge_exact.sum())) for b in everything]
     source = f"{', '.join(_directories(config.parts))} (rank {ctx.rank})"
     planned = plan_chunks(law, graphs, config.max_gib, resident, source=source)
     cap = model.edge_chunk

@@ -16,11 +16,11 @@ __all__ = [
     "build_partition", "build_partitions", "incoming_csr", "partition_stats", "EDGE_IDS",
     "slice_dataset", "partition_arrays", "load_manifest", "load_partition", "verify",
     "FORMAT", "VERSION",
-    "PartitionBatch", "exact_masks", "to_batch", "load_batch",
+    "PartitionBatch", "exact_masks", "to_batch", "load_batch", "exact_edges_first",
     "inspect_partitions", "format_inspection",
 ]
 
-_LOADER = ("PartitionBatch", "exact_masks", "to_batch", "load_batch")
+_LOADER = ("PartitionBatch", "exact_masks", "to_batch", "load_batch", "exact_edges_first")
 
 
 def __getattr__(name):

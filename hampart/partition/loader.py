@@ -15,6 +15,7 @@ Positions and cell in Angstrom; ``edge_index`` is (sender j, receiver i), local.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +26,8 @@ from ..keys import (CELL, EDGE_BLOCKS, EDGE_INDEX, EDGE_OWNED, EDGE_SHIFT, NODE_
                     NODE_IDS, NUMBERS, POSITIONS)
 from .store import HALO, load_partition
 
-__all__ = ["PartitionBatch", "exact_masks", "to_batch", "load_batch", "batch_bytes"]
+__all__ = ["PartitionBatch", "exact_masks", "to_batch", "load_batch", "batch_bytes",
+           "exact_edges_first"]
 
 
 @dataclass(frozen=True)
@@ -116,3 +118,21 @@ def load_batch(directory, k: int, n_layers: int, device="cpu", dtype=torch.float
     arrays = load_partition(directory, k, verify=verify)
     return to_batch(arrays, n_layers, device=device, dtype=dtype,
                     source=f"{directory} (part {k})")
+
+
+def exact_edges_first(batch: PartitionBatch) -> PartitionBatch:
+    """The same partition with its exact owned edges moved before the inexact ones (edge
+    arrays, labels and masks permuted alike; the first ``edge_exact.sum()`` owned edges are
+    then the exact ones). With halo k = L the owned edges from a halo sender are inexact, about
+    40 % at r_cut 8: the trainer then asks the network for the exact edges' blocks only."""
+    exact = batch.edge_exact
+    n_exact = int(exact.sum())
+    if bool(exact[:n_exact].all()):
+        return batch
+    m = batch.edge_index.shape[1]
+    owned = torch.cat([torch.nonzero(exact).flatten(), torch.nonzero(~exact).flatten()])
+    order = torch.cat([owned, torch.arange(exact.shape[0], m, device=exact.device)])
+    return dataclasses.replace(
+        batch, edge_index=batch.edge_index[:, order], edge_shift=batch.edge_shift[order],
+        edge_owned=batch.edge_owned[order], edge_exact=exact[owned],
+        edge_blocks=None if batch.edge_blocks is None else batch.edge_blocks[owned])

@@ -130,3 +130,48 @@ def test_partition_losses_sum_to_full_graph_loss():
         exact = b.edge_exact
         assert torch.allclose(pe[: b.n_owned_edges][exact], full_edges[eid][exact], atol=1e-10)
         assert not exact.all()  # some owned edges cross the cut at this size
+
+
+def test_exact_edges_first_computes_fewer_blocks_for_the_same_loss():
+    """Halo L leaves owned edges with a halo sender inexact: moved behind the exact ones, the
+    trainer's loss asks for the exact edges' blocks only, with the same value and gradients."""
+    from hampart.basis import Basis
+    from hampart.distributed.trainer import PartitionLoss
+    from hampart.graph import radius_graph
+    from hampart.model import HamiltonianModel
+    from hampart.partition import exact_edges_first
+
+    from partition_helpers import random_hamiltonian, random_structure
+
+    basis = Basis({72: (0, 0, 1, 2), 8: (0, 1)}, name="SZV-HfO")
+    numbers, positions, cell = random_structure(40, lengths=(11.0, 8.0, 8.0), seed=8)
+    structure = SimpleNamespace(numbers=numbers, positions=positions, cell=cell,
+                                pbc=np.ones(3, dtype=bool), source="random")
+    graph = radius_graph(positions, cell, [True] * 3, 3.4)
+    H = random_hamiltonian(numbers, graph, basis)
+    parts, _ = partition_arrays(structure, 3.4, method="slab", parts=2, halo=1,
+                                hamiltonian=H, basis=basis)
+    torch.manual_seed(0)
+    model = HamiltonianModel(basis, lmax=4, mmax=2, channels=4, ff_hidden=8, heads=1,
+                             layers=1, rcut=3.4).double()
+    loss_fn = PartitionLoss(basis)
+    b = to_batch(parts[0], n_layers=1, dtype=torch.float64)
+    first = exact_edges_first(b)
+    n_exact = int(b.edge_exact.sum())
+    assert 0 < n_exact < b.n_owned_edges and not b.edge_exact[:n_exact].all()
+    assert first.edge_exact[:n_exact].all() and not first.edge_exact[n_exact:].any()
+    assert exact_edges_first(first) is first
+    masks = loss_fn.masks(first)
+    assert masks[1].shape[0] == n_exact and loss_fn.masks(b)[1].shape[0] == b.n_owned_edges
+    results = []
+    for batch in (b, first):
+        sse, sae = loss_fn(model, batch, loss_fn.masks(batch))
+        grads = torch.autograd.grad(sse, list(model.parameters()), allow_unused=True)
+        results.append((float(sse.detach()), float(sae), grads))
+    (s1, a1, g1), (s2, a2, g2) = results
+    assert s1 == pytest.approx(s2, rel=1e-12) and a1 == pytest.approx(a2, rel=1e-12)
+    for x, y in zip(g1, g2):
+        if x is not None and y is not None:
+            assert torch.allclose(x, y, rtol=1e-9, atol=1e-13)
+        else:  # a head only inexact edges used: no gradient, or zero
+            assert (x is None or not x.any()) and (y is None or not y.any())
