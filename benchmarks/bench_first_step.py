@@ -33,7 +33,7 @@ def run(halo: int, tmp: str) -> dict:
     from hampart.model import PAPER_HYPERPARAMETERS, HamiltonianModel
     from hampart.model.statistics import label_sums
     from hampart.partition import load_manifest, slice_dataset
-    from hampart.partition.loader import load_batch
+    from hampart.partition.loader import exact_edges_first, load_batch
 
     files = os.path.join(tmp, "files")
     t0 = time.perf_counter()
@@ -46,7 +46,7 @@ def run(halo: int, tmp: str) -> dict:
     k = max(range(PARTS), key=lambda i: manifest["parts"][i]["n_edges"])
     layers = PAPER_HYPERPARAMETERS["layers"]
     t0 = time.perf_counter()
-    batch = load_batch(out, k, layers)
+    batch = exact_edges_first(load_batch(out, k, layers))  # as the trainer loads it
     t_load = time.perf_counter() - t0
     t0 = time.perf_counter()
     basis = load_basis(manifest["params"]["basis"]["name"])
