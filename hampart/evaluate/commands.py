@@ -39,10 +39,18 @@ def _add_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
 
 
-def _slab_done(k, parts, atoms, edges, seconds) -> None:
-    if parts > 1:  # a long prediction shows that it moves
-        print(f"slab {k}/{parts}: {atoms} atoms, {edges} edges with the halo, {seconds:.0f} s",
-              flush=True)
+class _SlabProgress:
+    """Prints a slab's progress when there are several: the first, the last, and then at
+    most every 10 s (a long prediction shows that it moves without flooding the log)."""
+
+    def __init__(self):
+        self.last = None
+
+    def __call__(self, k, parts, atoms, edges, seconds) -> None:
+        if parts > 1 and (k in (1, parts) or self.last is None or seconds - self.last >= 10):
+            self.last = seconds
+            print(f"slab {k}/{parts}: {atoms} atoms, {edges} edges with the halo, "
+                  f"{seconds:.0f} s", flush=True)
 
 
 def run_predict(config: PredictConfig) -> int:
@@ -50,7 +58,7 @@ def run_predict(config: PredictConfig) -> int:
 
     _, info = predict_file(config.model, config.structure, out=config.out, images=config.images,
                            max_atoms=config.max_atoms, device=config.device, dtype=config.dtype,
-                           max_gib=config.max_gib, progress=_slab_done)
+                           max_gib=config.max_gib, progress=_SlabProgress())
     chunks = [c for c in info["edge_chunks"] if c is not None]
     how = (f", edges in chunks of up to {max(chunks)} (--max-gib {config.max_gib:g})"
            if chunks else "")

@@ -239,13 +239,17 @@ def predict_hamiltonian(model, basis, structure, n_layers: int, rcut: float,
     from ..partition import build_partitions
 
     t0 = time.perf_counter()
+    if isinstance(max_atoms, bool) or not isinstance(max_atoms, (int, np.integer)) \
+            or max_atoms < 1:
+        raise InputError("--max-atoms", f"{max_atoms!r}", "give a positive number of atoms "
+                         "per slab (default 20000)")
     numbers = np.asarray(structure.numbers, dtype=np.int64)
     basis.check(numbers, source=structure.source or "structure")
     graph = radius_graph(structure.positions, structure.cell, structure.pbc, rcut,
                          images=images, source=structure.source or "structure")
     n = graph.n_nodes
     offsets = basis.orbital_offsets(numbers)
-    parts = max(1, math.ceil(n / max(1, int(max_atoms))))
+    parts = math.ceil(n / int(max_atoms))
     owner = np.zeros(n, dtype=np.int64) if parts == 1 else _slab_owner(structure, parts)
     writer = _RowWriter(graph, np.diff(offsets), owner)
     positions = torch.as_tensor(structure.positions, dtype=dtype, device=device)

@@ -157,6 +157,10 @@ def test_predict_and_evaluate_cli(model, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "slab 1/3: 32 atoms" in out and "slab 3/3" in out and "3 slab(s)" in out
     assert abs(read_matrix(tmp_path / "H_pred.csr") - H).max() < 1e-12
+    for flag, value in (("--max-atoms", "0"), ("--max-gib", "-1")):
+        assert main(["predict", str(tmp_path / "model.pt"), str(data), "--out",
+                     str(tmp_path / "bad.npz"), flag, value]) == 2
+        assert flag in capsys.readouterr().err and not (tmp_path / "bad.npz").exists()
 
 
 def test_evaluate_refuses_a_reference_of_another_structure(model, tmp_path, capsys):
