@@ -145,16 +145,11 @@ def _plot(path, pred, ref, graph, structure, basis, ev_p, ev_r) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..blocks import block_masks, extract_blocks
-    from .metrics import HARTREE_EV
+    from .metrics import HARTREE_EV, sample_edge_elements
 
-    _, ep, _ = extract_blocks(pred, structure.numbers, basis, graph)
-    _, er, _ = extract_blocks(ref, structure.numbers, basis, graph)
-    _, em = block_masks(structure.numbers, basis, graph.edge_index)
+    x, y = sample_edge_elements(ref, pred, structure.numbers, basis, graph)
     fig, ax = plt.subplots(1, 2, figsize=(9, 4))
-    x, y = er[em], ep[em]
-    pick = slice(None, None, max(1, x.size // 200000))
-    ax[0].plot(1e3 * x[pick], 1e3 * y[pick], ",", alpha=0.5)
+    ax[0].plot(1e3 * x, 1e3 * y, ",", alpha=0.5)
     ax[0].set(xlabel="reference H_ij (mEh)", ylabel="predicted H_ij (mEh)", title="edge blocks")
     ax[1].plot(HARTREE_EV * ev_r, HARTREE_EV * ev_p, ".", ms=2)
     ax[1].set(xlabel="reference eigenvalue (eV)", ylabel="predicted eigenvalue (eV)",

@@ -14,7 +14,8 @@ import scipy.sparse as sp
 
 from ..errors import InputError
 
-__all__ = ["HARTREE_EV", "block_errors", "eigenvalues", "eigenvalue_errors"]
+__all__ = ["HARTREE_EV", "block_errors", "sample_edge_elements", "eigenvalues",
+           "eigenvalue_errors"]
 
 HARTREE_EV = 27.211386245988  # CODATA 2018
 
@@ -77,6 +78,29 @@ def block_errors(pred, ref, numbers, basis, graph, rows_per_chunk: int | None = 
         "n_edge_elements": n_edge,
         "reference_outside_rcut_max_abs_mEh": 1e3 * outside,
     }
+
+
+def sample_edge_elements(ref, pred, numbers, basis, graph, max_points: int = 200_000,
+                         seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(reference, predicted)`` values of the edge-block elements of a random sample of the
+    graph's edges (all of them when they hold at most ``max_points`` elements), for plots:
+    looked up in the sparse matrices, no padded blocks."""
+    from ..blocks import block_entries
+
+    numbers = np.asarray(numbers, dtype=np.int64)
+    offsets = basis.orbital_offsets(numbers)
+    counts = np.diff(offsets)
+    edge_index = np.asarray(graph.edge_index, dtype=np.int64).reshape(2, -1)
+    sizes = counts[edge_index[1]] * counts[edge_index[0]]
+    edges = np.flatnonzero(sizes)
+    if sizes.sum() > max_points:
+        keep = int(len(edges) * max_points / sizes.sum())
+        edges = np.sort(np.random.default_rng(seed).choice(edges, keep, replace=False))
+    u = basis.n_union
+    rows, cols, _ = block_entries(np.zeros((len(edges), u, u)), edge_index[1, edges],
+                                  edge_index[0, edges], numbers, offsets, basis)
+    ref, pred = sp.csr_matrix(ref), sp.csr_matrix(pred)
+    return np.asarray(ref[rows, cols]).ravel(), np.asarray(pred[rows, cols]).ravel()
 
 
 def eigenvalues(H, S=None, k: int | None = None, sigma: float | None = None) -> np.ndarray:

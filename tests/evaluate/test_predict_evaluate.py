@@ -195,3 +195,25 @@ def test_predict_warns_about_elements_the_model_never_saw(model, tmp_path, capsy
                  str(tmp_path / "H.npz")]) == 0  # it runs, and says what it cannot know
     err = capsys.readouterr().err
     assert "warning" in err and "trained on Hf, O only" in err and "Si" in err
+
+
+def test_plot_sample_of_edge_elements_reads_the_sparse_matrices():
+    import numpy as np
+
+    from hampart.blocks import block_masks, extract_blocks
+    from hampart.evaluate.metrics import sample_edge_elements
+    from hampart.generate import SyntheticParams, synthetic_hamiltonian
+
+    s = make_structure("hfo2", seed=2, size=(2, 2, 2), vacancies=0.05)
+    basis = load_basis("SZV")
+    H = synthetic_hamiltonian(s, basis, SyntheticParams(interaction_radius=4.0))
+    g = radius_graph(s.positions, s.cell, s.pbc, 4.0)
+    P = H.tocsr(copy=True)
+    P.data *= 1.1
+    x, y = sample_edge_elements(H, P, s.numbers, basis, g)  # small: every edge element
+    _, edge_blocks, _ = extract_blocks(H, s.numbers, basis, g)
+    _, edge_mask = block_masks(s.numbers, basis, g.edge_index)
+    assert np.array_equal(np.sort(x), np.sort(edge_blocks[edge_mask]))
+    assert np.allclose(y, 1.1 * x)
+    x, y = sample_edge_elements(H, P, s.numbers, basis, g, max_points=5000)
+    assert 4000 < len(x) < 6000 and np.allclose(y, 1.1 * x)
