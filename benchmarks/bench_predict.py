@@ -1,7 +1,7 @@
 """Prediction of a whole structure in bounded memory (DESIGN.md §8): the paper's 3,000-atom
 HfO2 cell, 24,000 and about 100,000 atoms, SZV basis, r_cut 6 Angstrom (the generator's interaction
 radius), paper hyperparameters with random weights (time and memory do not depend on them),
-float32, slabs of at most 20,000 owned atoms, --max-gib 8. Each case runs in its own process
+float32, --max-gib 8 (slabs sized by it). Each case runs in its own process
 so that its peak memory (ru_maxrss) is its own.
 
     python benchmarks/bench_predict.py                  # all cases, JSON on stdout
@@ -22,19 +22,17 @@ import time
 
 CASES = {"paper_3000": {}, "medium": {"atoms": 24_000},
          "medium_legacy": {"atoms": 24_000, "legacy": True}, "big": {"atoms": 100_000}}
-RCUT, MAX_ATOMS, MAX_GIB = 6.0, 20_000, 8.0
+RCUT, MAX_ATOMS, MAX_GIB = 6.0, None, 8.0  # slabs sized by the budget
 
 
 def legacy_predict(model, basis, structure, n_layers, rcut, max_atoms):
     """The previous assembly: every slab's owned blocks as triplets, then (P + P^T) / 2."""
-    import math
-
     import numpy as np
     import scipy.sparse as sp
     import torch
 
     from hampart.blocks import assemble_blocks
-    from hampart.evaluate.predict import _memory_law, _slab_chunk, _slab_owner
+    from hampart.evaluate.predict import _memory_law, _plan_slabs, _slab_chunk
     from hampart.graph import radius_graph
     from hampart.partition import build_partitions
 
@@ -42,10 +40,10 @@ def legacy_predict(model, basis, structure, n_layers, rcut, max_atoms):
     graph = radius_graph(structure.positions, structure.cell, structure.pbc, rcut)
     offsets = basis.orbital_offsets(numbers)
     counts = np.diff(offsets)
-    parts = max(1, math.ceil(graph.n_nodes / max_atoms))
-    owner = np.zeros(graph.n_nodes, np.int64) if parts == 1 else _slab_owner(structure, parts)
-    t = torch.as_tensor
     law = _memory_law(model, MAX_GIB)
+    owner = _plan_slabs(graph, structure, n_layers, law, MAX_GIB, max_atoms)  # the same slabs
+    parts = int(owner.max()) + 1
+    t = torch.as_tensor
     rows, cols, vals = [], [], []
     for _, a in build_partitions(graph, owner, halo=n_layers + 1):
         ids = a["node_ids"]

@@ -19,7 +19,7 @@ class PredictConfig:
     structure: str
     out: str
     images: str = "refuse"
-    max_atoms: int = 20000
+    max_atoms: int | None = None
     device: str = "auto"
     dtype: str = "float32"
     max_gib: float = 8.0
@@ -30,8 +30,9 @@ def _add_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("structure", help="structure file, or a directory made by hampart generate")
     p.add_argument("--out", required=True, help="output matrix (.npz or .csr)")
     p.add_argument("--images", choices=["refuse", "minimum"], default="refuse")
-    p.add_argument("--max-atoms", type=int, default=20000, dest="max_atoms",
-                   help="owned atoms per streamed slab (bounds the host memory of a slab)")
+    p.add_argument("--max-atoms", type=int, default=None, dest="max_atoms",
+                   help="at most this many owned atoms per streamed slab (default: the fewest "
+                        "slabs that fit --max-gib)")
     p.add_argument("--max-gib", type=float, default=8.0, dest="max_gib",
                    help="the model's working memory per slab on the device, GiB (edges are "
                         "processed in chunks to stay within it; default 8)")

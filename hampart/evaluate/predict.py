@@ -1,6 +1,7 @@
 """Predict the Hamiltonian of a structure of any size, in bounded memory.
 
-The structure's graph is cut into slabs of at most ``max_atoms`` owned atoms; each slab gets a
+The structure's graph is cut into slabs along its longest cell vector, as few as fit the memory
+budget (or of at most ``max_atoms`` owned atoms); each slab gets a
 halo of depth L + 1 (L = the model's layers) so that every owned atom and every edge with an
 owned end is computed exactly as in the full graph (DESIGN.md §3), one slab at a time. The edge
 j -> i predicts H_ij and i -> j predicts H_ji; the rows of the slab's atoms are final there:
@@ -221,9 +222,47 @@ def _slab_chunk(law, arrays, m_out: int, max_gib: float, structure):
     return chunk
 
 
+MIN_CHUNK = 50_000  # edges: slabs are sized so that chunks of at least this many fit
+
+
+def _slab_need(law, arrays, n_owned: int) -> tuple[float, int]:
+    """(bytes of the slab's network step in chunks of MIN_CHUNK edges, its edge outputs)."""
+    sender = arrays["edge_index"][0]
+    m_owned = int(arrays["edge_owned"].sum())
+    m_out = m_owned + int((sender[m_owned:] < n_owned).sum())
+    m = len(sender)
+    return law.step_bytes(len(arrays["node_ids"]), m, min(m, MIN_CHUNK), m_out), m_out
+
+
+def _plan_slabs(graph, structure, n_layers: int, law, max_gib, max_atoms):
+    """Owner of each atom: slabs along the longest cell vector, at most ``max_atoms`` owned
+    atoms each, and (``max_atoms`` None) as few as let every slab's network step run in edge
+    chunks of MIN_CHUNK within ``max_gib``: fewer slabs, less halo computed twice."""
+    from ..model.memory import GIB
+    from ..partition import build_partition, incoming_csr
+
+    n = graph.n_nodes
+    parts = math.ceil(n / int(max_atoms)) if max_atoms else 1
+    if max_atoms or law is None:
+        return np.zeros(n, dtype=np.int64) if parts == 1 else _slab_owner(structure, parts)
+    budget = max_gib * GIB - law.parameters * law.itemsize
+    ptr = incoming_csr(graph)
+    while True:
+        owner = np.zeros(n, dtype=np.int64) if parts == 1 else _slab_owner(structure, parts)
+        worst = 0.0
+        for p in range(parts):
+            arrays = build_partition(graph, owner, p, n_layers + 1, ptr=ptr)
+            worst = max(worst, _slab_need(law, arrays, int((arrays["node_hop"] == 0).sum()))[0])
+            if worst > budget:
+                break
+        if worst <= budget or parts >= n:
+            return owner
+        parts = min(n, max(parts + 1, math.ceil(parts * 1.25 * worst / budget)))
+
+
 @torch.no_grad()
 def predict_hamiltonian(model, basis, structure, n_layers: int, rcut: float,
-                        images: str = "refuse", max_atoms: int = 20000,
+                        images: str = "refuse", max_atoms: int | None = None,
                         device="cpu", dtype=torch.float32, progress=None,
                         group_atoms: int = 2048,
                         max_gib: float | None = None) -> tuple[sp.csr_matrix, dict]:
@@ -233,29 +272,34 @@ def predict_hamiltonian(model, basis, structure, n_layers: int, rcut: float,
     plus one slab at a time: its activations, its predicted blocks, and the entries of
     ``group_atoms`` atoms' rows being written. ``max_gib`` bounds the activations: each slab
     runs in the largest edge chunks whose training-step memory law (an upper bound without
-    gradients) fits; None keeps the model's ``edge_chunk``. ``progress(k, parts, owned atoms,
-    edges, seconds so far)`` is called after each slab."""
+    gradients) fits; None keeps the model's ``edge_chunk``. ``max_atoms`` caps the owned atoms
+    of a slab; None (with ``max_gib``) takes the fewest slabs that run in chunks of at least
+    MIN_CHUNK edges within the budget. ``progress(k, parts, owned atoms, edges, seconds so
+    far)`` is called after each slab."""
     from ..graph import radius_graph
     from ..partition import build_partitions
 
     t0 = time.perf_counter()
-    if isinstance(max_atoms, bool) or not isinstance(max_atoms, (int, np.integer)) \
-            or max_atoms < 1:
+    if max_atoms is not None and (isinstance(max_atoms, bool)
+                                  or not isinstance(max_atoms, (int, np.integer))
+                                  or max_atoms < 1):
         raise InputError("--max-atoms", f"{max_atoms!r}", "give a positive number of atoms "
-                         "per slab (default 20000)")
+                         "per slab, or leave it out (slabs sized by --max-gib)")
+    if max_atoms is None and max_gib is None:
+        max_atoms = 20000  # no budget to size slabs by
     numbers = np.asarray(structure.numbers, dtype=np.int64)
     basis.check(numbers, source=structure.source or "structure")
     graph = radius_graph(structure.positions, structure.cell, structure.pbc, rcut,
                          images=images, source=structure.source or "structure")
     n = graph.n_nodes
     offsets = basis.orbital_offsets(numbers)
-    parts = math.ceil(n / int(max_atoms))
-    owner = np.zeros(n, dtype=np.int64) if parts == 1 else _slab_owner(structure, parts)
+    law = _memory_law(model, max_gib)
+    owner = _plan_slabs(graph, structure, n_layers, law, max_gib, max_atoms)
+    parts = int(owner.max()) + 1
     writer = _RowWriter(graph, np.diff(offsets), owner)
     positions = torch.as_tensor(structure.positions, dtype=dtype, device=device)
     cell = torch.as_tensor(np.asarray(structure.cell), dtype=dtype, device=device)
     z_all = torch.as_tensor(numbers, device=device)
-    law = _memory_law(model, max_gib)
     keep_chunk, chunks = model.edge_chunk, set()
     peak_edges, model_seconds = 0, 0.0
     for p, arrays in build_partitions(graph, owner, halo=n_layers + 1):
@@ -317,7 +361,7 @@ def _warn_untrained_elements(payload, structure, model_path) -> None:
                                    "train on structures containing these elements"))
 
 
-def predict_file(model_path, structure_path, out=None, images="refuse", max_atoms=20000,
+def predict_file(model_path, structure_path, out=None, images="refuse", max_atoms=None,
                  device="auto", dtype="float32", max_gib: float | None = 8.0, progress=None):
     """Load the model and the structure (file or dataset directory), predict, write ``out``."""
     import os

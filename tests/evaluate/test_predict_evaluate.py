@@ -72,11 +72,17 @@ def test_memory_budget_chunks_edges_without_changing_the_prediction(model):
     basis = load_basis("SZV")
     free, info = predict_hamiltonian(model, basis, s, 2, 4.0, dtype=torch.float64, max_gib=100)
     assert info["edge_chunks"] == [None]
-    tight, info = predict_hamiltonian(model, basis, s, 2, 4.0, dtype=torch.float64, max_gib=0.05)
+    assert info["parts"] == 1  # the whole structure fits: no slab computes a halo
+    tight, info = predict_hamiltonian(model, basis, s, 2, 4.0, dtype=torch.float64, max_gib=0.05,
+                                      max_atoms=10_000)  # one slab, in chunks
     (chunk,) = info["edge_chunks"]
     assert chunk is not None and chunk < info["largest_part_edges"]
     assert abs(free - tight).max() < 1e-12
     assert model.edge_chunk is None  # the model is left as it was
+    sliced, info = predict_hamiltonian(model, basis, s, 2, 4.0, dtype=torch.float64,
+                                       max_gib=0.05)  # slabs sized by the budget instead
+    assert info["parts"] > 1 and info["edge_chunks"] == [None]
+    assert abs(free - sliced).max() < 1e-12
     with pytest.raises(InputError, match="max-gib"):
         predict_hamiltonian(model, basis, s, 2, 4.0, dtype=torch.float64, max_gib=1e-5)
 
