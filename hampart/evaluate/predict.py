@@ -119,11 +119,9 @@ class _RowWriter:
                      for k, dt in enumerate((np.int64, np.int64, np.float64)))
 
     def write(self, slab: int, rows, cols, vals) -> None:
-        """Entries of complete rows of ``slab``'s atoms (two halves per entry, summed here;
-        entries whose column atom belongs to an earlier slab left out: handed ones replace
-        them)."""
+        """Entries of complete rows of ``slab``'s atoms, each position once."""
         block = sp.coo_matrix((vals, (rows, cols)), shape=(self.size, self.size)).tocsr()
-        block.sum_duplicates()  # the two halves of each entry; also sorts the columns
+        block.sum_duplicates()  # sorts each row's columns
         lengths = np.diff(block.indptr)
         own = np.flatnonzero(lengths)
         lengths = lengths[own]
@@ -134,14 +132,13 @@ class _RowWriter:
         at = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(block.nnz)
         self.indices[at] = block.indices
         self.data[at] = block.data
-        col_owner = self.owner[self.atom_of_orbital[block.indices]]
-        ahead = np.flatnonzero(col_owner > slab)
-        if len(ahead):  # hand the pairs with later slabs over, transposed
-            row_of = np.repeat(np.arange(self.size), np.diff(block.indptr))
-            for q in np.unique(col_owner[ahead]):
-                pick = ahead[col_owner[ahead] == q]
-                self.handed.setdefault(int(q), []).append(
-                    (block.indices[pick].astype(np.int64), row_of[pick], block.data[pick]))
+
+    def hand_over(self, rows, cols, vals) -> None:
+        """Entries of rows that later slabs own, kept until their slab is written."""
+        row_owner = self.owner[self.atom_of_orbital[rows]]
+        for q in np.unique(row_owner):
+            pick = row_owner == q
+            self.handed.setdefault(int(q), []).append((rows[pick], cols[pick], vals[pick]))
 
     def matrix(self) -> sp.csr_matrix:
         if not self.filled.all():
@@ -151,21 +148,44 @@ class _RowWriter:
         return H
 
 
+def _reverse_of_owned(arrays, m_owned: int, m_out: int) -> np.ndarray:
+    """For each owned edge j -> i (shift S), the index of its reverse i -> j (shift -S) among
+    the first ``m_out`` edges (every owned edge's reverse is there, see _reverse_edges_next)."""
+    ei, shift = arrays["edge_index"][:, :m_out], arrays["edge_shift"][:m_out]
+    n = len(arrays["node_ids"])
+    reach = int(np.abs(shift).max(initial=0))
+    width = 2 * reach + 1
+    if n * n * width ** 3 >= 2 ** 62:
+        raise RuntimeError("slab too large to match edges with their reverses")
+
+    def key(first, second, s):
+        cell = ((s[:, 0] + reach) * width + (s[:, 1] + reach)) * width + (s[:, 2] + reach)
+        return (first * n + second) * width ** 3 + cell
+
+    reverse_key = key(ei[0], ei[1], -shift)  # f = i -> j, S' answers the owned edge j -> i, -S'
+    order = np.argsort(reverse_key, kind="stable")
+    own_key = key(ei[1, :m_owned], ei[0, :m_owned], shift[:m_owned])
+    at = order[np.minimum(np.searchsorted(reverse_key[order], own_key), m_out - 1)]
+    if not np.array_equal(reverse_key[at], own_key):
+        raise RuntimeError("an owned edge's reverse is missing from its slab")
+    return at
+
+
 def _write_slab(writer, slab, arrays, numbers, offsets, basis, pred_nodes, pred_edges,
                 n_owned, m_owned, group_atoms):
     """Turn a slab's predicted blocks into its atoms' rows, ``group_atoms`` atoms at a time
-    (bounds the entry arrays): node blocks, half of each owned edge j -> i's block at (i, j)
-    and half of the transpose of each edge i -> j with an owned sender, also at (i, j)."""
+    (bounds the entry arrays): node blocks, and for each owned edge j -> i the block
+    (B_{j->i} + B_{i->j}^T) / 2 at (i, j); its transpose goes to row j's slab when that comes
+    later, and an earlier slab's values replace it when that came first."""
     from ..blocks import block_entries
 
-    ei = arrays["edge_index"][:, :pred_edges.shape[0]]
+    ei = arrays["edge_index"]
     z = numbers[arrays["node_ids"]]
     off = offsets[arrays["node_ids"]]
-    from_owned = np.flatnonzero(ei[0] < n_owned)  # owned atoms come first
-    from_owned = from_owned[np.argsort(ei[0, from_owned], kind="stable")]
+    reverse = _reverse_of_owned(arrays, m_owned, pred_edges.shape[0])
+    sender_slab = writer.owner[arrays["node_ids"][ei[0, :m_owned]]]
     starts = np.arange(0, n_owned + group_atoms, group_atoms).clip(max=n_owned)
     into = np.searchsorted(ei[1, :m_owned], starts)  # owned edges are sorted by receiver
-    out_of = np.searchsorted(ei[0, from_owned], starts)
     h_rows, h_cols, h_vals = writer.take_handed(slab)
     local = np.full(len(writer.owner), -1, dtype=np.int64)  # global atom -> slab node
     local[arrays["node_ids"]] = np.arange(len(arrays["node_ids"]))
@@ -179,18 +199,20 @@ def _write_slab(writer, slab, arrays, numbers, offsets, basis, pred_nodes, pred_
     for g in range(len(starts) - 1):
         atoms = np.arange(starts[g], starts[g + 1])
         e_in = np.arange(into[g], into[g + 1])
-        e_out = from_owned[out_of[g]:out_of[g + 1]]
+        e_in = e_in[sender_slab[e_in] >= slab]  # pairs with an earlier slab: handed over
+        pair = 0.5 * (blocks(pred_edges, e_in)
+                      + blocks(pred_edges, reverse[e_in]).transpose(0, 2, 1))
+        ahead = sender_slab[e_in] > slab
+        if ahead.any():  # row j of a later slab gets the transpose: H_ji = H_ij^T
+            rows, cols, vals = block_entries(pair[ahead].transpose(0, 2, 1), ei[0, e_in[ahead]],
+                                             ei[1, e_in[ahead]], z, off, basis)
+            writer.hand_over(rows, cols, vals)
         parts = [block_entries(blocks(pred_nodes, atoms), atoms, atoms, z, off, basis),
-                 block_entries(0.5 * blocks(pred_edges, e_in), ei[1, e_in], ei[0, e_in], z,
-                               off, basis),
-                 block_entries(0.5 * blocks(pred_edges, e_out).transpose(0, 2, 1),
-                               ei[0, e_out], ei[1, e_out], z, off, basis)]
+                 block_entries(pair, ei[1, e_in], ei[0, e_in], z, off, basis)]
         rows, cols, vals = (np.concatenate(x) for x in zip(*parts))
-        keep = writer.owner[writer.atom_of_orbital[cols]] >= slab
         h = h_order[h_bounds[g]:h_bounds[g + 1]]
-        writer.write(slab, np.concatenate([rows[keep], h_rows[h]]),
-                     np.concatenate([cols[keep], h_cols[h]]),
-                     np.concatenate([vals[keep], h_vals[h]]))
+        writer.write(slab, np.concatenate([rows, h_rows[h]]), np.concatenate([cols, h_cols[h]]),
+                     np.concatenate([vals, h_vals[h]]))
 
 
 def _memory_law(model, max_gib):
@@ -307,6 +329,7 @@ def predict_hamiltonian(model, basis, structure, n_layers: int, rcut: float,
         m_owned = int(arrays["edge_owned"].sum())
         order, m_out = _reverse_edges_next(arrays, n_owned, m_owned)
         arrays["edge_index"] = arrays["edge_index"][:, order]
+        arrays["edge_shift"] = arrays["edge_shift"][order]
         peak_edges = max(peak_edges, len(order))
         if law is not None:
             model.edge_chunk = _slab_chunk(law, arrays, m_out, max_gib, structure)
@@ -316,8 +339,7 @@ def predict_hamiltonian(model, basis, structure, n_layers: int, rcut: float,
         try:
             pred_nodes, pred_edges = model(z_all[idx], positions[idx], cell,
                                            torch.as_tensor(arrays["edge_index"], device=device),
-                                           torch.as_tensor(arrays["edge_shift"][order],
-                                                           device=device),
+                                           torch.as_tensor(arrays["edge_shift"], device=device),
                                            edge_outputs=m_out)
         finally:
             model.edge_chunk = keep_chunk
