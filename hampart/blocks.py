@@ -32,7 +32,7 @@ from .errors import InputError
 from .so3 import orbital_from_e3nn
 
 __all__ = ["extract_blocks", "assemble_blocks", "block_entries", "block_masks",
-           "species_masks", "union_local_table", "IrrepsLayout"]
+           "species_masks", "union_local_table", "pair_keys", "edge_of_pairs", "IrrepsLayout"]
 
 
 # ---------------------------------------------------------------------------- species tables
@@ -84,8 +84,9 @@ def block_masks(numbers, basis, edge_index) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ---------------------------------------------------------------------------- extract
-def _pair_keys(edge_index, n_atoms, source):
-    """Sorted keys i * n + j of the edges and the edge id of each sorted key."""
+def pair_keys(edge_index, n_atoms, source):
+    """Sorted keys i * n + j of the edges (j -> i) and the edge id of each sorted key; refuses
+    a graph with several edges (periodic images) for one atom pair."""
     key = edge_index[1] * np.int64(n_atoms) + edge_index[0]
     order = np.argsort(key, kind="stable")
     sorted_key = key[order]
@@ -95,6 +96,17 @@ def _pair_keys(edge_index, n_atoms, source):
                          "build the graph with images='refuse' and a smaller r_cut, or "
                          "images='minimum' (one edge per pair)")
     return sorted_key, order
+
+
+def edge_of_pairs(sorted_key, order, keys) -> np.ndarray:
+    """Edge id of each atom-pair key i * n + j (from :func:`pair_keys`), -1 where the pair
+    is no edge of the graph."""
+    edge = np.full(len(keys), -1, dtype=np.int64)
+    if len(sorted_key):
+        pos = np.minimum(np.searchsorted(sorted_key, keys), len(sorted_key) - 1)
+        hit = sorted_key[pos] == keys
+        edge[hit] = order[pos[hit]]
+    return edge
 
 
 def extract_blocks(H, numbers, basis, graph, source: str = "hamiltonian"):
@@ -138,13 +150,8 @@ def extract_blocks(H, numbers, basis, graph, source: str = "hamiltonian"):
     start = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))[:len(key)]
     run_key = key[start]
     del key
-    sorted_key, order = _pair_keys(edge_index, n_atoms, source)
-    pos = np.minimum(np.searchsorted(sorted_key, run_key), max(len(sorted_key) - 1, 0))
-    run_edge = np.full(len(run_key), -1, dtype=np.int64)  # -1: not an edge, -2: on-site
-    if len(sorted_key):
-        hit = sorted_key[pos] == run_key
-        run_edge[hit] = order[pos[hit]]
-    run_edge[run_key // n_atoms == run_key % n_atoms] = -2
+    run_edge = edge_of_pairs(*pair_keys(edge_index, n_atoms, source), run_key)
+    run_edge[run_key // n_atoms == run_key % n_atoms] = -2  # on-site; -1: not an edge
     edge_of = np.repeat(run_edge, np.diff(np.concatenate([start, [len(val)]]))[:len(start)])
 
     node_blocks = np.zeros((n_atoms, u, u))

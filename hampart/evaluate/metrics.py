@@ -26,7 +26,7 @@ def block_errors(pred, ref, numbers, basis, graph, rows_per_chunk: int | None = 
     Computed on the sparse matrices, rows in chunks, without forming padded blocks: memory is
     the two matrices plus one chunk, so a 100,000-atom prediction can be evaluated too. An
     element both matrices leave out counts as an error of zero (it is in a block within r_cut)."""
-    from ..blocks import _pair_keys
+    from ..blocks import edge_of_pairs, pair_keys
 
     numbers = np.asarray(numbers, dtype=np.int64)
     offsets = basis.orbital_offsets(numbers)
@@ -38,7 +38,7 @@ def block_errors(pred, ref, numbers, basis, graph, rows_per_chunk: int | None = 
                              f"orbitals in basis '{basis.name}'",
                              "use the matrix of this structure and the basis it was computed with")
     edge_index = np.asarray(graph.edge_index, dtype=np.int64).reshape(2, -1)
-    keys, _ = _pair_keys(edge_index, n, "graph")  # sorted (i, j) keys; refuses repeated pairs
+    keys, order = pair_keys(edge_index, n, "graph")  # refuses repeated pairs
     atom_of = np.repeat(np.arange(n, dtype=np.int64), counts)
     pred, ref = sp.csr_matrix(pred), sp.csr_matrix(ref)
     step = rows_per_chunk or max(1, int(2_000_000 * size / max(pred.nnz + ref.nnz, 1)))
@@ -47,20 +47,19 @@ def block_errors(pred, ref, numbers, basis, graph, rows_per_chunk: int | None = 
 
     def classify(rows, cols):
         ai, aj = atom_of[rows], atom_of[cols]
-        key = ai * np.int64(n) + aj
-        pos = np.minimum(np.searchsorted(keys, key), max(len(keys) - 1, 0))
-        pair = keys[pos] == key if len(keys) else np.zeros(len(key), dtype=bool)
+        pair = edge_of_pairs(keys, order, ai * np.int64(n) + aj) >= 0
         node = ai == aj
         return node, pair & ~node
 
     for r0 in range(0, size, step):
         r1 = min(size, r0 + step)
-        D = (pred[r0:r1] - ref[r0:r1]).tocoo()
+        R = ref[r0:r1]
+        D = (pred[r0:r1] - R).tocoo()
         node, edge = classify(D.row + r0, D.col)
         dn, de = D.data[node], D.data[edge]
         sums += [np.abs(dn).sum(), (dn ** 2).sum(), np.abs(de).sum(), (de ** 2).sum(), 0.0]
         sums[4] = max(sums[4], np.abs(dn).max(initial=0.0), np.abs(de).max(initial=0.0))
-        R = ref[r0:r1].tocoo()
+        R = R.tocoo()
         node, edge = classify(R.row + r0, R.col)
         outside = max(outside, float(np.abs(R.data[~(node | edge)]).max(initial=0.0)))
     n_node = int((counts ** 2).sum())

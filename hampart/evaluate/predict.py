@@ -120,8 +120,8 @@ class _RowWriter:
 
     def write(self, slab: int, rows, cols, vals) -> None:
         """Entries of complete rows of ``slab``'s atoms, each position once."""
+        # tocsr gives canonical rows: columns sorted, a position once
         block = sp.coo_matrix((vals, (rows, cols)), shape=(self.size, self.size)).tocsr()
-        block.sum_duplicates()  # sorts each row's columns
         lengths = np.diff(block.indptr)
         own = np.flatnonzero(lengths)
         lengths = lengths[own]
@@ -247,13 +247,12 @@ def _slab_chunk(law, arrays, m_out: int, max_gib: float, structure):
 MIN_CHUNK = 50_000  # edges: slabs are sized so that chunks of at least this many fit
 
 
-def _slab_need(law, arrays, n_owned: int) -> tuple[float, int]:
-    """(bytes of the slab's network step in chunks of MIN_CHUNK edges, its edge outputs)."""
-    sender = arrays["edge_index"][0]
-    m_owned = int(arrays["edge_owned"].sum())
-    m_out = m_owned + int((sender[m_owned:] < n_owned).sum())
-    m = len(sender)
-    return law.step_bytes(len(arrays["node_ids"]), m, min(m, MIN_CHUNK), m_out), m_out
+def _slab_need(law, arrays) -> float:
+    """Bytes of the slab's network step in chunks of MIN_CHUNK edges."""
+    n_owned = int((arrays["node_hop"] == 0).sum())
+    _, m_out = _reverse_edges_next(arrays, n_owned, int(arrays["edge_owned"].sum()))
+    m = arrays["edge_index"].shape[1]
+    return law.step_bytes(len(arrays["node_ids"]), m, min(m, MIN_CHUNK), m_out)
 
 
 def _plan_slabs(graph, structure, n_layers: int, law, max_gib, max_atoms):
@@ -274,7 +273,7 @@ def _plan_slabs(graph, structure, n_layers: int, law, max_gib, max_atoms):
         worst = 0.0
         for p in range(parts):
             arrays = build_partition(graph, owner, p, n_layers + 1, ptr=ptr)
-            worst = max(worst, _slab_need(law, arrays, int((arrays["node_hop"] == 0).sum()))[0])
+            worst = max(worst, _slab_need(law, arrays))
             if worst > budget:
                 break
         if worst <= budget or parts >= n:
