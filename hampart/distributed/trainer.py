@@ -32,6 +32,10 @@ __all__ = ["TrainConfig", "check_config", "train", "load_model", "save_model", "
 
 MODEL_FORMAT = "hampart-model"
 
+# Model options whose default changed after models were first saved: their value in files that
+# predate them. Training writes every such option into the file explicitly.
+BEFORE_OPTIONS = {"degree_embedding": False, "onsite_channels": 0}
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -131,7 +135,10 @@ class PartitionLoss:
 
 def save_model(path, model, model_kwargs, basis, extra=None) -> None:
     """Atomic: ``{format, version, model (kwargs), basis, state_dict, info}``."""
-    payload = {"format": MODEL_FORMAT, "version": 1, "model": dict(model_kwargs),
+    # options whose default has changed are written as the model has them, whatever was given
+    built = {"degree_embedding": any(b.degree is not None for b in model.message),
+             "onsite_channels": model.onsite.channels if model.onsite is not None else 0}
+    payload = {"format": MODEL_FORMAT, "version": 1, "model": {**dict(model_kwargs), **built},
                "basis": basis.to_dict(), "state_dict": model.state_dict(),
                "info": dict(extra or {})}
     tmp = f"{path}.tmp-{os.getpid()}"
@@ -154,7 +161,9 @@ def load_model(path, device="cpu", dtype=torch.float32):
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         raise InputError(path, "not a hampart model file", "give the model.pt written by hampart train")
     basis = Basis.from_dict(payload["basis"], source=str(path))
-    model = HamiltonianModel(basis=basis, **payload["model"]).to(device=device, dtype=dtype)
+    # options added later keep, for files that do not name them, the value those were trained with
+    kwargs = {**BEFORE_OPTIONS, **payload["model"]}
+    model = HamiltonianModel(basis=basis, **kwargs).to(device=device, dtype=dtype)
     load_state(model, payload["state_dict"], path)
     return model, payload
 
@@ -229,6 +238,8 @@ def train(config: TrainConfig) -> dict:
             raise InputError(out, "is a file", "give a directory for --out")
 
         model_kwargs = dict(config.model)
+        for key in BEFORE_OPTIONS:  # named in the saved model, so later defaults cannot change it
+            model_kwargs.setdefault(key, _default_option(key))
         n_layers = int(model_kwargs.get("layers", 1))
         train_dirs, val_dirs = _directories(config.parts), _directories(config.validation)
         where = ", ".join(train_dirs)
@@ -262,7 +273,13 @@ def train(config: TrainConfig) -> dict:
         if ctx.backend is not None:  # identical start on every rank
             for p in model.parameters():
                 torch.distributed.broadcast(p.data, src=0)
+        if model.needs_mean_degree:
+            model.set_mean_degree(_mean_degree(batches, model_kwargs["rcut"], ctx))
+        if model.onsite is not None:
+            _neighbour_sum_statistics(model, batches, ctx)
         label_stats = _label_statistics(model, basis, batches, ctx)
+        if model.onsite is not None:
+            _onsite_fit(model, batches, ctx)
         optimizer = torch.optim.Adam(params, lr=config.lr)
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="min", factor=config.factor, patience=config.patience)
@@ -370,6 +387,14 @@ def train(config: TrainConfig) -> dict:
         launch.finish(ctx)
 
 
+def _default_option(key: str):
+    import inspect
+
+    from ..model import HamiltonianModel
+
+    return inspect.signature(HamiltonianModel.__init__).parameters[key].default
+
+
 def _mean_degree(batches, rcut: float, ctx) -> float:
     """Mean over all ranks' owned atoms of sum_j envelope(r_ij): the typical neighbour count
     that ``attention_degree`` normalises by (owned atoms have all their incoming edges)."""
@@ -387,6 +412,41 @@ def _mean_degree(batches, rcut: float, ctx) -> float:
         raise InputError("attention_degree", "auto: the training atoms have no neighbours "
                          "within the model's rcut", "give a number, or check rcut")
     return round(float(sums[0] / sums[1]), 6)
+
+
+def _neighbour_sum_statistics(model, batches, ctx) -> None:
+    """Standardise the on-site neighbour sums over all ranks' owned atoms (each atom of the
+    training structures once, with all its incoming edges)."""
+    flat = None
+    for b in batches:
+        part = model.neighbour_sum_statistics(b.numbers, b.positions, b.cell, b.edge_index,
+                                              b.edge_shift, n_atoms=b.n_owned)
+        flat = part if flat is None else flat + part
+    if flat is None:  # a rank without partitions still takes part in the sum
+        c = model.onsite.channels
+        flat = torch.zeros(1 + c + (model.lmax + 1) * c, dtype=torch.float64, device=ctx.device)
+    model.set_neighbour_sum_statistics(launch.all_reduce_sum(ctx, flat.to(ctx.device)))
+
+
+def _onsite_fit(model, batches, ctx) -> None:
+    """Start the node heads from the least-squares linear on-site model in the neighbour sums,
+    fitted to all ranks' owned labels (after the label statistics set the heads' scales)."""
+    flat = None
+    for b in batches:
+        if b.node_blocks is None:
+            continue
+        part = model.onsite_normal_equations(b.numbers, b.positions, b.cell, b.edge_index,
+                                             b.edge_shift, b.node_blocks, atoms=b.node_exact)
+        flat = part if flat is None else flat + part
+    if flat is None:  # a rank without partitions still takes part in the sum
+        flat = torch.zeros(_onsite_fit_size(model), dtype=torch.float64, device=ctx.device)
+    model.set_onsite_fit(launch.all_reduce_sum(ctx, flat.to(ctx.device)))
+
+
+def _onsite_fit_size(model) -> int:
+    c = model.onsite.channels
+    return sum((c + (L == 0)) * (c + (L == 0) + w) for z in model.basis.elements
+               for L, w in enumerate(model.node_heads[str(z)].place.width))
 
 
 def _label_statistics(model, basis, batches, ctx) -> dict:
@@ -456,6 +516,8 @@ def _load_checkpoint(path, model_kwargs, device) -> dict:
     except Exception as e:  # truncated, or not ours
         raise InputError(path, f"unreadable checkpoint ({type(e).__name__})", fix) from None
     saved = state.get("model") if isinstance(state, dict) else None
+    if saved is not None:
+        saved = {**BEFORE_OPTIONS, **saved}
     if saved is not None and dict(saved) != dict(model_kwargs):
         changed = sorted(k for k in set(saved) | set(model_kwargs)
                          if saved.get(k) != model_kwargs.get(k))

@@ -144,15 +144,24 @@ class MessageBlock(nn.Module):
     rotated back with D and summed into the receiver. With ``attention_degree`` the weights are
     multiplied by the receiver's envelope-weighted in-degree over that number, so a message is
     a normalised sum over neighbours instead of their weighted mean (off: the paper's).
+    With ``degree`` a neighbour sum ``sum_j R(r_ij, x_i, x_j) Y(r_ij) / d`` is added to the
+    messages (a degree embedding, as in EquiformerV2, but inside the layer, so the receptive
+    field and the partition halos it needs are unchanged); d is ``degree_norm``.
     """
 
     def __init__(self, lmax: int, mmax: int, channels: int, heads: int, n_radial: int,
-                 radial_hidden: int, att_channels: int = 8, attention_degree: float | None = None):
+                 radial_hidden: int, att_channels: int = 8, attention_degree: float | None = None,
+                 degree: bool = False):
         super().__init__()
         self.lmax, self.mmax, self.channels, self.heads = lmax, mmax, channels, heads
         self.att_channels = att_channels
         self.attention_degree = attention_degree
         self.radial = RadialMLP(n_radial, radial_hidden, (lmax + 1) * 2 * channels)
+        # neighbour sum sum_j R(r_ij, x_i, x_j) Y(r_ij) / d: density the softmax mean cannot see
+        self.degree = (RadialMLP(n_radial + 2 * channels, radial_hidden, (lmax + 1) * channels)
+                       if degree else None)
+        if degree:  # d: the training data's mean envelope-weighted in-degree, saved
+            self.register_buffer("degree_norm", torch.ones(()))
         self.conv1 = SO2Linear(lmax, mmax, 2 * channels, channels,
                                n_scalars=lmax * channels + heads * att_channels)
         self.att_vector = nn.Parameter(torch.randn(heads, att_channels) / math.sqrt(att_channels))
@@ -179,9 +188,26 @@ class MessageBlock(nn.Module):
         k = value.shape[1]
         value = (value.reshape(m_edges, k, self.heads, -1) * alpha[:, None, :, None])
         pieces = geom.frame.rotate_out(value.reshape(m_edges, k, self.channels))
+        if self.degree is not None:
+            pieces = [p + q for p, q in zip(pieces, self._degree_pieces(x, geom))]
         agg = [x.new_zeros(geom.n_nodes, p.shape[1], self.channels).index_add_(0, geom.receiver, p)
                for p in pieces]
         return torch.cat(agg, dim=1)
+
+    def _degree_pieces(self, x: torch.Tensor, geom: EdgeGeometry) -> list[torch.Tensor]:
+        """Per-l ``(m, 2l+1, C)``: R_lc(r_ij, x_i, x_j) Y_l(r_ij) / d, whose sum over j is a
+        neighbour density in every l. Y_l is the m = 0 column of the edge's Wigner block (it
+        maps the frame's y axis onto r_ij); invariant inputs only, so it stays equivariant."""
+        m_edges = geom.sender.shape[0]
+        inputs = torch.cat([geom.rbf, x[:, 0].index_select(0, geom.receiver),
+                            x[:, 0].index_select(0, geom.sender)], dim=1)
+        weight = (self.degree(inputs, geom.env) / self.degree_norm).reshape(
+            m_edges, self.lmax + 1, self.channels)
+        out = []
+        for l, d in enumerate(geom.frame.wigner):
+            zero = min(l, self.mmax)  # column of m = 0 among the kept -min(l, mmax)..min(l, mmax)
+            out.append(d[:, :, zero:zero + 1] * weight[:, l:l + 1])
+        return out
 
 
 class EdgeBlock(nn.Module):

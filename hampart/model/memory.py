@@ -174,14 +174,14 @@ def plan_chunks(law: MemoryLaw, graphs, budget_gib: float, resident_bytes: float
 def part_memory(basis, model_kwargs: dict | None = None, dtype: str = "float32"):
     """``need(sizes) -> GiB``: the memory one rank needs to train a partition of ``sizes``
     (``n_nodes``, ``n_edges``, ``n_owned``, ``n_owned_edges``) whole, with the model of
-    ``model_kwargs`` (default: the paper's) in ``dtype``: the step, the partition's tensors and
+    ``model_kwargs`` (default: the default model) in ``dtype``: the step, the partition's tensors and
     the parameters with their gradients and Adam state. Used to choose the number of parts."""
     from ..partition.loader import batch_bytes
-    from .network import PAPER_HYPERPARAMETERS, HamiltonianModel
+    from .network import HamiltonianModel
 
     if dtype not in ("float32", "float64"):
         raise InputError("--dtype", f"'{dtype}' is not supported", "use float32 or float64")
-    kwargs = dict(PAPER_HYPERPARAMETERS, **(model_kwargs or {}))
+    kwargs = dict(model_kwargs or {})
     try:
         model = HamiltonianModel(basis, **kwargs).to(getattr(torch, dtype))
     except TypeError as e:

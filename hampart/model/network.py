@@ -38,13 +38,15 @@ from ..basis import load_basis
 from ..errors import InputError
 from .heads import EdgeHead, NodeHead, present_entries
 from .layers import EdgeBlock, EdgeGeometry, EquivariantLayerNorm, FeedForward, MessageBlock
+from .onsite import NeighbourSum
 from .radial import GaussianBasis, envelope
 from .so2 import EdgeFrame
 
 __all__ = ["HamiltonianModel", "PAPER_HYPERPARAMETERS"]
 
+# the paper's network: its sizes, and neither the neighbour sums nor the degree embedding
 PAPER_HYPERPARAMETERS = {"lmax": 4, "mmax": 4, "channels": 16, "ff_hidden": 64, "heads": 2,
-                         "layers": 1}
+                         "layers": 1, "degree_embedding": False, "onsite_channels": 0}
 
 
 def _make_layout(basis):
@@ -79,7 +81,8 @@ class HamiltonianModel(nn.Module):
                  ff_hidden: int = 64, heads: int = 2, layers: int = 1, rcut: float = 8.0,
                  n_radial: int = 16, radial_hidden: int = 64, edge_channels: int | None = None,
                  att_channels: int = 8, edge_chunk: int | None = None,
-                 attention_degree: float | None = None):
+                 attention_degree: float | None = None, degree_embedding: bool = True,
+                 onsite_channels: int = 16):
         super().__init__()
         self.basis = load_basis(basis)
         mmax = lmax if mmax is None else mmax
@@ -99,12 +102,15 @@ class HamiltonianModel(nn.Module):
         self.norm_msg = nn.ModuleList([EquivariantLayerNorm(lmax, channels) for _ in range(layers)])
         self.message = nn.ModuleList([MessageBlock(lmax, mmax, channels, heads, n_radial,
                                                    radial_hidden, att_channels,
-                                                   attention_degree)
+                                                   attention_degree, degree_embedding)
                                       for _ in range(layers)])
         self.norm_ff = nn.ModuleList([EquivariantLayerNorm(lmax, channels) for _ in range(layers)])
         self.ff = nn.ModuleList([FeedForward(lmax, channels, ff_hidden) for _ in range(layers)])
         self.norm_out = EquivariantLayerNorm(lmax, channels)
         self.edge_block = EdgeBlock(lmax, mmax, channels, c_edge, n_radial, radial_hidden)
+        self.onsite = (NeighbourSum(len(species), lmax, mmax, int(onsite_channels), n_radial,
+                                    radial_hidden) if onsite_channels else None)
+        c_node = channels + int(onsite_channels)  # node heads read [features, neighbour sums]
 
         layout = _make_layout(self.basis)
         u = self.basis.n_union
@@ -114,7 +120,11 @@ class HamiltonianModel(nn.Module):
         self.edge_heads = nn.ModuleDict()
         for zi in self.basis.elements:
             self.node_heads[str(zi)] = NodeHead(layout, present_entries(layout, self.basis, zi, zi),
-                                                u * u, channels)
+                                                u * u, c_node)
+            if onsite_channels:  # on-site blocks start at the bias (plus a fitted linear term)
+                with torch.no_grad():
+                    for w in self.node_heads[str(zi)].weight:
+                        w.zero_()
             for zj in self.basis.elements:
                 ids = present_entries(layout, self.basis, zi, zj)
                 self.edge_heads[f"{zi}-{zj}"] = EdgeHead(layout, ids, u * u, lmax, mmax, c_edge)
@@ -134,6 +144,123 @@ class HamiltonianModel(nn.Module):
             self.node_heads[str(zi)].set_statistics(mean_irreps[k], node_scale)
         for head in self.edge_heads.values():
             head.scale.fill_(edge_scale)
+
+    @torch.no_grad()
+    def set_mean_degree(self, degree: float) -> None:
+        """The normalisation d of the degree embedding: the training atoms' mean
+        envelope-weighted in-degree (``sum_j envelope(r_ij)``), so its sum is of order one."""
+        if not degree > 0:
+            raise InputError("mean degree", f"{degree}", "give a positive neighbour count")
+        for block in self.message:
+            if block.degree is not None:
+                block.degree_norm.fill_(float(degree))
+        if self.onsite is not None:
+            self.onsite.degree_norm.fill_(float(degree))
+
+    @torch.no_grad()
+    def neighbour_sum_statistics(self, numbers, positions, cell, edge_index, edge_shift,
+                                 n_atoms: int | None = None) -> torch.Tensor:
+        """Raw on-site neighbour sums of the first ``n_atoms`` atoms (ghosts left out) as one
+        float64 vector ``[count, sum of l = 0 (C), sums of squares per l ((lmax+1) C)]``: add
+        such vectors over partitions and ranks, then :meth:`set_neighbour_sum_statistics`."""
+        n_atoms = numbers.shape[0] if n_atoms is None else int(n_atoms)
+        sums = self._raw_neighbour_sums(numbers, positions, cell, edge_index, edge_shift)
+        sums = sums[:n_atoms][numbers[:n_atoms] != 0].double()
+        square = torch.stack([p.square().sum((0, 1)) for p in
+                              sums.split([2 * l + 1 for l in range(self.lmax + 1)], dim=1)])
+        return torch.cat([sums.new_tensor([sums.shape[0]]), sums[:, 0].sum(0),
+                          square.reshape(-1)])
+
+    def _raw_neighbour_sums(self, numbers, positions, cell, edge_index, edge_shift):
+        """Unstandardised neighbour sums ``(n, K, C_o)`` of every atom, edges in chunks."""
+        n = numbers.shape[0]
+        dtype = self.embed.weight.dtype
+        numbers, edge_index = numbers.long(), edge_index.long()
+        positions, cell = positions.to(dtype), cell.to(dtype)
+        sender, receiver = edge_index[0], edge_index[1]
+        vec = positions[sender] + edge_shift.to(dtype) @ cell - positions[receiver]
+        kind = self.species_of_z[numbers]
+        m = edge_index.shape[1]
+        step = self.edge_chunk or max(m, 1)
+        sums = positions.new_zeros(n, (self.lmax + 1) ** 2, self.onsite.channels)
+        for a in range(0, m, step):  # sums add over any split of the edges
+            b = min(a + step, m)
+            sums += self.onsite(kind, self._geometry(sender[a:b], receiver[a:b], vec[a:b], n))
+        return sums
+
+    def set_neighbour_sum_statistics(self, flat: torch.Tensor) -> None:
+        """Standardise the neighbour sums with a (summed) vector of
+        :meth:`neighbour_sum_statistics`."""
+        c = self.onsite.channels
+        self.onsite.set_statistics(flat[0], flat[1:1 + c],
+                                   flat[1 + c:].reshape(self.lmax + 1, c))
+
+    @torch.no_grad()
+    def onsite_normal_equations(self, numbers, positions, cell, edge_index, edge_shift,
+                                node_blocks, atoms=None) -> torch.Tensor:
+        """Normal equations of a least-squares fit of the node heads' neighbour-sum weights to
+        the labels ``node_blocks`` ``(n_owned, u, u)`` of the first atoms, as one float64 vector
+        (for each species and L: ``A = S^T S``, ``B = S^T T``; L = 0 with a constant column for
+        the bias): add over partitions and ranks, then :meth:`set_onsite_fit`. ``atoms``
+        ``(n_owned,)`` bool: the atoms to fit (default all). Call after the label statistics
+        and the neighbour-sum statistics are set."""
+        n_owned = node_blocks.shape[0]
+        sums = self._raw_neighbour_sums(numbers, positions, cell, edge_index, edge_shift)
+        sums = self.onsite.standardise(sums[:n_owned]).double()
+        u = self.basis.n_union
+        U = self._irreps_to_blocks.to(sums.device)
+        irreps = node_blocks.reshape(n_owned, u * u).double() @ U.T  # U orthogonal
+        numbers = numbers[:n_owned]
+        out = []
+        for z in self.basis.elements:
+            head = self.node_heads[str(z)]
+            sel = (numbers == z) if atoms is None else (numbers == z) & atoms
+            targets = self._head_targets(head, irreps[sel])
+            for L, t in enumerate(targets):
+                f = sums[sel][:, L * L:(L + 1) * (L + 1)]  # (n_z, 2L+1, C_o)
+                if L == 0:
+                    f = torch.cat([f, torch.ones_like(f[..., :1])], dim=2)
+                f, t = f.reshape(-1, f.shape[2]), t.reshape(-1, t.shape[2])
+                out += [(f.T @ f).reshape(-1), (f.T @ t).reshape(-1)]
+        return torch.cat(out) if out else sums.new_zeros(0)
+
+    @staticmethod
+    def _head_targets(head, irreps):
+        """Per L ``(n, 2L+1, width_L)`` of what the head must output, in units of its scale."""
+        place = head.place
+        flat = irreps.new_zeros(irreps.shape[0], place.src.numel())
+        flat[:, place.src] = irreps[:, place.pos]
+        flat = flat / float(head.scale)
+        sizes = [(2 * L + 1) * w for L, w in enumerate(place.width)]
+        return [t.reshape(-1, 2 * L + 1, w) for L, (t, w) in
+                enumerate(zip(flat.split(sizes, dim=1), place.width))]
+
+    @torch.no_grad()
+    def set_onsite_fit(self, flat: torch.Tensor, ridge: float = 1e-3) -> None:
+        """Solve the summed :meth:`onsite_normal_equations` (ridge ``ridge`` times the mean
+        diagonal) and set the node heads' neighbour-sum weights and L = 0 biases: training
+        starts from the best linear on-site model in the neighbour sums, as the biases start
+        from the species means. Species without atoms keep their weights."""
+        c, offset = self.onsite.channels, 0
+        for z in self.basis.elements:
+            head = self.node_heads[str(z)]
+            for L, (weight, w) in enumerate(zip(head.weight, head.place.width)):
+                k = c + (L == 0)
+                A = flat[offset:offset + k * k].reshape(k, k)
+                B = flat[offset + k * k:offset + k * k + k * w].reshape(k, w)
+                offset += k * k + k * w
+                if float(A.trace()) <= 0 or w == 0:
+                    continue
+                reg = ridge * float(A.trace()) / k
+                X = torch.linalg.solve(A + reg * torch.eye(k, dtype=A.dtype, device=A.device), B)
+                weight[self.channels:].copy_(X[:c].to(weight))
+                if L == 0:  # the bias is added after the scale
+                    head.bias.copy_((X[c] * head.scale).to(head.bias))
+
+    @property
+    def needs_mean_degree(self) -> bool:
+        """Whether :meth:`set_mean_degree` must be called before training."""
+        return self.onsite is not None or any(b.degree is not None for b in self.message)
 
     # ------------------------------------------------------------------ checks
     def _check_args(self, lmax, mmax, channels, heads, layers, rcut, attention_degree):
@@ -231,10 +358,16 @@ class HamiltonianModel(nn.Module):
             x = x + self.message[k].proj(agg)
             x = x + self.ff[k](self.norm_ff[k](x))
         x = self.norm_out(x)
+        x_nodes = x
+        if self.onsite is not None:
+            kind = self.species_of_z[numbers]
+            sums = (self.onsite(kind, shared) if shared is not None else
+                    sum(run(self._onsite, kind, *c) for c in chunks))
+            x_nodes = torch.cat([x, self.onsite.standardise(sums)], dim=2)
 
         u = self.basis.n_union
         U = self._irreps_to_blocks.to(device=x.device, dtype=dtype)
-        node_blocks = (self._node_irreps(x, numbers) @ U).reshape(n, u, u)
+        node_blocks = (self._node_irreps(x_nodes, numbers) @ U).reshape(n, u, u)
         node_blocks = 0.5 * (node_blocks + node_blocks.transpose(1, 2))
         # edge blocks need no softmax over a receiver: plain contiguous chunks of the wanted edges
         step = self.edge_chunk or max(m_out, 1)
@@ -268,6 +401,10 @@ class HamiltonianModel(nn.Module):
     def _messages(self, k, h, sender, receiver, vec):
         """Layer k's summed messages ``(n, K, C)`` over a set of edges (whole receivers)."""
         return self.message[k].aggregate(h, self._geometry(sender, receiver, vec, h.shape[0]))
+
+    def _onsite(self, kind, sender, receiver, vec):
+        """Neighbour sums ``(n, K, C_o)`` over a set of edges (additive over sets)."""
+        return self.onsite(kind, self._geometry(sender, receiver, vec, kind.shape[0]))
 
     def _node_irreps(self, x, numbers):
         u = self.basis.n_union

@@ -153,6 +153,7 @@ def test_several_structures_train_together(parts, tmp_path):
     statistics; the first loss equals the joint MSE of the initial model computed here."""
     from hampart.basis import Basis
     from hampart.model import HamiltonianModel, block_loss
+    from hampart.model.radial import envelope
     from hampart.model.statistics import LabelSums, label_sums
     from hampart.partition import load_batch, load_manifest
 
@@ -171,10 +172,22 @@ def test_several_structures_train_together(parts, tmp_path):
                for d, n in ((parts_a, 3), (parts_b, 2)) for k in range(n)]
     torch.manual_seed(0)
     model = HamiltonianModel(basis, rcut=4.0, **MODEL).to(torch.float64)
+    # the trainer's start, over both structures: mean degree, neighbour-sum standardisation,
+    # label statistics, then the least-squares on-site fit
+    degree = sum(float(envelope((b.positions[b.edge_index[0, :b.n_owned_edges]]
+                                 + b.edge_shift[:b.n_owned_edges].double() @ b.cell
+                                 - b.positions[b.edge_index[1, :b.n_owned_edges]]).norm(dim=-1),
+                                4.0).sum()) for b in batches)
+    model.set_mean_degree(round(degree / sum(b.n_owned for b in batches), 6))
+    inputs = [(b.numbers, b.positions, b.cell, b.edge_index, b.edge_shift) for b in batches]
+    model.set_neighbour_sum_statistics(sum(model.neighbour_sum_statistics(*x, n_atoms=b.n_owned)
+                                           for x, b in zip(inputs, batches)))
     sums = LabelSums.zeros(basis)
     for b in batches:
         sums = sums + label_sums(basis, b.numbers, b.edge_index, b.node_blocks, b.edge_blocks)
     model.set_label_statistics(sums)
+    model.set_onsite_fit(sum(model.onsite_normal_equations(*x, b.node_blocks, atoms=b.node_exact)
+                             for x, b in zip(inputs, batches)))
     sse = count = 0.0
     with torch.no_grad():
         for b in batches:
@@ -269,3 +282,34 @@ def test_attention_degree_auto_is_the_mean_envelope_degree(parts, tmp_path):
     assert 1.0 < saved["attention_degree"] < 100.0
     with pytest.raises(InputError, match="attention_degree"):
         HamiltonianModel(load_model(tmp_path / "run" / "model.pt")[0].basis, attention_degree=-1)
+
+
+def test_neighbour_sums_are_normalised_saved_and_older_files_still_load(parts, tmp_path):
+    """The on-site neighbour sums are divided by the training atoms' mean envelope degree (saved
+    with the model); a file written before the option existed loads as the model it was."""
+    from hampart.distributed.trainer import save_model
+
+    root, parts_dir, _ = parts
+    train(TrainConfig(parts=str(parts_dir), out=str(tmp_path / "run"),
+                      model=dict(MODEL, onsite_channels=4, degree_embedding=True), device="cpu",
+                      epochs=1, dtype="float64"))
+    model, payload = load_model(tmp_path / "run" / "model.pt", dtype=torch.float64)
+    assert payload["model"]["onsite_channels"] == 4 and payload["model"]["degree_embedding"]
+    norm = float(model.onsite.degree_norm)
+    assert 1.0 < norm < 100.0 and float(model.message[0].degree_norm) == norm
+    train(TrainConfig(parts=str(parts_dir), out=str(tmp_path / "plain"),
+                      model=dict(MODEL, attention_degree="auto"), device="cpu", epochs=1))
+    saved = torch.load(tmp_path / "plain" / "model.pt", weights_only=True)
+    assert saved["model"]["attention_degree"] == pytest.approx(norm, rel=1e-6)  # same measure
+
+    old = dict(MODEL, rcut=4.0)  # what a file from before these options holds
+    plain, _ = load_model(tmp_path / "plain" / "model.pt")
+    plain_kw = {k: v for k, v in saved["model"].items()
+                if k not in ("onsite_channels", "degree_embedding", "attention_degree")}
+    assert plain_kw == old
+    from hampart.model import HamiltonianModel
+
+    before = HamiltonianModel(plain.basis, **old, degree_embedding=False, onsite_channels=0)
+    save_model(tmp_path / "old.pt", before, old, plain.basis)
+    loaded, _ = load_model(tmp_path / "old.pt")
+    assert loaded.onsite is None and loaded.message[0].degree is None

@@ -104,3 +104,72 @@ def test_label_statistics_let_the_on_site_environment_be_learned():
     hf_hf = (z[ei[0]] == 72) & (z[ei[1]] == 72)
     ref, got = te[hf_hf][edge_mask[hf_hf]], pred[hf_hf][edge_mask[hf_hf]]
     assert float((got - ref).square().mean() / ref.square().mean()) < 0.05
+
+
+def _coordination_data(seed=0):
+    """Si atoms at random (min. 2.1 A apart) in a 10 A box, s orbitals only, whose on-site
+    energy depends on the number of neighbours alone: E_i = -0.4 + 0.01 sum_j c(r_ij),
+    c a smooth step from 1 (r < 2.6 A) to 0 (r > 3.4 A); hoppings zero."""
+    import numpy as np
+
+    from hampart.basis import Basis
+
+    rng = np.random.default_rng(seed)
+    cell = np.eye(3) * 10.0
+    frac = []
+    while len(frac) < 48:  # random packing: neighbour counts spread from about 1 to 7
+        f = rng.random(3)
+        d = np.array(frac) - f if frac else np.zeros((0, 3))
+        d -= np.round(d)
+        if not frac or np.linalg.norm(d @ cell, axis=1).min() > 2.1:
+            frac.append(f)
+    positions = np.array(frac) @ cell
+    numbers = np.full(len(frac), 14)
+    g = radius_graph(positions, cell, [True] * 3, RCUT)
+    s, r = g.edge_index
+    dist = np.linalg.norm(positions[s] + g.edge_shift @ cell - positions[r], axis=1)
+    step = np.clip((3.4 - dist) / 0.8, 0.0, 1.0)
+    count = np.bincount(r, weights=step * step * (3 - 2 * step), minlength=len(frac))
+    nodes = torch.as_tensor(-0.4 + 0.01 * count)[:, None, None]
+    edges = torch.zeros(g.edge_index.shape[1], 1, 1, dtype=torch.float64)
+    args = (torch.as_tensor(numbers), torch.as_tensor(positions, dtype=torch.float32),
+            torch.as_tensor(cell, dtype=torch.float32), torch.as_tensor(g.edge_index),
+            torch.as_tensor(g.edge_shift))
+    return Basis({14: (0,)}, name="s-only"), args, nodes, edges, count
+
+
+def _node_error_after(basis, args, nodes, edges, steps, **options):
+    """Node RMSE over the spread of the on-site energies after ``steps`` Adam steps."""
+    torch.manual_seed(0)
+    model = HamiltonianModel(basis, rcut=RCUT, lmax=1, layers=1, channels=8, ff_hidden=16,
+                             radial_hidden=16, **options)
+    if model.needs_mean_degree:
+        model.set_mean_degree(float(args[3].shape[1]) / args[0].shape[0])
+    if model.onsite is not None:
+        model.set_neighbour_sum_statistics(model.neighbour_sum_statistics(*args))
+    model.set_label_statistics(label_sums(basis, args[0], args[3], nodes, edges))
+    if model.onsite is not None:
+        model.set_onsite_fit(model.onsite_normal_equations(*args, nodes))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(steps):  # on-site energies only: the question is whether they can be seen
+        opt.zero_grad()
+        (model(*args, edge_outputs=0)[0].double() - nodes).square().mean().backward()
+        opt.step()
+    with torch.no_grad():
+        pred = model(*args)[0].double()
+    return float((pred - nodes).square().mean().sqrt() / nodes.std())
+
+
+def test_on_site_energy_that_counts_neighbours_is_learned_quickly():
+    """The slow on-site convergence on real CP2K data: a softmax mean of messages cannot count
+    neighbours, and small differences between atoms need large head weights, which Adam grows
+    at lr per step. The default model reads standardised neighbour sums, its node heads fitted
+    to them by least squares before training. Measured (seed 0, 16 neighbour-sum channels):
+    0.04 of the spread after the fit alone and 0.03 after 40 steps; the paper's network (no
+    neighbour sums, no degree embedding) 0.99 after 40 steps. Bars set between."""
+    basis, args, nodes, edges, count = _coordination_data()
+    assert count.max() - count.min() > 3  # the data do vary with the neighbour count
+    assert _node_error_after(basis, args, nodes, edges, 0) < 0.1
+    assert _node_error_after(basis, args, nodes, edges, 40) < 0.15
+    paper = dict(onsite_channels=0, degree_embedding=False)
+    assert _node_error_after(basis, args, nodes, edges, 40, **paper) > 0.5

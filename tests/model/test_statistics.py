@@ -112,7 +112,10 @@ def test_statistics_for_another_basis_are_refused(data):
 
 def test_model_files_without_head_scales_load_with_scale_one(tmp_path, data):
     basis = data[1]
-    model = HamiltonianModel(basis, channels=8, ff_hidden=16, rcut=RCUT)
+    from hampart.distributed.trainer import BEFORE_OPTIONS
+
+    # a file of that time: written before the neighbour sums and the degree embedding existed
+    model = HamiltonianModel(basis, channels=8, ff_hidden=16, rcut=RCUT, **BEFORE_OPTIONS)
     model.set_label_statistics(_full_sums(data))
     path = tmp_path / "model.pt"
     save_model(path, model, {"channels": 8, "ff_hidden": 16, "rcut": RCUT}, basis)
