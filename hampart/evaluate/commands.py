@@ -122,26 +122,20 @@ def _add_evaluate(p: argparse.ArgumentParser) -> None:
                    help="the report as JSON: printed instead of the text, or written to FILE")
 
 
-def _declared_orthogonal(meta: dict) -> bool:
-    """Data known to be in an orthogonal basis: the synthetic generator's (it writes no S)."""
-    return bool(meta.get("orthogonal")) or str(meta.get("generator", "")).startswith(
-        "hampart synthetic")
-
-
 def _overlap(config: "EvaluateConfig", meta: dict, size: int, reference_file: str):
     """(S or None, how it was found) for the reference; warns when eigenvalues of a
     non-orthogonal basis would be taken without S."""
     import warnings
 
     from ..errors import InputWarning
-    from ..io.dataset import find_overlap, read_overlap
+    from ..io.dataset import declared_orthogonal, find_overlap, read_overlap
 
     if config.overlap is not None and config.overlap.lower() == "identity":
         return None, "identity (orthogonal basis, --overlap identity)"
     path = config.overlap or find_overlap(config.reference)
     if path is not None:
         return read_overlap(path, size, reference_file), path
-    if _declared_orthogonal(meta):
+    if declared_orthogonal(meta):
         return None, "identity (orthogonal synthetic data)"
     warnings.warn(InputWarning(config.reference, "no overlap matrix S: eigenvalues of H alone are "
                                "not the band energies of a non-orthogonal basis such as CP2K's",

@@ -130,8 +130,11 @@ def energy_in_gap(H, S, n_occupied: int, max_steps: int = 200) -> float:
         lo, hi = (lo - width, hi) if c_lo > n_occupied else (lo, hi + width)
         width *= 2
     for _ in range(max_steps):
-        mid = 0.5 * (lo + hi)
-        count = count_below(H, S, mid)
+        for fraction in (0.5, 0.4999, 0.5003):  # off an eigenvalue hit exactly (zero pivot)
+            mid = lo + fraction * (hi - lo)
+            count = count_below(H, S, mid)
+            if count is not None:
+                break
         if count is None:
             raise InputError("sparse eigenvalues", "the inertia of H - E S could not be read "
                              "(SuperLU pivoted off the diagonal)",

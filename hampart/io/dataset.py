@@ -30,7 +30,7 @@ from .csr import read_matrix, write_matrix
 from .structure import Structure, read_structure, write_structure
 
 __all__ = ["Dataset", "load_dataset", "save_dataset", "check_matrix", "find_overlap",
-           "read_overlap", "STRUCTURE_FILE", "HAMILTONIAN_FILE", "BASIS_FILE", "META_FILE",
+           "read_overlap", "declared_orthogonal", "STRUCTURE_FILE", "HAMILTONIAN_FILE", "BASIS_FILE", "META_FILE",
            "OVERLAP_FILE"]
 
 STRUCTURE_FILE, HAMILTONIAN_FILE, BASIS_FILE, META_FILE = ("structure.xyz", "H.npz", "basis.yaml",
@@ -169,3 +169,10 @@ def read_overlap(path, size: int, hamiltonian_source="hamiltonian") -> sp.csr_ma
         raise InputError(path, "overlap S has a diagonal element <= 0, which no overlap of "
                          "orbitals has", "give S (S_CSR_WRITE), not another matrix")
     return S
+
+
+def declared_orthogonal(meta: dict) -> bool:
+    """Whether a dataset's meta.json says its basis is orthogonal (S = I): ``"orthogonal":
+    true``, or made by the synthetic generator, whose H has no S. DFT data (CP2K) are not."""
+    return bool(meta.get("orthogonal")) or str(meta.get("generator", "")).startswith(
+        "hampart synthetic")
