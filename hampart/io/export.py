@@ -13,7 +13,9 @@ H_sisl = D H D and S_sisl = D S D with D = diag((-1)^m). Eigenvalues do not depe
 signs matter for anything sisl computes from orbital shapes (wavefunctions on a grid). Repeated
 shells of one l are numbered by ``zeta`` 1, 2, ...; the principal quantum number is sisl's
 default (a label only). Radii are unknown (-1): sisl needs them only to build matrices, not to
-use given ones.
+use given ones. A TSHS file keeps positions, cell and the orbital count of every atom, not the
+species or the l, m labels (sisl reads it back with placeholder atoms): those live on the
+object :func:`to_sisl` returns, or come from SIESTA's input files.
 
 Supercell: hampart's H and S are Gamma-point matrices (CP2K's KS_CSR_WRITE at the Gamma point):
 H_Gamma = sum over images of the couplings, one n x n matrix. The honest sisl form is a
