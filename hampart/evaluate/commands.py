@@ -209,7 +209,13 @@ def _spectra(config, meta, pred, ref, S, report, stage):
     spec_r = solve(ref, S, method, config.eigs, config.sigma, n_occ)
     stage("eigenvalues of the prediction")
     # the prediction's window is placed around its own gap, then matched state by state
-    spec_p = solve(pred, S, method, config.eigs, config.sigma, n_occ)
+    try:
+        spec_p = solve(pred, S, method, config.eigs, config.sigma, n_occ)
+    except InputError:
+        if method != "sparse" or config.sigma is not None:
+            raise
+        # no gap to place the predicted window in (degenerate HOMO/LUMO): the reference's
+        spec_p = solve(pred, S, method, config.eigs, spec_r.sigma, n_occ)
     if method == "sparse":
         report["eigenvalue_solver"] = (
             f"sparse shift-invert, {len(spec_r.values)} eigenvalues nearest "

@@ -13,9 +13,10 @@ Two solvers, chosen by size (``method="auto"``), either one can be forced:
   (``scipy.sparse.linalg.eigsh(H, M=S, sigma=...)``). Their place in the whole spectrum comes
   from Sylvester's law of inertia: the number of eigenvalues below ``sigma`` equals the number
   of negative pivots of H - sigma S = L D L^T, read off SuperLU with diagonal pivoting (see
-  :func:`count_below`). Without a given ``sigma``, the energy is put inside the gap by bisection
-  on that count (``n_occupied`` eigenvalues below it). Each count or solve is one sparse LU
-  factorisation, whose fill-in, not the matrix size, decides whether it fits in memory.
+  :func:`count_below`). Without a given ``sigma``, bisection on that count narrows an energy
+  interval around the HOMO and LUMO until it holds at most k/2 states, and the window is
+  centred there (:func:`energy_in_gap`). Each count or solve is one sparse LU factorisation,
+  whose fill-in, not the matrix size, decides whether it fits in memory.
 
 Closed shell: 2 electrons per state, so with N electrons the HOMO is state N/2 - 1 (from 0) and
 the LUMO state N/2; an odd N has no closed-shell gap.
@@ -110,38 +111,53 @@ def occupied_states(electrons, size: int, source: str = "--electrons") -> int | 
     return electrons // 2
 
 
-def energy_in_gap(H, S, n_occupied: int, max_steps: int = 200) -> float:
+def _count(H, S, lo, hi, fraction_first=0.5):
+    """(energy, count below it) near ``lo + fraction (hi - lo)``, stepping off an eigenvalue
+    hit exactly (a zero pivot); InputError when the inertia cannot be read."""
+    for fraction in (fraction_first, fraction_first - 1e-4, fraction_first + 3e-4):
+        energy = lo + fraction * (hi - lo)
+        count = count_below(H, S, energy)
+        if count is not None:
+            return energy, count
+    raise InputError("sparse eigenvalues", "the inertia of H - E S could not be read "
+                     "(SuperLU pivoted off the diagonal)",
+                     "pass --sigma ENERGY inside the gap, or --solver dense")
+
+
+def energy_in_gap(H, S, n_occupied: int, window: int = 0, max_steps: int = 200) -> float:
     """An energy with exactly ``n_occupied`` eigenvalues below it (inside the HOMO-LUMO gap), by
-    bisection on :func:`count_below`. Raises InputError when the counts cannot be read or the
-    HOMO and LUMO are degenerate (no gap to find)."""
+    bisection on :func:`count_below`; with ``window`` > 0 it stops as soon as an interval holding
+    the HOMO, the LUMO and at most ``window`` states in all is found, and returns its middle:
+    the ``window`` eigenvalues nearest it then include HOMO and LUMO (every state of the
+    interval lies closer to its middle than any state outside). Raises InputError when the
+    counts cannot be read, or, with ``window`` 0, when HOMO and LUMO are degenerate."""
     size = H.shape[0]
     d = _dense_diagonal(H) / (np.ones(size) if S is None else _dense_diagonal(S))
-    # an interval that certainly brackets the spectrum is found by widening a guess from the
-    # diagonal, since the count is exact at any energy
+    # widen a guess from the diagonal until it brackets the state: counts are exact anywhere
     centre = float(np.median(d))
     width = float(np.abs(d - centre).max()) + 1.0
-    lo, hi = centre - width, centre + width
+    lo, c_lo = _count(H, S, centre - width, centre + width, 0.0)
+    hi, c_hi = _count(H, S, centre - width, centre + width, 1.0)
     for _ in range(60):
-        c_lo, c_hi = count_below(H, S, lo), count_below(H, S, hi)
-        if c_lo is None or c_hi is None:
-            break
         if c_lo <= n_occupied <= c_hi:
             break
-        lo, hi = (lo - width, hi) if c_lo > n_occupied else (lo, hi + width)
         width *= 2
+        if c_lo > n_occupied:
+            lo, c_lo = _count(H, S, lo - width, lo, 0.0)
+        else:
+            hi, c_hi = _count(H, S, hi, hi + width, 1.0)
     for _ in range(max_steps):
-        for fraction in (0.5, 0.4999, 0.5003):  # off an eigenvalue hit exactly (zero pivot)
-            mid = lo + fraction * (hi - lo)
-            count = count_below(H, S, mid)
-            if count is not None:
-                break
-        if count is None:
-            raise InputError("sparse eigenvalues", "the inertia of H - E S could not be read "
-                             "(SuperLU pivoted off the diagonal)",
-                             "pass --sigma ENERGY inside the gap, or --solver dense")
-        if count == n_occupied:
-            return mid
-        lo, hi = (mid, hi) if count < n_occupied else (lo, mid)
+        if c_lo == n_occupied:
+            return lo
+        if c_hi == n_occupied:
+            return hi
+        if window and c_hi - c_lo <= window:
+            return 0.5 * (lo + hi)
+        mid, count = _count(H, S, lo, hi)
+        if count < n_occupied:
+            lo, c_lo = mid, count
+        else:
+            hi, c_hi = mid, count
         if hi - lo < 1e-12 * max(1.0, abs(mid)):
             break
     raise InputError("sparse eigenvalues", f"no energy has exactly {n_occupied} eigenvalues below "
@@ -182,7 +198,7 @@ def solve(H, S=None, method: str = "auto", k: int | None = None, sigma: float | 
             raise InputError("sparse eigenvalues", "no energy to look around: neither --sigma "
                              "nor the electron count is known",
                              "pass --sigma ENERGY (Hartree) or --electrons N")
-        sigma = energy_in_gap(H, S, n_occupied)
+        sigma = energy_in_gap(H, S, n_occupied, window=k // 2)
     from scipy.sparse.linalg import eigsh
 
     try:

@@ -50,6 +50,9 @@ def test_gap_from_the_electron_count_closed_shell():
     assert -1.0 < energy_in_gap(H, None, 3) < 1.0
     with pytest.raises(InputError, match="degenerate"):
         energy_in_gap(sp.identity(4, format="csr"), None, 2)
+    # degenerate HOMO and LUMO: a window around both still exists
+    pair = sp.diags([-3.0, -2.0, 0.0, 0.0, 2.0, 3.0]).tocsr()
+    assert -2.0 < energy_in_gap(pair, None, 3, window=2) < 2.0
 
 
 def test_generalised_eigenvalues_are_not_the_orthogonal_ones(si_hamiltonian, synthetic_overlap):
@@ -77,7 +80,8 @@ def test_shift_invert_window_agrees_with_dense_near_the_gap(si_hamiltonian, synt
     assert dense[n_occ] - dense[n_occ - 1] > 1e-6  # a (small) gap to place the window in
     window = solve(H, S, method="sparse", k=16, n_occupied=n_occ)
     assert window.method == "sparse" and window.first is not None
-    assert dense[n_occ - 1] < window.sigma < dense[n_occ]
+    assert window.first <= n_occ - 1 and n_occ < window.first + 16  # HOMO and LUMO inside
+    assert count_below(H, S, energy_in_gap(H, S, n_occ)) == n_occ  # without a window: in the gap
     assert np.abs(window.values - dense[window.first:window.first + 16]).max() < 1e-8
     assert band_edges(window, n_occ) == pytest.approx(band_edges(solve(H, S), n_occ), abs=1e-8)
     # a given energy instead of the gap
