@@ -258,8 +258,7 @@ def _plot(path, pred, ref, graph, structure, basis, spectra, dos_width_eV) -> No
         mae = 1e3 * float(np.abs(y - x).mean()) if len(x) else float("nan")
         a.plot(1e3 * x, 1e3 * y, ".", ms=1.5, alpha=0.4, rasterized=True)
         a.set(xlabel="reference (mE$_h$)", ylabel="predicted (mE$_h$)",
-              title=f"{title}: MAE {mae:.3g} mE$_h$ ({len(x):,} elements)", )
-        a.title.set_fontsize(10)
+              title=f"{title}: MAE {mae:.3g} mE$_h$ ({len(x):,} elements)")
         _diagonal(a)
     if spectra is None:
         for a in ax[1]:
@@ -290,6 +289,8 @@ def _plot(path, pred, ref, graph, structure, basis, spectra, dos_width_eV) -> No
         a.set(xlabel="energy (eV)", ylabel="states per eV",
               title=f"density of states{window}, Gaussian {dos_width_eV:g} eV")
         a.legend(fontsize=8, loc="upper left")
+    for a in ax.flat:
+        a.title.set_fontsize(10)
     fig.tight_layout()
     tmp = f"{path}.tmp.png"
     fig.savefig(tmp, dpi=120)

@@ -100,3 +100,25 @@ def test_density_of_states_counts_every_state():
     dos = density_of_states(values, grid, 0.1)
     assert dos.sum() * (grid[1] - grid[0]) == pytest.approx(4.0, rel=1e-6)
     assert dos[np.argmin(abs(grid))] == pytest.approx(2 / (0.1 * np.sqrt(2 * np.pi)), rel=1e-6)
+
+
+def test_real_cp2k_block_inertia_and_window_agree_with_dense():
+    """H and S of 32 neighbouring Si atoms (128 orbitals) cut from a real CP2K calculation of
+    amorphous Si (asi216-b: 216 atoms, SZV-MOLOPT-SR-GTH, PBE, Gamma point; the 32 atoms nearest
+    atom 0, their principal blocks of H and S): a real overlap, far from diagonally dominant."""
+    from pathlib import Path
+
+    with np.load(Path(__file__).parent.parent / "data" / "cp2k_si32_block.npz",
+                 allow_pickle=False) as data:
+        H, S = sp.csr_matrix(data["H"]), sp.csr_matrix(data["S"])
+    assert H.shape == S.shape == (128, 128)
+    off = abs(S - sp.diags(S.diagonal())).sum(axis=1).max()
+    assert off > 2 * S.diagonal().max()  # Gershgorin says nothing: a genuine test of the solver
+    dense = solve(H, S).values
+    assert np.abs(dense - np.linalg.eigvalsh(H.toarray())).max() > 0.1  # S matters, by Hartrees
+    for index in (5, 63, 100):
+        energy = 0.5 * (dense[index] + dense[index + 1])
+        assert count_below(H, S, energy) == index + 1
+    window = solve(H, S, method="sparse", k=16, n_occupied=64)  # 32 Si x 4 electrons
+    assert np.abs(window.values - dense[window.first:window.first + 16]).max() < 1e-8
+    assert band_edges(window, 64) == pytest.approx((dense[63], dense[64]), abs=1e-8)
