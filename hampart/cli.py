@@ -18,12 +18,12 @@ COMMANDS = {
     "generate": "hampart.generate.commands:GENERATE",
     "label": "hampart.generate.commands:LABEL",
     "convert": "hampart.io.commands:CONVERT",
-    "export": "hampart.io.commands:EXPORT",
     "inspect": "hampart.inspect:INSPECT",
     "slice": "hampart.partition.commands:SLICE",
     "train": "hampart.distributed.commands:TRAIN",
     "predict": "hampart.evaluate.commands:PREDICT",
     "evaluate": "hampart.evaluate.commands:EVALUATE",
+    "export": "hampart.evaluate.commands:EXPORT",
 }
 
 

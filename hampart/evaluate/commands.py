@@ -1,4 +1,4 @@
-"""``hampart predict`` and ``hampart evaluate``."""
+"""``hampart predict``, ``hampart evaluate`` and ``hampart export``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from ..command import Command
 from ..errors import InputError
 
-__all__ = ["PREDICT", "EVALUATE", "PredictConfig", "EvaluateConfig", "run_predict", "run_evaluate"]
+__all__ = ["PREDICT", "EVALUATE", "EXPORT", "PredictConfig", "EvaluateConfig", "ExportConfig",
+           "run_predict", "run_evaluate", "run_export"]
 
 
 @dataclass(frozen=True)
@@ -358,3 +359,63 @@ EVALUATE = Command(
                              a.overlap, a.eigs, a.sigma, a.plot, a.json, a.electrons, a.solver,
                              a.dos_width),
     run_evaluate)
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    hamiltonian: str
+    reference: str
+    out: str
+    to: str = "sisl"
+    overlap: str | None = None  # S file, "identity", None: the reference directory's S.npz
+    basis: str | None = None
+
+
+def _add_export(p: argparse.ArgumentParser) -> None:
+    p.add_argument("hamiltonian", help="H to export (.npz or .csr), e.g. hampart predict's output")
+    p.add_argument("--reference", required=True, help="dataset directory giving the structure, "
+                   "basis and overlap S (S.npz); or a structure file with --basis")
+    p.add_argument("--to", choices=["sisl"], default="sisl", help="target (default sisl)")
+    p.add_argument("--out", required=True, help="output file, NAME.TSHS (sisl, SIESTA, TBtrans)")
+    p.add_argument("--overlap", help="overlap S (default: the reference directory's S.npz); "
+                   "'identity' for an orthogonal basis")
+    p.add_argument("--basis", help="basis name or YAML, when --reference is a structure file")
+
+
+def run_export(config: ExportConfig) -> int:
+    import warnings
+
+    from ..errors import InputWarning
+    from ..io.csr import read_matrix
+    from ..io.dataset import (check_matrix, declared_orthogonal, find_overlap, load_dataset,
+                              read_overlap)
+    from .export import write_sisl
+    from .predict import check_predicted_for
+
+    if config.to != "sisl":
+        raise InputError("--to", f"unknown target '{config.to}'", "use --to sisl")
+    ds = load_dataset(config.reference, basis=config.basis)
+    H = read_matrix(config.hamiltonian)
+    check_matrix(H, ds.structure, ds.basis, config.hamiltonian)
+    check_predicted_for(config.hamiltonian, ds.structure)
+    S = None
+    if config.overlap is None or config.overlap.lower() != "identity":
+        path = config.overlap or find_overlap(config.reference)
+        if path is not None:
+            S = read_overlap(path, H.shape[0], config.hamiltonian)
+        elif not declared_orthogonal(ds.meta):
+            warnings.warn(InputWarning(config.reference, "no overlap matrix S: the export will "
+                                       "be an orthogonal Hamiltonian (S = I)",
+                                       "pass --overlap S.npz for a non-orthogonal basis such as "
+                                       "CP2K's, or --overlap identity"), stacklevel=2)
+    write_sisl(config.out, H, S, ds.structure, ds.basis)
+    print(f"{config.hamiltonian} -> {config.out}: sisl Hamiltonian, {H.shape[0]} orbitals, "
+          f"{'orthogonal' if S is None else 'with S'}, Gamma point only (nsc = 1 1 1), eV")
+    return 0
+
+
+EXPORT = Command("export", "write a Hamiltonian with its structure, basis and S for sisl/TBtrans",
+                 _add_export,
+                 lambda a: ExportConfig(a.hamiltonian, a.reference, a.out, a.to, a.overlap,
+                                        a.basis),
+                 run_export)

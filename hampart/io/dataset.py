@@ -4,8 +4,8 @@ Layout (written by ``hampart generate`` and ``hampart label``, read by ``slice``
 
     DIR/structure.xyz   extended xyz: cell, pbc, positions (Angstrom); ghosts as X
     DIR/H.npz           scipy sparse H (Hartree), internal = CP2K orbital order
-    DIR/S.npz           overlap S, same orbitals and order (optional; DFT data carry it, the
-                        synthetic generator's orthogonal H does not)
+    DIR/S.npz           overlap S, same orbitals and order (optional: DFT data carry it,
+                        the synthetic generator's orthogonal H has none)
     DIR/basis.yaml      shells per element (hampart.basis.Basis)
     DIR/meta.json       how it was made (generator, seed, interaction radius, ...)
 
@@ -30,8 +30,8 @@ from .csr import read_matrix, write_matrix
 from .structure import Structure, read_structure, write_structure
 
 __all__ = ["Dataset", "load_dataset", "save_dataset", "check_matrix", "find_overlap",
-           "read_overlap", "declared_orthogonal", "STRUCTURE_FILE", "HAMILTONIAN_FILE", "BASIS_FILE", "META_FILE",
-           "OVERLAP_FILE"]
+           "read_overlap", "declared_orthogonal", "STRUCTURE_FILE", "HAMILTONIAN_FILE",
+           "BASIS_FILE", "META_FILE", "OVERLAP_FILE"]
 
 STRUCTURE_FILE, HAMILTONIAN_FILE, BASIS_FILE, META_FILE = ("structure.xyz", "H.npz", "basis.yaml",
                                                             "meta.json")

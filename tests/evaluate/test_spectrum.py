@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import scipy.linalg
 import scipy.sparse as sp
 
 from hampart.basis import load_basis

@@ -15,7 +15,7 @@ from hampart.evaluate.spectrum import solve  # noqa: E402
 from hampart.generate import (SyntheticParams, generate, make_structure,  # noqa: E402
                               synthetic_hamiltonian)
 from hampart.io.csr import read_matrix, write_matrix  # noqa: E402
-from hampart.io.export import sisl_orbital_signs, to_sisl, write_sisl  # noqa: E402
+from hampart.evaluate.export import sisl_orbital_signs, to_sisl, write_sisl  # noqa: E402
 
 
 def test_sisl_harmonics_are_ours_times_minus_one_to_the_m():
@@ -87,7 +87,7 @@ def test_export_command(tmp_path, synthetic_overlap, capsys):
     assert "TSHS" in capsys.readouterr().err and not (tmp_path / "si.nc").exists()
     write_matrix(tmp_path / "S_small.npz", sp.identity(10, format="csr"))
     with pytest.raises(InputError, match="10 orbitals"):
-        from hampart.io.commands import ExportConfig, run_export
+        from hampart.evaluate.commands import ExportConfig, run_export
 
         run_export(ExportConfig(f"{data}/H.npz", str(data), str(tmp_path / "x.TSHS"),
                                 overlap=str(tmp_path / "S_small.npz")))

@@ -65,7 +65,7 @@ def to_sisl(H, S, structure, basis):
     order) and ``S`` (None: orthogonal) for ``structure`` in ``basis``."""
     import sisl
 
-    from ..evaluate.metrics import HARTREE_EV
+    from .metrics import HARTREE_EV
 
     numbers = np.asarray(structure.numbers, dtype=np.int64)
     counts = basis.orbital_counts(numbers)
