@@ -8,8 +8,9 @@ Orbitals: each atom carries its basis shells in the internal (CP2K) order, every
 m = -l..l (p: p_y, p_z, p_x), which is also the order of sisl's ``AtomicOrbital`` labels and of
 SIESTA. Both use real solid harmonics with z polar, but SIESTA's (and sisl's, which follow it)
 carry the Condon-Shortley phase: sisl's function of order m is (-1)^m times ours (checked on
-random points for l = 0..3 in tests/io/test_export.py). So orbitals of odd m change sign:
-H_sisl = D H D and S_sisl = D S D with D = diag((-1)^m). Eigenvalues do not depend on it; the
+random points for l = 0..3 in tests/evaluate/test_export.py). So orbitals of odd m change sign:
+H_sisl = D H D and S_sisl = D S D with D = diag((-1)^m), the "siesta" order of
+:mod:`hampart.conventions`. Eigenvalues do not depend on it; the
 signs matter for anything sisl computes from orbital shapes (wavefunctions on a grid). Repeated
 shells of one l are numbered by ``zeta`` 1, 2, ...; the principal quantum number is sisl's
 default (a label only). Radii are unknown (-1): sisl needs them only to build matrices, not to
@@ -34,17 +35,9 @@ import scipy.sparse as sp
 
 from ..errors import InputError
 
-__all__ = ["SISL_SUFFIXES", "sisl_orbital_signs", "to_sisl", "write_sisl"]
+__all__ = ["SISL_SUFFIXES", "to_sisl", "write_sisl"]
 
 SISL_SUFFIXES = (".TSHS",)  # written by sisl's bundled Fortran extension, no extra package
-
-
-def sisl_orbital_signs(numbers, basis) -> np.ndarray:
-    """(n_orbitals,) +-1: (-1)^m of every orbital, internal order (our -> sisl's phase)."""
-    numbers = np.asarray(numbers, dtype=np.int64)
-    per_species = {int(z): [(-1.0) ** abs(m) for l in basis.shells_of(int(z))
-                            for m in range(-l, l + 1)] for z in np.unique(numbers)}
-    return np.asarray([s for z in numbers for s in per_species[int(z)]], dtype=np.float64)
 
 
 def _atoms(numbers, basis):
@@ -65,6 +58,7 @@ def to_sisl(H, S, structure, basis):
     order) and ``S`` (None: orthogonal) for ``structure`` in ``basis``."""
     import sisl
 
+    from ..conventions import reorder_matrix
     from .metrics import HARTREE_EV
 
     numbers = np.asarray(structure.numbers, dtype=np.int64)
@@ -83,11 +77,11 @@ def to_sisl(H, S, structure, basis):
     lattice = sisl.Lattice(cell, nsc=[1, 1, 1])
     geometry = sisl.Geometry(np.asarray(structure.positions)[keep], _atoms(numbers[keep], basis),
                              lattice=lattice)
-    D = sp.diags(sisl_orbital_signs(numbers, basis))
-    H_eV = (D @ sp.csr_matrix(H) @ D).tocsr() * HARTREE_EV
+    H_eV = reorder_matrix(sp.csr_matrix(H), numbers, basis, "internal", "siesta") * HARTREE_EV
     if S is None:
         return sisl.Hamiltonian.fromsp(geometry, H_eV)
-    return sisl.Hamiltonian.fromsp(geometry, H_eV, (D @ sp.csr_matrix(S) @ D).tocsr())
+    return sisl.Hamiltonian.fromsp(geometry, H_eV, reorder_matrix(sp.csr_matrix(S), numbers, basis,
+                                                                  "internal", "siesta"))
 
 
 def write_sisl(path, H, S, structure, basis) -> str:
