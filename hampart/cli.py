@@ -23,6 +23,7 @@ COMMANDS = {
     "train": "hampart.distributed.commands:TRAIN",
     "predict": "hampart.evaluate.commands:PREDICT",
     "evaluate": "hampart.evaluate.commands:EVALUATE",
+    "export": "hampart.evaluate.commands:EXPORT",
 }
 
 

@@ -11,6 +11,7 @@ internal  p_y, p_z, p_x (m=-1,0,1)    m = -l..l (d: xy, yz, z2, xz, x2-y2)
 cp2k      as internal                 as internal (CP2K's documented order)
 pyscf     p_x, p_y, p_z               as internal, same functions and signs
 e3nn      like (x, y, z), y polar     e3nn's real harmonics, y polar
+siesta    as internal, times (-1)^m   as internal, times (-1)^m (also sisl's)
 ========  ==========================  ============================================
 
 PySCF's spherical functions were checked to equal ours, signs included, for l = 0..4 (values
@@ -18,6 +19,9 @@ on random points) and by rotating molecules (tests/test_conventions.py): convert
 matrices is a pure permutation of the p shells. CP2K's order is taken from its documentation
 (it cannot be run here). e3nn's basis is not a permutation of ours for l >= 2: it is the fixed
 frame change ``Q_l`` of :func:`orbital_from_e3nn` (orbital components = Q_l @ e3nn components).
+SIESTA's real harmonics, which sisl uses, carry the Condon-Shortley phase: the function of order
+m is (-1)^m times ours (checked against sisl's on random points, tests/evaluate/test_export.py),
+so converting to them changes the sign of every odd-m orbital, in the same order.
 
 Conventions of vectors and matrices: ``v_to = T @ v_frm`` with ``T`` from :func:`transform`;
 a matrix converts as ``H_to = T H_frm T^T``. For codes related by a permutation,
@@ -37,7 +41,7 @@ from .so3 import orbital_from_e3nn
 __all__ = ["CODES", "permutation", "transform", "orbital_transform", "reorder_matrix", "reorder",
            "orbital_from_e3nn"]
 
-CODES = ("internal", "cp2k", "pyscf", "e3nn")
+CODES = ("internal", "cp2k", "pyscf", "e3nn", "siesta")
 _PERMUTATION_CODES = ("internal", "cp2k", "pyscf")
 
 
@@ -77,6 +81,8 @@ def _shell_transform(l: int, code: str) -> np.ndarray:
     """``(2l+1, 2l+1)`` with ``v_internal = M @ v_code``."""
     if code == "e3nn":
         return orbital_from_e3nn(l).numpy()
+    if code == "siesta":  # same order, Condon-Shortley phase
+        return np.diag([(-1.0) ** abs(m) for m in range(-l, l + 1)])
     return np.eye(2 * l + 1)[_to_internal(l, code)]
 
 
@@ -114,7 +120,7 @@ def reorder_matrix(H, numbers, basis, frm: str, to: str, source: str = "matrix")
 
     ``numbers`` ``(n_atoms,)`` atomic numbers (0 = ghost, no orbitals); ``basis`` a
     :class:`~hampart.basis.Basis`. Permutations are exact (values are only moved); the e3nn
-    frame change multiplies by ``T H T^T``. Sparse in, csr out; dense in, ndarray out.
+    frame change and siesta's signs multiply by ``T H T^T``. Sparse in, csr out; dense in, ndarray out.
     """
     frm, to = _check_code(frm), _check_code(to)
     numbers, offsets, atom_of, local = _global_layout(numbers, basis, source)

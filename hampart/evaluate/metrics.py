@@ -3,19 +3,19 @@
 Node MAE and edge MAE are means over the elements of the node blocks H_ii and of the edge
 blocks H_ij of every atom pair closer than r_cut (the predicted elements), in milli-Hartree;
 the total MAE is over all predicted elements together, in meV (DESIGN.md §2). Eigenvalues
-come from H c = E c, or H c = E S c when an overlap matrix S is given, and are compared sorted.
+come from H c = E c, or H c = E S c when an overlap matrix S is given
+(:mod:`hampart.evaluate.spectrum`), and are compared state by state (sorted).
 """
 
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg
 import scipy.sparse as sp
 
 from ..errors import InputError
 
-__all__ = ["HARTREE_EV", "block_errors", "sample_edge_elements", "eigenvalues",
-           "eigenvalue_errors"]
+__all__ = ["HARTREE_EV", "block_errors", "sample_edge_elements", "sample_node_elements",
+           "eigenvalues", "eigenvalue_errors"]
 
 HARTREE_EV = 27.211386245988  # CODATA 2018
 
@@ -103,23 +103,71 @@ def sample_edge_elements(ref, pred, numbers, basis, graph, max_points: int = 200
 
 
 def eigenvalues(H, S=None, k: int | None = None, sigma: float | None = None) -> np.ndarray:
-    """Sorted eigenvalues (Hartree): all of them (dense) or the ``k`` nearest ``sigma`` (sparse)."""
-    n = H.shape[0]
-    if k is None or k >= n - 1:
-        a = H.toarray() if sp.issparse(H) else np.asarray(H)
-        b = None if S is None else (S.toarray() if sp.issparse(S) else np.asarray(S))
-        return scipy.linalg.eigh(a, b, eigvals_only=True)
-    from scipy.sparse.linalg import eigsh
+    """Sorted eigenvalues (Hartree) of H c = E S c: all of them (dense) or the ``k`` nearest
+    ``sigma`` (default 0; sparse shift-invert). See :func:`hampart.evaluate.spectrum.solve`."""
+    from .spectrum import solve
 
-    vals = eigsh(sp.csc_matrix(H), k=k, M=None if S is None else sp.csc_matrix(S),
-                 sigma=0.0 if sigma is None else sigma, which="LM", return_eigenvectors=False)
-    return np.sort(vals)
+    if k is None or k >= H.shape[0] - 1:
+        return solve(H, S, method="dense").values
+    return solve(H, S, method="sparse", k=k, sigma=0.0 if sigma is None else sigma).values
+
+
+def sample_node_elements(ref, pred, numbers, basis, max_points: int = 200_000,
+                         seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(reference, predicted)`` values of the node-block elements H_ii of a random sample of
+    the atoms (all of them when their blocks hold at most ``max_points`` elements), for plots."""
+    numbers = np.asarray(numbers, dtype=np.int64)
+    offsets = basis.orbital_offsets(numbers)
+    counts = np.diff(offsets)
+    atoms = np.flatnonzero(counts)
+    sizes = counts[atoms] ** 2
+    if sizes.sum() > max_points:
+        keep = max(1, int(len(atoms) * max_points / sizes.sum()))
+        atoms = np.sort(np.random.default_rng(seed).choice(atoms, keep, replace=False))
+    c = counts[atoms]
+    per_row = np.repeat(c, c)  # each orbital row of an atom spans the atom's block
+    starts = np.repeat(offsets[atoms], c)
+    orbitals = starts + np.arange(c.sum()) - np.repeat(np.cumsum(c) - c, c)
+    rows = np.repeat(orbitals, per_row)
+    within = np.arange(per_row.sum()) - np.repeat(np.cumsum(per_row) - per_row, per_row)
+    cols = np.repeat(starts, per_row) + within
+    ref, pred = sp.csr_matrix(ref), sp.csr_matrix(pred)
+    return np.asarray(ref[rows, cols]).ravel(), np.asarray(pred[rows, cols]).ravel()
+
+
+def _aligned(pred, ref) -> tuple[np.ndarray, np.ndarray]:
+    """The eigenvalues of the states both hold: by state index when both spectra know where
+    their window starts, else both sorted lists as they are (then they must be equally long)."""
+    from .spectrum import Spectrum
+
+    if isinstance(pred, Spectrum) and isinstance(ref, Spectrum):
+        if pred.first is not None and ref.first is not None:
+            lo = max(pred.first, ref.first)
+            hi = min(pred.first + len(pred.values), ref.first + len(ref.values))
+            if hi <= lo:
+                raise InputError("eigenvalues", f"the predicted window (states {pred.first}.."
+                                 f"{pred.first + len(pred.values) - 1}) and the reference one "
+                                 f"(states {ref.first}..{ref.first + len(ref.values) - 1}) do not "
+                                 "overlap", "give both the same --sigma, or more --eigs")
+            return (pred.values[lo - pred.first:hi - pred.first],
+                    ref.values[lo - ref.first:hi - ref.first])
+        pred, ref = pred.values, ref.values
+    pred, ref = np.sort(np.asarray(pred)), np.sort(np.asarray(ref))
+    if pred.shape != ref.shape:
+        raise InputError("eigenvalues", f"{pred.size} predicted vs {ref.size} reference",
+                         "compare matrices of the same size")
+    return pred, ref
 
 
 def eigenvalue_errors(pred_vals, ref_vals) -> dict:
-    if pred_vals.shape != ref_vals.shape:
-        raise InputError("eigenvalues", f"{pred_vals.size} predicted vs {ref_vals.size} reference",
-                         "compare matrices of the same size")
-    d = np.abs(np.sort(pred_vals) - np.sort(ref_vals))
+    """Errors of the eigenvalues of the states both hold (arrays, or
+    :class:`~hampart.evaluate.spectrum.Spectrum` windows matched by state index): mean and
+    largest absolute error (meV) and the relative L1 error of the paper,
+    ``||eps - eps_ref||_1 / ||eps_ref||_1`` in percent (it depends on where the energy zero
+    lies, as there: compare it between calculations with the same zero, e.g. one code)."""
+    pred, ref = _aligned(pred_vals, ref_vals)
+    d = np.abs(pred - ref)
+    scale = float(np.abs(ref).sum())
     return {"n_eigenvalues": int(d.size), "eig_mae_meV": 1e3 * HARTREE_EV * float(d.mean()),
-            "eig_max_meV": 1e3 * HARTREE_EV * float(d.max())}
+            "eig_max_meV": 1e3 * HARTREE_EV * float(d.max()),
+            "eig_l1_percent": 100.0 * float(d.sum()) / scale if scale else float("nan")}

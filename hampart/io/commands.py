@@ -53,3 +53,4 @@ def run_convert(config: ConvertConfig) -> int:
 
 CONVERT = Command("convert", "convert a matrix between CP2K text CSR and scipy npz (lossless)",
                   _add, _config, run_convert)
+

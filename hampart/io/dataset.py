@@ -4,6 +4,8 @@ Layout (written by ``hampart generate`` and ``hampart label``, read by ``slice``
 
     DIR/structure.xyz   extended xyz: cell, pbc, positions (Angstrom); ghosts as X
     DIR/H.npz           scipy sparse H (Hartree), internal = CP2K orbital order
+    DIR/S.npz           overlap S, same orbitals and order (optional: DFT data carry it,
+                        the synthetic generator's orthogonal H has none)
     DIR/basis.yaml      shells per element (hampart.basis.Basis)
     DIR/meta.json       how it was made (generator, seed, interaction radius, ...)
 
@@ -27,11 +29,13 @@ from .atomic import atomic_directory
 from .csr import read_matrix, write_matrix
 from .structure import Structure, read_structure, write_structure
 
-__all__ = ["Dataset", "load_dataset", "save_dataset", "check_matrix",
-           "STRUCTURE_FILE", "HAMILTONIAN_FILE", "BASIS_FILE", "META_FILE"]
+__all__ = ["Dataset", "load_dataset", "save_dataset", "check_matrix", "find_overlap",
+           "read_overlap", "declared_orthogonal", "STRUCTURE_FILE", "HAMILTONIAN_FILE",
+           "BASIS_FILE", "META_FILE", "OVERLAP_FILE"]
 
 STRUCTURE_FILE, HAMILTONIAN_FILE, BASIS_FILE, META_FILE = ("structure.xyz", "H.npz", "basis.yaml",
                                                             "meta.json")
+OVERLAP_FILE = "S.npz"
 
 
 @dataclass(frozen=True)
@@ -139,3 +143,36 @@ def save_dataset(out, structure: Structure, H, basis: Basis, meta=None, replace=
         with open(os.path.join(tmp, META_FILE), "w") as f:  # last: its presence marks a whole set
             f.write(meta_text + "\n")
     return os.fspath(out)
+
+
+def find_overlap(path) -> str | None:
+    """``path/S.npz`` when ``path`` is a dataset directory that has one, else None."""
+    candidate = os.path.join(os.fspath(path), OVERLAP_FILE)
+    return candidate if os.path.isdir(os.fspath(path)) and os.path.isfile(candidate) else None
+
+
+def read_overlap(path, size: int, hamiltonian_source="hamiltonian") -> sp.csr_matrix:
+    """The overlap S in ``path`` (.npz or .csr), checked against an H of ``size`` orbitals read
+    from ``hamiltonian_source``: square, the same size, finite, positive diagonal; else
+    InputError naming both files and sizes."""
+    S = read_matrix(path)
+    if S.shape[0] != S.shape[1]:
+        raise InputError(path, f"overlap matrix is {S.shape[0]} x {S.shape[1]}, not square",
+                         "give the full square S")
+    if S.shape[0] != size:
+        raise InputError(path, f"overlap S has {S.shape[0]} orbitals but H "
+                         f"({hamiltonian_source}) has {size}",
+                         "give the S of the same calculation as the reference H")
+    if not np.isfinite(S.data).all():
+        raise InputError(path, "overlap S contains NaN or infinite values", "regenerate S")
+    if size and S.diagonal().min() <= 0:
+        raise InputError(path, "overlap S has a diagonal element <= 0, which no overlap of "
+                         "orbitals has", "give S (S_CSR_WRITE), not another matrix")
+    return S
+
+
+def declared_orthogonal(meta: dict) -> bool:
+    """Whether a dataset's meta.json says its basis is orthogonal (S = I): ``"orthogonal":
+    true``, or made by the synthetic generator, whose H has no S. DFT data (CP2K) are not."""
+    return bool(meta.get("orthogonal")) or str(meta.get("generator", "")).startswith(
+        "hampart synthetic")
