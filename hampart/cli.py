@@ -17,6 +17,7 @@ __all__ = ["main"]
 COMMANDS = {
     "generate": "hampart.generate.commands:GENERATE",
     "label": "hampart.generate.commands:LABEL",
+    "amorphize": "hampart.generate.commands:AMORPHIZE",
     "convert": "hampart.io.commands:CONVERT",
     "inspect": "hampart.inspect:INSPECT",
     "slice": "hampart.partition.commands:SLICE",

