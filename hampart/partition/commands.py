@@ -81,7 +81,8 @@ def _add(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--force", action="store_true",
                    help="replace an --out that holds partitions of other inputs or parameters")
-    p.add_argument("--plot", help="also write a PNG of the owners and one part's halo")
+    p.add_argument("--plot", help="also write a PNG: atoms on the xy, xz, yz planes coloured by "
+                   "owner, part 0's halo as rings, owned atoms per part in the legend")
 
 
 def _config(args: argparse.Namespace) -> SliceConfig:
