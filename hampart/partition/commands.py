@@ -73,7 +73,9 @@ def _add(p: argparse.ArgumentParser) -> None:
     p.add_argument("--balance", choices=["width", "atoms"], default="width",
                    help="slab: equal widths (default) or equal atom counts")
     p.add_argument("--halo", type=int, default=1,
-                   help="halo depth in hops: >= the model's layers L; L+1 trains every edge")
+                   help="halo depth in hops: >= the model's layers L; L+1 trains every edge; "
+                   "0 writes raw parts (no halo) for comparison only: each part trains alone, "
+                   "outputs near cuts are not exact")
     p.add_argument("--seed", type=int, default=0, help="METIS seed")
     p.add_argument("--images", choices=["refuse", "minimum"], default="refuse",
                    help="pairs meeting through two periodic images: refuse, or keep the "
