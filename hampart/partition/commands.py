@@ -98,15 +98,18 @@ def _config(args: argparse.Namespace) -> SliceConfig:
 def run_slice(config: SliceConfig) -> int:
     from .store import slice_dataset
 
-    budget = None  # slice_dataset refuses auto without a budget and a budget without auto
+    budget = part_memory = None  # slice_dataset refuses auto without a budget and vice versa
     if config.max_gib is not None:
         budget = {"max_gib": config.max_gib, "model": config.model or {}, "dtype": config.dtype,
                   "min_parts": config.min_parts}
+        # the command line sits above the model: it hands the model's memory law to slicing
+        from ..model.memory import part_memory
     out, _ = slice_dataset(config.data, config.rcut, config.method, config.parts, config.halo,
                            config.out, axis=config.axis,
                            balance=config.balance if config.method == "slab" else None,
                            seed=config.seed, images=config.images, hamiltonian=config.hamiltonian,
-                           basis=config.basis, replace=config.force, log=print, budget=budget)
+                           basis=config.basis, replace=config.force, log=print, budget=budget,
+                           part_memory=part_memory)
     if config.plot:
         from .plot import plot_partitions
 

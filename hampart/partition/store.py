@@ -242,8 +242,6 @@ def _parts_chooser(params, basis, part_memory, source):
     if basis is None:
         raise InputError(source, "--parts auto needs the basis (the model's size depends on it)",
                          "pass --basis, or a dataset directory with basis.yaml")
-    if part_memory is None:
-        from ..model.memory import part_memory  # the model's memory law sizes the parts
     need = part_memory(basis, budget["model"], budget["dtype"])
     max_gib = budget["max_gib"]
 
@@ -529,8 +527,10 @@ def slice_dataset(dataset_or_path, rcut, method, parts, halo, out, axis=None, ba
 
     ``parts="auto"`` with ``budget={"max_gib": G, "model": {...}, "dtype": "float32",
     "min_parts": 1}``: the fewest parts (at least ``min_parts``) whose largest part trains
-    whole within G GiB per rank, as estimated by ``part_memory(basis, model, dtype)`` (default
-    :func:`hampart.model.memory.part_memory`, which measures the model's memory law).
+    whole within G GiB per rank, as estimated by ``part_memory(basis, model, dtype) ->
+    need(sizes) -> GiB``: pass :func:`hampart.model.memory.part_memory` (the model's memory law,
+    what ``hampart slice --parts auto`` passes). Partitioning sits below the model, so it takes
+    the law as an argument instead of importing it.
     """
     t_start = time.perf_counter()
     if method == "slab" and balance is None:
@@ -542,6 +542,10 @@ def slice_dataset(dataset_or_path, rcut, method, parts, halo, out, axis=None, ba
                          "alone")
     if budget is not None:
         params["budget"] = _check_budget(budget, params["halo"])
+        if part_memory is None:
+            raise InputError("part_memory", "--parts auto needs the memory a part takes to train",
+                             "pass part_memory=hampart.model.memory.part_memory (the model's "
+                             "memory law), as hampart slice does")
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(out, "--out is a file", "give a directory path for the partitions")
