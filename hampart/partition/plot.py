@@ -65,7 +65,6 @@ def _cell_outline(ax, cell, i: int, j: int) -> None:
 def partition_figure(dir_or_arrays, axes=PROJECTIONS, selected: int = 0):
     """The matplotlib figure of :func:`plot_partitions` (one panel per projection in ``axes``);
     the caller closes it."""
-    import matplotlib
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
@@ -93,8 +92,9 @@ def partition_figure(dir_or_arrays, axes=PROJECTIONS, selected: int = 0):
     colours = np.asarray(base.colors[:n_colours])
     area = marker_area(n_atoms)
     # one panel per projection, and a last, empty one that holds the legend
-    fig, panels = plt.subplots(1, len(projections) + 1, figsize=(4.6 * len(projections) + 3.0, 5.0),
-                               dpi=110, squeeze=False,
+    width = 4.6 * len(projections) + 3.0  # inches
+    fig, panels = plt.subplots(1, len(projections) + 1, figsize=(width, 5.0), dpi=110,
+                               squeeze=False,
                                gridspec_kw={"width_ratios": [1.0] * len(projections) + [0.62]})
     ring_width = 0.8 if area >= 20 else 0.4  # thin rings where points are small and many
     for ax, (i, j) in zip(panels[0], projections):
