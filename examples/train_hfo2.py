@@ -15,7 +15,8 @@ Small cells (96 atoms), r_cut 4.5 A and a small model, a few minutes on 2 CPU co
 
     mpirun -n 2 python examples/train_hfo2.py --out runs/example
 
-The paper's setting (3,000-atom cells, r_cut 8 A, its model and schedule) on a GPU cluster::
+The paper's setting (3,000-atom cells, r_cut 8 A, its model and schedule) on a GPU cluster,
+on METIS parts (the paper cut Cartesian slabs instead: examples/hfo2_paper.yaml)::
 
     mpirun -n 8 python examples/train_hfo2.py --paper --out runs/hfo2-paper
 

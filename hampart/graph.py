@@ -9,7 +9,9 @@ deterministic.
 At the Gamma point two images of one pair inside r_cut cannot be told apart (their blocks are
 summed in H). ``images="refuse"`` (default) stops and names the cell height and the largest safe
 r_cut; ``images="minimum"`` keeps one edge per pair, at its minimum image, whose label is then
-the Gamma-point block, and reports how many edges it merged.
+the Gamma-point block, and reports how many edges it merged. The image is chosen once per
+unordered pair and negated for the reverse edge, also at ties (a pair exactly half a cell
+apart), so the edge j -> i with shift S always has the reverse i -> j with shift -S.
 """
 
 from __future__ import annotations
@@ -62,6 +64,34 @@ def edge_vectors(positions, cell, edge_index, edge_shift) -> np.ndarray:
         positions[j] + edge_shift.to(positions.dtype) @ cell - positions[i]
 
 
+def _minimum_image_pairs(i, j, shift, dist, n: int, rcut: float) -> Graph:
+    """One image per *unordered* pair (the shortest; on a tie, e.g. a pair half a cell apart, the
+    lexicographically smallest shift of the lower-index receiver), negated for the reverse edge,
+    so every edge's reverse exists with the opposite shift. Self images are dropped.
+
+    ``i, j, shift, dist``: vesin's pairs (receiver, sender, image shift, distance), both
+    directions of every pair present. Choosing per ordered pair instead could pick (-1,0,0) one
+    way and (0,0,0) the other at a tie: the reverse edges would then not match."""
+    lo_receiver = i < j  # orient every pair as (receiver lo, sender hi, shift)
+    lo = np.where(lo_receiver, i, j)
+    hi = np.where(lo_receiver, j, i)
+    oriented = np.where(lo_receiver[:, None], shift, -shift)
+    pair = lo * n + hi
+    candidates = np.flatnonzero(i != j)
+    order = candidates[np.lexsort((oriented[candidates, 2], oriented[candidates, 1],
+                                   oriented[candidates, 0], dist[candidates], pair[candidates]))]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = pair[order][1:] != pair[order][:-1]
+    chosen = order[first]
+    receiver = np.concatenate([lo[chosen], hi[chosen]])
+    sender = np.concatenate([hi[chosen], lo[chosen]])
+    shifts = np.concatenate([oriented[chosen], -oriented[chosen]])
+    keep = np.argsort(receiver * n + sender, kind="stable")  # by receiver, then sender
+    return Graph(edge_index=np.ascontiguousarray(np.stack([sender[keep], receiver[keep]])),
+                 edge_shift=np.ascontiguousarray(shifts[keep]), n_nodes=n, rcut=float(rcut),
+                 images="minimum", merged=int(len(i) - len(keep)))
+
+
 def radius_graph(positions, cell, pbc, rcut: float, images: str = "refuse",
                  source: str = "structure", min_distance: float = MIN_DISTANCE) -> Graph:
     """Build the graph of all pairs closer than ``rcut`` (Angstrom).
@@ -102,7 +132,6 @@ def radius_graph(positions, cell, pbc, rcut: float, images: str = "refuse",
         raise InputError(source, f"atoms {i[k]} and {j[k]} are {dist[k]:.3f} Angstrom apart "
                          f"(closer than {min_distance})", "remove the duplicate or overlapping atom")
 
-    merged = 0
     heights = cell_heights(cell) if pbc.any() else np.full(3, np.inf)
     safe = 0.5 * float(np.min(np.where(pbc, heights, np.inf)))
     pair_key = i * n + j  # receiver-major: sorting by it orders edges by receiver, then sender
@@ -123,11 +152,11 @@ def radius_graph(positions, cell, pbc, rcut: float, images: str = "refuse",
                 f"cannot be separated",
                 f"use r_cut <= {safe:.3f} Angstrom (half the cell height), a larger cell, or "
                 f"images='minimum' (--images minimum) to keep each pair once at its minimum image")
-        keep = order[first]
-        keep = keep[~self_image[keep]]  # still sorted by pair
-        merged = n_dupes
+        if n_dupes:
+            return _minimum_image_pairs(i, j, shift, dist, n, rcut)
+        keep = order  # every ordered pair once, sorted by pair
     edge_index = np.stack([j[keep], i[keep]]).astype(np.int64)
     shift = shift[keep]
     return Graph(edge_index=np.ascontiguousarray(edge_index),
                  edge_shift=np.ascontiguousarray(shift), n_nodes=n, rcut=float(rcut),
-                 images=images, merged=merged)
+                 images=images, merged=0)

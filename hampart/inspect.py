@@ -178,7 +178,9 @@ def _add(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hamiltonian", help="matrix for a bare structure file")
     p.add_argument("--basis", help="basis for a bare structure file")
     p.add_argument("--images", choices=["refuse", "minimum"], default="refuse")
-    p.add_argument("--verify", action="store_true", help="check every part's checksum (partitions)")
+    p.add_argument("--verify", action="store_true",
+                   help="check every part's checksum and coverage (partitions); exits 1 if any "
+                   "check fails")
     p.add_argument("--json", action="store_true")
 
 
@@ -192,7 +194,8 @@ def run(config: InspectConfig) -> int:
 
         report = inspect_partitions(config.path, verify=config.verify)
         print(json.dumps(report, indent=1) if config.json else format_inspection(report))
-        return 0
+        # a failed --verify exits 1 so scripts and CI stop on corrupted partitions
+        return 1 if report["verify"] is not None and not report["verify"]["ok"] else 0
     report = inspect_dataset(config.path, config.rcut, config.hamiltonian, config.basis,
                              config.images)
     print(json.dumps(report, indent=1) if config.json else _text(report))

@@ -43,3 +43,27 @@ def test_train_hfo2_example_on_two_ranks(tmp_path):
     stdout, report = _run_example(out, epochs=5)
     assert f"reusing {out / 'parts-train'}" in stdout and "resuming" in stdout
     assert report["train"]["epochs"] == 2
+
+
+def test_paper_config_slices_the_papers_cartesian_slabs():
+    """examples/hfo2_paper.yaml says it is the paper's recipe: its slice commands must cut the
+    paper's partitions (8 equal-width slabs along x, halo 1) into the directories it trains on,
+    and the METIS alternative must be named as not the paper's."""
+    import shlex
+
+    from hampart.cli import build_parser
+    from hampart.distributed.trainer import config_from_yaml
+    from hampart.partition.commands import SLICE
+
+    path = ROOT / "examples" / "hfo2_paper.yaml"
+    text = path.read_text()
+    config = config_from_yaml(path)
+    parser = build_parser(["slice"])
+    slices = [SLICE.make_config(parser.parse_args(shlex.split(line.lstrip("# "))[1:]))
+              for line in text.splitlines() if line.lstrip("# ").startswith("hampart slice")]
+    assert len(slices) == 2
+    for c in slices:
+        assert (c.method, c.axis, c.parts, c.halo, c.rcut) == ("slab", "x", 8, 1, 8.0)
+        assert c.balance in (None, "width")
+    assert sorted(c.out for c in slices) == sorted([config.parts, config.validation])
+    assert "Not the paper's: METIS" in text

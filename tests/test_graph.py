@@ -131,3 +131,47 @@ def test_other_bad_arguments():
         radius_graph(positions, cell, True, 0.0)
     with pytest.raises(InputError, match="NaN"):
         radius_graph(np.full((2, 3), np.nan), cell, True, 3.0)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_minimum_images_reverse_edges_have_negated_shifts_at_ties(seed):
+    """Atoms on a grid of quarter cells: many pairs are exactly half a cell apart, where two
+    images are equally short. Each pair's image is chosen once, so the reverse of j -> i with
+    shift S is i -> j with shift -S, and it is still a shortest image."""
+    rng = np.random.default_rng(seed)
+    cell = np.diag(rng.uniform(3.5, 5.0, 3))
+    if seed % 2:
+        cell[1, 0] = rng.uniform(-1.0, 1.0)  # triclinic: ties remain along single cell vectors
+    grid = np.stack(np.meshgrid(*[np.arange(4) / 4] * 3, indexing="ij"), -1).reshape(-1, 3)
+    frac = grid[rng.choice(len(grid), size=12, replace=False)]
+    positions = frac @ cell
+    rcut = 0.5 * cell_heights(cell).max() + 0.3
+    graph = radius_graph(positions, cell, [True] * 3, rcut, images="minimum")
+    j, i = graph.edge_index
+    n = len(positions)
+    forward = {(a, b): tuple(s) for a, b, s in zip(i.tolist(), j.tolist(),
+                                                    graph.edge_shift.tolist())}
+    assert len(forward) == graph.n_edges and graph.n_edges % 2 == 0
+    for (a, b), s in forward.items():
+        assert forward[(b, a)] == tuple(-x for x in s), (a, b)
+    assert (np.diff(i * n + j) > 0).all()  # sorted by receiver, then sender
+    ref = ase_edges(positions, cell, [True] * 3, rcut)
+    shortest = {}
+    for (a, b, *_s), d in ref.items():
+        if a != b:
+            shortest[(a, b)] = min(d, shortest.get((a, b), np.inf))
+    ours = our_edges(graph, positions, cell)
+    assert {(a, b) for (a, b, *_s) in ours} == shortest.keys()
+    assert max(abs(d - shortest[(a, b)]) for (a, b, *_s), d in ours.items()) < 1e-10
+    assert graph.merged == len(ref) - graph.n_edges > 0
+
+
+def test_minimum_images_half_cell_pair():
+    """The smallest case: two atoms 2 A apart in a 4 A cubic cell."""
+    graph = radius_graph(np.array([[0.0, 0, 0], [2.0, 0, 0]]), np.eye(3) * 4.0, [True] * 3, 2.5,
+                         images="minimum")
+    assert graph.edge_index.tolist() == [[1, 0], [0, 1]]
+    assert (graph.edge_shift[0] == -graph.edge_shift[1]).all()
+    assert np.allclose(np.linalg.norm(edge_vectors(np.array([[0.0, 0, 0], [2.0, 0, 0]]),
+                                                   np.eye(3) * 4.0, graph.edge_index,
+                                                   graph.edge_shift), axis=1), 2.0)

@@ -120,3 +120,26 @@ def test_inspect_model_file(tmp_path, capsys):
     torch.save({"format": "something else"}, tmp_path / "other.pt")
     assert main(["inspect", str(tmp_path / "other.pt")]) == 2
     assert "other.pt" in capsys.readouterr().err
+
+
+def test_inspect_verify_exits_nonzero_on_a_corrupted_part(tmp_path, capsys):
+    from hampart.inspect import InspectConfig, run
+
+    out = tmp_path / "si"
+    assert main(["generate", "si", "--size", "2", "--interaction-radius", "4",
+                 "--out", str(out)]) == 0
+    parts = tmp_path / "parts"
+    assert main(["slice", str(out), "--rcut", "4", "--parts", "2", "--method", "slab",
+                 "--out", str(parts)]) == 0
+    assert main(["inspect", str(parts), "--verify"]) == 0
+    part = parts / "part-00001.npz"
+    data = bytearray(part.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte: the sha256 no longer matches
+    part.write_bytes(bytes(data))
+    capsys.readouterr()
+    assert main(["inspect", str(parts), "--verify"]) == 1
+    text = capsys.readouterr().out
+    assert "verify: FAILED" in text and "part-00001.npz" in text
+    assert run(InspectConfig(str(parts), verify=True, json=True)) == 1
+    assert json.loads(capsys.readouterr().out)["verify"]["ok"] is False
+    assert main(["inspect", str(parts)]) == 0  # without --verify only the manifest is read

@@ -4,7 +4,9 @@ One optimiser step per epoch: every rank runs forward/backward on each of its pa
 a time, so only one partition's activations live at once), the parameter gradients are summed
 over ranks, and every rank takes the same Adam step. The loss of a step is the sum of squared
 errors over every exact output of every partition divided by their global count, so with halo
-k = L + 1 it equals the full-graph mean squared error, gradients included (DESIGN.md §3).
+k = L + 1 it equals the full-graph mean squared error, gradients included (DESIGN.md §3). Raw
+partitions (halo 0, for comparison only) count owned atoms and edges with both ends owned, none
+of them exact; training them warns once.
 Features never cross ranks; only gradients and scalar losses do.
 
 Units: losses are in Hartree^2 (MSE); logs also give RMSE and MAE in milli-Hartree.
@@ -222,6 +224,18 @@ def _load_parts(directories, ctx, n_layers, dtype):
     return manifests, mine, batches
 
 
+def _warn_raw(directories, manifests, n_layers: int) -> None:
+    """One line when raw partitions (halo 0) are trained: they are for comparison only."""
+    raw = [d for d, m in zip(directories, manifests) if int(m["params"]["halo"]) == 0]
+    if raw and n_layers > 0:
+        warnings.warn(InputWarning(
+            ", ".join(raw), "halo 0 (raw parts): each part trains alone, atoms near a cut miss "
+            "their neighbours in other parts and edges across cuts are never trained, so the "
+            "outputs are not exact; the loss counts owned atoms and edges with both ends owned",
+            f"for comparison only (the halo ablation); slice with --halo {n_layers} or more to "
+            "train a model"))
+
+
 def train(config: TrainConfig) -> dict:
     """Train; returns a summary (rank 0's view, identical on all ranks)."""
     from ..basis import Basis
@@ -244,6 +258,8 @@ def train(config: TrainConfig) -> dict:
         train_dirs, val_dirs = _directories(config.parts), _directories(config.validation)
         where = ", ".join(train_dirs)
         manifests, mine, batches = _load_parts(train_dirs, ctx, n_layers, dtype)
+        if ctx.is_main:
+            _warn_raw(train_dirs, manifests, n_layers)
         n_parts = sum(len(m["parts"]) for m in manifests)
         if ctx.is_main and n_parts < ctx.size:
             warnings.warn(InputWarning(where, f"{n_parts} partition(s) for {ctx.size} ranks: "
@@ -264,6 +280,8 @@ def train(config: TrainConfig) -> dict:
         val_batches = []
         if val_dirs:
             val_manifests, _, val_batches = _load_parts(val_dirs, ctx, n_layers, dtype)
+            if ctx.is_main:
+                _warn_raw(val_dirs, val_manifests, n_layers)
             if val_manifests[0]["params"]["basis"] != sliced["basis"]:
                 raise InputError(val_dirs[0], f"was sliced with another basis than {where}",
                                  "validate on a structure labelled in the training basis")

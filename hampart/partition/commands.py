@@ -73,7 +73,9 @@ def _add(p: argparse.ArgumentParser) -> None:
     p.add_argument("--balance", choices=["width", "atoms"], default="width",
                    help="slab: equal widths (default) or equal atom counts")
     p.add_argument("--halo", type=int, default=1,
-                   help="halo depth in hops: >= the model's layers L; L+1 trains every edge")
+                   help="halo depth in hops: >= the model's layers L; L+1 trains every edge; "
+                   "0 writes raw parts (no halo) for comparison only: each part trains alone, "
+                   "outputs near cuts are not exact")
     p.add_argument("--seed", type=int, default=0, help="METIS seed")
     p.add_argument("--images", choices=["refuse", "minimum"], default="refuse",
                    help="pairs meeting through two periodic images: refuse, or keep the "
@@ -81,7 +83,8 @@ def _add(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--force", action="store_true",
                    help="replace an --out that holds partitions of other inputs or parameters")
-    p.add_argument("--plot", help="also write a PNG of the owners and one part's halo")
+    p.add_argument("--plot", help="also write a PNG: atoms on the xy, xz, yz planes coloured by "
+                   "owner, part 0's halo as rings, owned atoms per part in the legend")
 
 
 def _config(args: argparse.Namespace) -> SliceConfig:
@@ -95,15 +98,18 @@ def _config(args: argparse.Namespace) -> SliceConfig:
 def run_slice(config: SliceConfig) -> int:
     from .store import slice_dataset
 
-    budget = None  # slice_dataset refuses auto without a budget and a budget without auto
+    budget = part_memory = None  # slice_dataset refuses auto without a budget and vice versa
     if config.max_gib is not None:
         budget = {"max_gib": config.max_gib, "model": config.model or {}, "dtype": config.dtype,
                   "min_parts": config.min_parts}
+        # the command line sits above the model: it hands the model's memory law to slicing
+        from ..model.memory import part_memory
     out, _ = slice_dataset(config.data, config.rcut, config.method, config.parts, config.halo,
                            config.out, axis=config.axis,
                            balance=config.balance if config.method == "slab" else None,
                            seed=config.seed, images=config.images, hamiltonian=config.hamiltonian,
-                           basis=config.basis, replace=config.force, log=print, budget=budget)
+                           basis=config.basis, replace=config.force, log=print, budget=budget,
+                           part_memory=part_memory)
     if config.plot:
         from .plot import plot_partitions
 

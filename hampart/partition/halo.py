@@ -13,8 +13,11 @@ Local order: nodes owned first, then hop 1, hop 2, ... (each group by global ind
 owned first (receiver owned, ``edge_owned``), then by the receiver's hop, each group in the
 global graph's order. ``edge_ids`` maps local edges back to the global graph.
 
-k = 0 gives the owned atoms and no edges (no atom has hop < 0), which no model can use; the
-loader refuses halos shallower than the model's layers.
+k = 0 is the *raw* partition, kept for comparison (the halo ablation): the owned atoms and
+only the edges between two owned atoms, no virtual atom or edge. Owned atoms then see only their
+owned neighbours, so no output near a cut is exact, and the owned edges whose sender belongs to
+another part are stored nowhere. The loader refuses other halos shallower than the model's
+layers.
 """
 
 from __future__ import annotations
@@ -56,7 +59,8 @@ def _check_halo(halo) -> int:
 
 
 def build_partition(graph, owner, part: int, halo: int, ptr: np.ndarray | None = None) -> dict:
-    """Arrays of partition ``part`` with a halo of ``halo`` hops, all numpy:
+    """Arrays of partition ``part`` with a halo of ``halo`` hops (0: the raw part, see the
+    module docstring), all numpy:
 
     ``node_ids`` int64 [n], ``node_hop`` int64 [n], ``edge_index`` int64 [2, m] (local),
     ``edge_shift`` int64 [m, 3], ``edge_owned`` bool [m], ``edge_ids`` int64 [m];
@@ -77,6 +81,9 @@ def build_partition(graph, owner, part: int, halo: int, ptr: np.ndarray | None =
         raise InputError("owner", f"part {part} owns no atom", "every part must own an atom")
     hop[frontier] = 0
     node_groups, edge_groups = [frontier], []
+    if halo == 0:  # raw part: the incoming edges of owned atoms whose sender is owned too
+        edges = _gather_ranges(ptr, frontier)
+        edge_groups.append(edges[np.take(owner, np.take(sender, edges)) == part])
     mark = np.zeros(n, dtype=bool)
     for d in range(1, halo + 1):
         edges = _gather_ranges(ptr, frontier)  # all incoming edges of atoms at hop d-1 < halo

@@ -3,9 +3,14 @@
 Exactness (DESIGN.md §3), for a model of L message-passing layers on a partition with halo k:
 an atom at hop d is computed as in the full graph when d <= k - L. Hence
 
-* owned atoms (hop 0) are exact iff k >= L; partitions with k < L are refused;
+* owned atoms (hop 0) are exact iff k >= L; partitions with 0 < k < L are refused;
 * an owned edge j -> i (receiver owned) is exact iff its sender j has hop <= k - L: with
   k = L only edges whose two ends are owned (the paper's scheme), with k >= L + 1 all of them.
+
+k = 0 (raw parts, the halo ablation) is the one exception, trained for comparison only: each
+part is a graph of its own, its owned atoms see only owned neighbours, so its outputs are *not*
+exact; the masks then mark what is trained, every owned atom and every owned edge whose sender
+is owned (at k = 0 those are all the part's edges).
 
 ``node_exact`` ``(n_owned,)`` and ``edge_exact`` ``(n_owned_edges,)`` are those masks; the
 labels ``node_blocks`` ``(n_owned, u, u)`` and ``edge_blocks`` ``(n_owned_edges, u, u)``
@@ -72,10 +77,11 @@ def batch_bytes(n_nodes: int, n_edges: int, n_owned: int, n_owned_edges: int, u:
 def exact_masks(node_hop, edge_index, edge_owned, halo: int, n_layers: int,
                 source: str = "partition"):
     """``(node_exact (n_owned,), edge_exact (n_owned_edges,))`` numpy bool; see the module
-    docstring. Raises :class:`InputError` when ``halo < n_layers``."""
+    docstring. Raises :class:`InputError` when ``0 < halo < n_layers``; at ``halo == 0`` (raw
+    parts) the masks are the trained, not exact, outputs: owned atoms, owned senders."""
     if int(n_layers) < 0:
         raise InputError("n_layers", f"{n_layers} layers", "give 0 or more layers")
-    if int(halo) < int(n_layers):
+    if 0 < int(halo) < int(n_layers):
         raise InputError(source, f"halo depth {halo} is shallower than the model's {n_layers} "
                          "message-passing layers, so no owned output would be exact",
                          f"re-slice with --halo {n_layers} or more (--halo {int(n_layers) + 1} "
@@ -83,7 +89,7 @@ def exact_masks(node_hop, edge_index, edge_owned, halo: int, n_layers: int,
     node_hop = np.asarray(node_hop)
     n_owned = int((node_hop == 0).sum())
     m_owned = int(np.asarray(edge_owned).sum())
-    reach = int(halo) - int(n_layers)
+    reach = max(int(halo) - int(n_layers), 0)  # raw parts (halo 0): owned atoms and senders
     node_exact = node_hop[:n_owned] <= reach
     edge_exact = node_hop[np.asarray(edge_index)[0, :m_owned]] <= reach
     return node_exact, edge_exact

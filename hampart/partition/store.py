@@ -224,7 +224,7 @@ def _check_budget(budget: dict, halo: int) -> dict:
         raise InputError("--max-gib", f"{max_gib} GiB", "give a positive memory budget")
     model = dict(budget.get("model") or {})
     layers = int(model.get("layers", 1))
-    if halo < layers:
+    if 0 < halo < layers:  # halo 0: raw parts, trained for comparison only
         raise InputError("--halo", f"halo {halo} is shallower than the model's {layers} layers",
                          f"use --halo {layers} or more")
     min_parts = budget.get("min_parts", 1)
@@ -242,8 +242,6 @@ def _parts_chooser(params, basis, part_memory, source):
     if basis is None:
         raise InputError(source, "--parts auto needs the basis (the model's size depends on it)",
                          "pass --basis, or a dataset directory with basis.yaml")
-    if part_memory is None:
-        from ..model.memory import part_memory  # the model's memory law sizes the parts
     need = part_memory(basis, budget["model"], budget["dtype"])
     max_gib = budget["max_gib"]
 
@@ -471,13 +469,20 @@ def verify(directory) -> dict:
         if not (seen == 1).all():
             problems.append(f"{int((seen == 0).sum())} atoms unowned, {int((seen > 1).sum())} "
                             "owned twice")
-        if owned_edges != n_edges:
-            problems.append(f"owned edges {owned_edges} != graph edges {n_edges}")
+        # raw parts (halo 0) hold only the edges inside a part: those across a cut are nowhere
+        raw = int(manifest["params"]["halo"]) == 0
+        expected = n_edges - int(manifest["stats"]["edge_cut"]) if raw else n_edges
+        if owned_edges != expected:
+            problems.append(f"owned edges {owned_edges} != graph edges {expected}"
+                            + (" inside the parts (halo 0)" if raw else ""))
         elif len(edge_ids) == len(manifest["parts"]):
             ids = np.concatenate(edge_ids)
-            if ids.min(initial=0) < 0 or ids.max(initial=0) >= max(n_edges, 1) or \
-                    (np.bincount(ids, minlength=n_edges) != 1).any():
-                problems.append("owned edge ids do not cover the graph's edges once each")
+            if ids.min(initial=0) < 0 or ids.max(initial=0) >= max(n_edges, 1):
+                problems.append("owned edge ids outside the graph's edges")
+            else:
+                counts = np.bincount(ids, minlength=n_edges)
+                if (counts > 1).any() or (not raw and (counts != 1).any()):
+                    problems.append("owned edge ids do not cover the graph's edges once each")
     return {"ok": not problems, "problems": problems, "parts": parts}
 
 
@@ -522,8 +527,10 @@ def slice_dataset(dataset_or_path, rcut, method, parts, halo, out, axis=None, ba
 
     ``parts="auto"`` with ``budget={"max_gib": G, "model": {...}, "dtype": "float32",
     "min_parts": 1}``: the fewest parts (at least ``min_parts``) whose largest part trains
-    whole within G GiB per rank, as estimated by ``part_memory(basis, model, dtype)`` (default
-    :func:`hampart.model.memory.part_memory`, which measures the model's memory law).
+    whole within G GiB per rank, as estimated by ``part_memory(basis, model, dtype) ->
+    need(sizes) -> GiB``: pass :func:`hampart.model.memory.part_memory` (the model's memory law,
+    what ``hampart slice --parts auto`` passes). Partitioning sits below the model, so it takes
+    the law as an argument instead of importing it.
     """
     t_start = time.perf_counter()
     if method == "slab" and balance is None:
@@ -535,6 +542,10 @@ def slice_dataset(dataset_or_path, rcut, method, parts, halo, out, axis=None, ba
                          "alone")
     if budget is not None:
         params["budget"] = _check_budget(budget, params["halo"])
+        if part_memory is None:
+            raise InputError("part_memory", "--parts auto needs the memory a part takes to train",
+                             "pass part_memory=hampart.model.memory.part_memory (the model's "
+                             "memory law), as hampart slice does")
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(out, "--out is a file", "give a directory path for the partitions")
@@ -691,4 +702,6 @@ def summary_text(out, manifest) -> str:
          if p.get("budget") else []) + ([f"  labels: "
           f"{100 * stats['labels_outside_frobenius'] / stats['labels_total_frobenius']:.2f}% "
           "of H's Frobenius norm lies between atoms farther apart than r_cut (not learnable)"]
-         if stats.get("labels_total_frobenius") else []))
+         if stats.get("labels_total_frobenius") else [])
+        + ([f"  halo 0: raw parts for comparison only; the {stats['edge_cut']} edges across cuts "
+            "are stored nowhere and outputs near a cut are not exact"] if p["halo"] == 0 else []))

@@ -114,8 +114,13 @@ def test_small_cell_atom_through_two_images_is_one_node():
 
 def test_halo_zero_and_errors(setup):
     positions, cell, graph, owner = setup
-    a = build_partition(graph, owner, 0, halo=0)
-    assert (a["node_hop"] == 0).all() and a["edge_index"].shape == (2, 0)
+    a = build_partition(graph, owner, 0, halo=0)  # raw part: owned atoms, edges between them
+    assert (a["node_hop"] == 0).all() and a["edge_owned"].all()
+    own = np.flatnonzero(owner == 0)
+    inside = np.flatnonzero(np.isin(graph.edge_index, own).all(axis=0))
+    assert 0 < len(inside) < int(np.isin(graph.edge_index[1], own).sum())  # cut edges left out
+    assert a["edge_ids"].tolist() == inside.tolist()
+    assert (a["node_ids"][a["edge_index"]] == graph.edge_index[:, inside]).all()
     for bad in (-1, 1.5, True):
         with pytest.raises(InputError, match="halo"):
             build_partition(graph, owner, 0, halo=bad)

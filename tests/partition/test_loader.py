@@ -49,17 +49,26 @@ def test_exact_masks_by_hand(chain, halo, layers, edge_exact):
     assert batch.halo == halo and batch.n_owned == 3 and batch.n_owned_edges == 5
 
 
-@pytest.mark.parametrize("halo,layers", [(0, 1), (1, 2), (2, 3)])
+@pytest.mark.parametrize("halo,layers", [(1, 2), (2, 3), (1, 3)])
 def test_refuses_halo_shallower_than_layers(chain, halo, layers):
     with pytest.raises(InputError, match=f"--halo {layers}"):
         to_batch(_part0(chain, halo), n_layers=layers)
 
 
-def test_halo_zero_keeps_no_edges(chain):
+@pytest.mark.parametrize("layers", [0, 1, 2])
+def test_halo_zero_is_the_raw_part_trained_on_owned_outputs(chain, layers):
+    """Raw part 0 of the chain: atoms 0, 1, 2 and the four edges between them; edge 3 -> 2
+    crosses the cut and is stored nowhere. Every stored output is trained (not exact)."""
     a = _part0(chain, 0)
-    assert a["edge_index"].shape == (2, 0)
-    node_exact, edge_exact = exact_masks(a["node_hop"], a["edge_index"], a["edge_owned"], 0, 0)
-    assert node_exact.all() and edge_exact.shape == (0,)
+    assert a["node_ids"].tolist() == [0, 1, 2] and (a["node_hop"] == 0).all()
+    pairs = [tuple(a["node_ids"][e]) for e in a["edge_index"].T]
+    assert pairs == [(1, 0), (0, 1), (2, 1), (1, 2)] and a["edge_owned"].all()
+    batch = to_batch(a, n_layers=layers)
+    assert batch.node_exact.tolist() == [True] * 3 and batch.edge_exact.tolist() == [True] * 4
+    # the masks' rule: owned atoms, owned edges whose sender is owned (never a halo sender)
+    hop = np.array([0, 0, 1])
+    node, edge = exact_masks(hop, np.array([[1, 2, 0], [0, 0, 1]]), np.ones(3, bool), 0, layers)
+    assert node.tolist() == [True, True] and edge.tolist() == [True, False, True]
 
 
 def test_batch_tensors(chain):

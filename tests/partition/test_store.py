@@ -213,4 +213,8 @@ def test_auto_parts_refusals_write_nothing(dataset, tmp_path):
     with pytest.raises(InputError, match="shallower than the model's 2 layers"):
         slice_dataset(dataset, RCUT, "metis", "auto", 1, tmp_path / "deep",
                       budget={"max_gib": 1.0, "model": {"layers": 2}}, part_memory=_edges_gib)
+    # partitioning does not import the model: the caller hands it the memory law
+    with pytest.raises(InputError, match="hampart.model.memory.part_memory"):
+        slice_dataset(dataset, RCUT, "metis", "auto", 1, tmp_path / "nolaw",
+                      budget={"max_gib": 1.0})
     assert os.listdir(tmp_path) == []
