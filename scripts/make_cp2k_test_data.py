@@ -4,11 +4,11 @@
 
 * ``cp2k-si8``: 8 Si atoms, diamond cell 5.431 A rattled by 0.1 A (ase, seed 3; written to
   si8.xyz and labelled from it), SZV, the defaults of ``hampart label --dft cp2k``.
-* ``cp2k-hfo2-rotation/<basis>/{a,b}``: one bent HfO2 molecule (Hf-O 1.78 A, O-Hf-O 108 deg) in
-  a 13 A non-periodic box (wavelet Poisson solver, no periodic images), OT SCF, and the same molecule rotated
-  about the box centre by a generic rotation R (scipy ``Rotation.random(random_state=11)``),
-  same box. ``rotation.json`` holds R (positions x -> R x about the centre). The pair checks
-  H' = D H D^T with D from hampart's orbital conventions (tests/dft/test_cp2k_conventions.py).
+* ``cp2k-hfo2-rotation/<basis>/{a,b}``: a fluorite HfO2 primitive cell (1 Hf, 2 O) with
+  rattled atoms, and the same cell rotated as a whole (positions and cell vectors) by a
+  generic rotation R (scipy ``Rotation.random(random_state=11)``, in ``rotation.json``),
+  default settings, SZV and DZVP. The pairs check H' = D H D^T and S' = D S D^T with D from
+  hampart's orbital conventions (tests/dft/test_cp2k_conventions.py).
 
 Run under ``nice -n 10`` on a shared machine.
 """
@@ -20,15 +20,12 @@ import json
 import os
 import sys
 
-import numpy as np
-
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from hampart.dft import CP2KSettings, label_cp2k  # noqa: E402
 from hampart.io.structure import Structure  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "tests", "data")
-BOX = 13.0
 ROTATION_SEED = 11
 
 
@@ -46,37 +43,32 @@ def si8(cores):
     print(out, json.load(open(os.path.join(out, "meta.json")))["wall_seconds"], "s")
 
 
-def hfo2_molecule():
-    """Bent HfO2 (C2v) centred in the box, in a generic orientation (no atom on an axis)."""
-    half = np.deg2rad(108.0) / 2
-    d = 1.78
-    pos = np.array([[0.0, 0.0, 0.0],
-                    [d * np.sin(half), 0.0, d * np.cos(half)],
-                    [-d * np.sin(half), 0.0, d * np.cos(half)]])
-    pos -= pos.mean(axis=0)
-    from scipy.spatial.transform import Rotation
+def hfo2_cell():
+    """Fluorite HfO2, primitive cell (a = 5.06 A; 1 Hf, 2 O), atoms rattled by 0.15 A (seed 5)
+    so that no symmetry hides an orbital's mistake."""
+    from ase.build import bulk
 
-    pos = pos @ Rotation.from_euler("zyx", [17.0, 29.0, 41.0], degrees=True).as_matrix().T
-    return np.array([72, 8, 8]), pos + BOX / 2
+    atoms = bulk("HfO2", "fluorite", a=5.06)
+    atoms.rattle(0.15, seed=5)
+    return atoms.numbers, atoms.positions, atoms.cell.array
 
 
 def hfo2_rotation(basis, cores):
+    """The cell and the same cell rotated as a whole (positions and cell vectors): CP2K's grid
+    follows the cell vectors, so every term of H and S rotates, periodic images included."""
     from scipy.spatial.transform import Rotation
 
-    numbers, pos = hfo2_molecule()
+    numbers, pos, cell = hfo2_cell()
     R = Rotation.random(random_state=ROTATION_SEED).as_matrix()
-    centre = np.full(3, BOX / 2)
-    rotated = (pos - centre) @ R.T + centre
-    cell = np.eye(3) * BOX
     root = os.path.join(DATA, "cp2k-hfo2-rotation", basis.split("-")[0].lower())
     os.makedirs(root, exist_ok=True)
     with open(os.path.join(root, "rotation.json"), "w") as f:
-        json.dump({"R": R.tolist(), "centre": centre.tolist(),
-                   "meaning": "b = structure a rotated: x_b = R (x_a - centre) + centre"}, f,
+        json.dump({"R": R.tolist(), "meaning": "b = a rotated as a whole: positions_b = "
+                   "positions_a @ R.T, cell_b = cell_a @ R.T (rows are cell vectors)"}, f,
                   indent=1)
-    for name, x in (("a", pos), ("b", rotated)):
-        s = Structure(numbers, x, cell, [False] * 3, source=f"HfO2 {name}")
-        out = label_cp2k(s, os.path.join(root, name), CP2KSettings(basis=basis, scf="ot"), cores=cores,
+    for name, x, c in (("a", pos, cell), ("b", pos @ R.T, cell @ R.T)):
+        s = Structure(numbers, x, c, [True] * 3, source=f"HfO2 fluorite cell {name}")
+        out = label_cp2k(s, os.path.join(root, name), CP2KSettings(basis=basis), cores=cores,
                          replace=True)
         print(out, json.load(open(os.path.join(out, "meta.json")))["wall_seconds"], "s")
 

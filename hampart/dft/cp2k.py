@@ -105,6 +105,23 @@ class Cp2kRun:
     error: str | None
 
 
+def _abort_message(text: str) -> str | None:
+    """The words of CP2K's [ABORT] box (its ascii art and frame dropped), or None."""
+    lines = text.splitlines()
+    start = next((k for k, line in enumerate(lines) if "[ABORT]" in line), None)
+    if start is None:
+        return None
+    words = []
+    for line in lines[start:]:
+        if re.fullmatch(r"\s*\*{10,}\s*", line):
+            break
+        inner = line.strip().strip("*").replace("[ABORT]", "")
+        inner = re.sub(r"^[\s\\/|_O]+", "", inner).strip()  # the figure at the left
+        if inner:
+            words.append(inner)
+    return " ".join(words) or "CP2K aborted"
+
+
 def parse_log(text: str) -> Cp2kRun:
     """Facts from CP2K's output text (2023.1 wording)."""
     def last(pattern, cast=str):
@@ -114,10 +131,7 @@ def parse_log(text: str) -> Cp2kRun:
     converged = last(r"\*\*\* SCF run converged in\s+(\d+) steps", int)
     not_converged = "SCF run NOT converged" in text or "Leaving inner SCF loop" in text and \
         converged is None
-    error = None
-    m = re.search(r"\[ABORT\](.*?)(?:\n\s*\*\s*\n|\Z)", text, flags=re.DOTALL)
-    if m:
-        error = " ".join(w.strip("* ") for w in m.group(1).split("\n") if w.strip("* ")).strip()
+    error = _abort_message(text)
     return Cp2kRun(
         version=last(r"CP2K\| version string:\s+(.+?)\s*$"),
         processes=last(r"GLOBAL\| Total number of message passing processes\s+(\d+)", int),

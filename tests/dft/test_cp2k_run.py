@@ -185,3 +185,90 @@ def test_cp2k_runs_and_writes_the_dataset(tmp_path):
     S = read_matrix(tmp_path / "si2" / "S.npz")
     d = S.diagonal().reshape(2, 4)  # s and p: the same on both atoms (image sums, fcc lattice)
     assert np.abs(d - d[0]).max() < 1e-10 and np.linalg.eigvalsh(S.toarray()).min() > 0
+
+
+# ------------------------------------------------------------------ the runner, with a stand-in
+FAKE = """#!{python}
+# stands in for cp2k.psmp: copies a finished run's files into the working directory
+import os, shutil, sys
+src = os.environ["FAKE_CP2K_FROM"]
+log = open(os.path.join(src, "hampart.log")).read()
+if os.environ.get("FAKE_CP2K_PROCESSES"):
+    log = log.replace("message passing processes                             2",
+                      "message passing processes                             1")
+open(sys.argv[sys.argv.index("-o") + 1], "w").write(log)
+for name in os.listdir(src):
+    if name.endswith(".csr"):
+        shutil.copy(os.path.join(src, name), name)
+sys.exit(int(os.environ.get("FAKE_CP2K_STATUS", "0")))
+"""
+
+
+@pytest.fixture
+def fake_cp2k(tmp_path, monkeypatch):
+    import sys
+
+    exe = tmp_path / "bin" / "cp2k.psmp"
+    exe.parent.mkdir()
+    exe.write_text(FAKE.format(python=sys.executable))
+    exe.chmod(0o755)
+    mpirun = tmp_path / "bin" / "mpirun"  # runs the command once, as one process would
+    mpirun.write_text("#!/bin/sh\nshift 2\nexec \"$@\"\n")
+    mpirun.chmod(0o755)
+    monkeypatch.setenv("HAMPART_CP2K", str(exe))
+    monkeypatch.setenv("HAMPART_MPIRUN", str(mpirun))
+    return tmp_path
+
+
+@pytest.mark.skipif(not HAVE_DATA, reason="CP2K's data files not installed")
+def test_label_pipeline_end_to_end_with_recorded_output(fake_cp2k, monkeypatch):
+    monkeypatch.setenv("FAKE_CP2K_FROM", str(fake_run(fake_cp2k, asymmetry=2e-8)))
+    out = label_cp2k(os.path.join(SI8, "structure.xyz"), fake_cp2k / "ds", cores=2,
+                     progress=False)
+    ds = load_dataset(out)
+    ref = si8()
+    diff = abs(ds.hamiltonian - ref.hamiltonian)
+    assert diff.max() < 1.01e-8 and (diff > 0).sum() == 2  # (M + M^T) / 2: half of 2e-8
+    assert ds.meta["electrons"] == 32 and ds.meta["scf_converged"]
+    assert ds.meta["symmetrised_max_asymmetry"]["H"] == pytest.approx(2e-8, abs=1e-15)
+    assert sorted(os.listdir(out)) == ["H.npz", "S.npz", "basis.yaml", "cp2k", "meta.json",
+                                       "structure.xyz"]
+    assert sorted(os.listdir(os.path.join(out, "cp2k"))) == ["hampart.inp", "hampart.log"]
+    # --force replaces it; without it the directory is refused
+    with pytest.raises(InputError, match="--force"):
+        label_cp2k(os.path.join(SI8, "structure.xyz"), out, progress=False)
+    assert label_cp2k(os.path.join(SI8, "structure.xyz"), out, replace=True, progress=False)
+
+
+@pytest.mark.skipif(not HAVE_DATA, reason="CP2K's data files not installed")
+@pytest.mark.parametrize("setup, message", [
+    ({"FAKE_CP2K_STATUS": "1", "log": "abort"},
+     "CP2K stopped with status 1: found an unknown keyword NOT_A_KEYWORD in section SCF"),
+    ({"log_edit": lambda t: t.replace("*** SCF run converged in", "*** SCF run NOT converged "
+                                      "in")}, r"structure.xyz: CP2K's SCF did not converge \(step"),
+    ({"FAKE_CP2K_PROCESSES": "1"}, "started 1 CP2K process.* set HAMPART_MPIRUN"),
+])
+def test_runner_failures_leave_nothing(fake_cp2k, monkeypatch, setup, message):
+    setup = dict(setup)
+    if setup.pop("log", None) == "abort":
+        src = fake_cp2k / "abort"
+        src.mkdir()
+        shutil.copy(os.path.join(SI8, "..", "cp2k-logs", "abort.log"), src / "hampart.log")
+    else:
+        src = fake_run(fake_cp2k, log_edit=setup.pop("log_edit", None))
+    monkeypatch.setenv("FAKE_CP2K_FROM", str(src))
+    for k, v in setup.items():
+        monkeypatch.setenv(k, v)
+    before = sorted(os.listdir(fake_cp2k))
+    with pytest.raises(InputError, match=message):
+        label_cp2k(os.path.join(SI8, "structure.xyz"), fake_cp2k / "ds", cores=2,
+                   progress=False)
+    assert sorted(os.listdir(fake_cp2k)) == before  # no dataset, no temporary left
+
+
+def test_abort_box_is_read_as_one_line():
+    text = open(os.path.join(SI8, "..", "cp2k-logs", "abort.log")).read()
+    run = parse_log(text)
+    assert run.error == ("found an unknown keyword NOT_A_KEYWORD in section SCF "
+                         "input/input_parsing.F:246")
+    assert not run.converged and run.energy is None
