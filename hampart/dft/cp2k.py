@@ -282,6 +282,8 @@ def label_cp2k(structure, out, settings: CP2KSettings = CP2KSettings(), cores: i
     """Label ``structure`` (a path or a :class:`~hampart.io.structure.Structure`) with CP2K and
     write the dataset directory ``out`` (layout in the module docstring); returns its path."""
     check_output_directory(out, replace)  # refuse before the expensive part
+    if int(cores) < 1:
+        raise InputError(f"--cores {cores}", "must be at least 1", "give --cores 1 or more")
     if not isinstance(structure, Structure):
         structure = read_structure(structure)
     source = structure.source or "structure"

@@ -152,6 +152,12 @@ def test_missing_cp2k_is_one_clear_line(tmp_path, monkeypatch):
         assert not (tmp_path / "out").exists() and list(tmp_path.iterdir()) == []
 
 
+def test_bad_core_count(tmp_path):
+    with pytest.raises(InputError, match="--cores 0: must be at least 1"):
+        label_cp2k(os.path.join(SI8, "structure.xyz"), tmp_path / "out", cores=0)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_existing_output_needs_force(tmp_path):
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "x").write_text("keep")
