@@ -24,8 +24,9 @@ from .errors import InputError
 
 __all__ = ["Basis", "BUILTIN_BASES", "builtin_basis", "load_basis"]
 
-# Shell lists mirroring CP2K's MOLOPT-SR-GTH sets (valence of the GTH-PBE potentials).
-# Check them against the BASIS file you ran CP2K with; a YAML file overrides them.
+# Shell lists of CP2K's SZV- and DZVP-MOLOPT-SR-GTH sets (valence of the GTH-PBE potentials),
+# equal to what hampart.dft.library parses from CP2K 2023.1's BASIS_MOLOPT (tested when the
+# file is present). A YAML file overrides them.
 BUILTIN_BASES: dict[str, dict[str, tuple[int, ...]]] = {
     "SZV": {
         "H": (0,), "O": (0, 1), "Si": (0, 1), "Ge": (0, 1), "Sb": (0, 1), "Te": (0, 1),
@@ -34,7 +35,7 @@ BUILTIN_BASES: dict[str, dict[str, tuple[int, ...]]] = {
     "DZVP": {
         "H": (0, 0, 1), "O": (0, 0, 1, 1, 2), "Si": (0, 0, 1, 1, 2), "Ge": (0, 0, 1, 1, 2),
         "Sb": (0, 0, 1, 1, 2), "Te": (0, 0, 1, 1, 2),
-        "Hf": (0, 0, 1, 1, 2, 2, 3), "Pt": (0, 0, 1, 1, 2, 2, 3),
+        "Hf": (0, 0, 0, 1, 1, 2, 2, 3), "Pt": (0, 0, 0, 1, 1, 2, 2, 3),
     },
 }
 

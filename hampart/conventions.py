@@ -16,8 +16,9 @@ siesta    as internal, times (-1)^m   as internal, times (-1)^m (also sisl's)
 
 PySCF's spherical functions were checked to equal ours, signs included, for l = 0..4 (values
 on random points) and by rotating molecules (tests/test_conventions.py): converting PySCF's
-matrices is a pure permutation of the p shells. CP2K's order is taken from its documentation
-(it cannot be run here). e3nn's basis is not a permutation of ours for l >= 2: it is the fixed
+matrices is a pure permutation of the p shells. CP2K's order is the internal one: CP2K 2023.1's
+S and H of a HfO2 cell (s, p, d, f) and of the same cell rotated satisfy S' = D S D^T to 4e-14 and
+H' = D H D^T to the SCF tolerance (tests/dft/test_cp2k_conventions.py). e3nn's basis is not a permutation of ours for l >= 2: it is the fixed
 frame change ``Q_l`` of :func:`orbital_from_e3nn` (orbital components = Q_l @ e3nn components).
 SIESTA's real harmonics, which sisl uses, carry the Condon-Shortley phase: the function of order
 m is (-1)^m times ours (checked against sisl's on random points, tests/evaluate/test_export.py),

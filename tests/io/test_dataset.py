@@ -52,10 +52,10 @@ def test_structure_file_with_csr_and_basis_name(tmp_path):
 
 def test_orbital_count_mismatch_names_counts_and_the_basis_that_fits(tmp_path):
     s, H, _ = _dataset()
-    with pytest.raises(InputError, match="18 orbitals but basis .DZVP. gives 51") as e:
+    with pytest.raises(InputError, match="18 orbitals but basis .DZVP. gives 52") as e:
         check_matrix(H, s, load_basis("DZVP"), source="H.csr")
     message = str(e.value)
-    assert "H.csr" in message and "1 Hf x 25" in message and "2 O x 13" in message
+    assert "H.csr" in message and "1 Hf x 26" in message and "2 O x 13" in message
     assert "--basis SZV" in message
 
 
