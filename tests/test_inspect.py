@@ -113,7 +113,9 @@ def test_inspect_model_file(tmp_path, capsys):
                extra={"parts": "parts/x", "summary": json.dumps(summary), "dtype": "float32"})
     assert main(["inspect", str(tmp_path / "model.pt"), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["hyperparameters"] == kwargs and report["shells"] == {"O": [0, 1],
+    # options whose defaults changed are written as the model has them
+    saved = {**kwargs, "degree_embedding": True, "onsite_channels": 16}
+    assert report["hyperparameters"] == saved and report["shells"] == {"O": [0, 1],
                                                                        "Hf": [0, 0, 1, 2]}
     assert report["epochs_run"] == 7 and report["stop"] == "min_lr"
     assert report["parameters"] == sum(p.numel() for p in model.parameters())
