@@ -6,7 +6,9 @@
 
 Structure: HfO2 at the paper's density (3,000 atoms in 52.3 x 26.2 x 26.3 A, Hf:O = 1:2) as a
 rattled grid, scaled to the requested atom count at the same density; SZV basis (Hf s,s,p,d;
-O s,p); paper hyperparameters (lmax = mmax = 4, 16 channels, ff 64, 2 heads, 1 layer). Each case
+O s,p); paper hyperparameters (lmax = mmax = 4, 16 channels, ff 64, 2 heads, 1 layer), as the
+paper's network or hampart's default (``--networks paper default``: the same sizes plus on-site
+neighbour sums and a degree embedding). Each case
 runs in a fresh subprocess so that its peak memory (ru_maxrss on CPU,
 torch.cuda.max_memory_allocated on CUDA) is its own. Timings: median of ``--repeat`` steps
 after one warm-up step. A "step" = forward + loss + backward (no optimiser); for a partition the
@@ -45,7 +47,7 @@ def hfo2_like(n_atoms: int, seed: int = 0):
 
 
 def run_case(n_atoms, rcut, device, dtype_name, repeat, profile, layers, edge_chunk=0,
-             warmup=1, parts=0, halo=None, all_edge_outputs=False):
+             warmup=1, parts=0, halo=None, all_edge_outputs=False, network="paper"):
     import torch
 
     from hampart.basis import Basis
@@ -84,7 +86,8 @@ def run_case(n_atoms, rcut, device, dtype_name, repeat, profile, layers, edge_ch
                      "edge_outputs": "all" if all_edge_outputs else "exact owned"}
         g = type(g)(edge_index=arrays["edge_index"], edge_shift=arrays["edge_shift"],
                     n_nodes=len(ids), rcut=g.rcut)
-    args = dict(PAPER_HYPERPARAMETERS, layers=layers, rcut=rcut, edge_chunk=edge_chunk or None)
+    base = PAPER_HYPERPARAMETERS if network == "paper" else {}  # "default": hampart's defaults
+    args = dict(base, layers=layers, rcut=rcut, edge_chunk=edge_chunk or None)
     torch.manual_seed(0)
     model = HamiltonianModel(basis, **args).to(device=device, dtype=dtype)
     inputs = (torch.as_tensor(numbers, device=device),
@@ -126,7 +129,8 @@ def run_case(n_atoms, rcut, device, dtype_name, repeat, profile, layers, edge_ch
     sync()
     t_fwd = time.perf_counter() - t
     sec = float(np.median(times))
-    out = {"atoms": n_atoms, "rcut": rcut, "edges": g.n_edges, "device": device,
+    out = {"network": network, "atoms": n_atoms, "rcut": rcut, "edges": g.n_edges,
+           "device": device,
            "dtype": dtype_name, "layers": layers, "edge_chunk": edge_chunk or None, "threads": torch.get_num_threads(),
            "graph_seconds": round(t_graph, 3), "step_seconds": round(sec, 4),
            "forward_no_grad_seconds": round(t_fwd, 4), "edges_per_second": round(g.n_edges / sec),
@@ -166,6 +170,10 @@ def main():
     ap.add_argument("--all-edge-outputs", action="store_true",
                     help="partitions: blocks of every edge, not only the owned ones (baseline)")
     ap.add_argument("--profile", action="store_true", help="profile the last case")
+    ap.add_argument("--networks", nargs="+", default=["paper"], choices=["paper", "default"],
+                    help="the paper's network (PAPER_HYPERPARAMETERS) and/or hampart's default "
+                    "(neighbour sums, degree embedding); each case runs for each")
+    ap.add_argument("--network", default="paper", help=argparse.SUPPRESS)  # with --one
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one case, print its JSON
     a = ap.parse_args()
     if a.one:
@@ -173,23 +181,26 @@ def main():
         parts, halo = (int(rest[0]) if rest else 0), (int(rest[1]) if len(rest) > 1 else None)
         print(json.dumps(run_case(int(n), float(rc), a.device, a.dtype, a.repeat, a.profile,
                                   a.layers, a.edge_chunk, a.warmup, parts, halo,
-                                  a.all_edge_outputs)))
+                                  a.all_edge_outputs, a.network)))
         return
     cpu_cases = ["500,5.0", "1000,5.0", "3000,5.0", "1200,8.0", "3000,8.0,8,1", "3000,8.0,8"]
     gpu_cases = ["1200,8.0", "3000,8.0", "3000,8.0,8,1", "3000,8.0,8"]
     cases = a.case or (cpu_cases if a.device == "cpu" else gpu_cases)
     results = []
-    for k, case in enumerate(cases):
-        cmd = [sys.executable, __file__, "--one", case, "--device", a.device, "--dtype", a.dtype,
+    runs = [(case, net) for case in cases for net in a.networks]
+    for k, (case, net) in enumerate(runs):
+        cmd = [sys.executable, __file__, "--one", case, "--network", net, "--device", a.device,
+               "--dtype", a.dtype,
                "--repeat", str(a.repeat), "--layers", str(a.layers),
                "--edge-chunk", str(a.edge_chunk), "--warmup", str(a.warmup)]
         if a.all_edge_outputs:
             cmd.append("--all-edge-outputs")
-        if a.profile and k == len(cases) - 1:
+        if a.profile and k == len(runs) - 1:
             cmd.append("--profile")
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode:
-            results.append({"case": case, "error": proc.stderr.strip().splitlines()[-1:]})
+            results.append({"case": case, "network": net,
+                            "error": proc.stderr.strip().splitlines()[-1:]})
         else:
             results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
         print(json.dumps(results[-1])[:400], file=sys.stderr)
