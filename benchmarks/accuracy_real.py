@@ -99,22 +99,23 @@ def main(argv=None) -> None:
 
 
 def write_table(out: Path) -> None:
-    """OUT/table.md: mean +- standard deviation over seeds per (model, epochs)."""
+    """OUT/table.md: mean +- standard deviation over seeds per (model, epochs, patience)."""
     rows = [json.loads(line) for line in open(out / "results.jsonl")]
     keys = [("node_mae_mEh", "node MAE (mE_h)"), ("edge_mae_mEh", "edge MAE (mE_h)"),
             ("eig_l1_pct", "eigenvalue L1 (%)"), ("gap_eV", "gap (eV)")]
-    lines = ["| model | epochs | seeds | " + " | ".join(k[1] for k in keys) + " |",
-             "|---|---|---|" + "---|" * len(keys)]
+    lines = ["| model | epochs | patience | seeds | " + " | ".join(k[1] for k in keys) + " |",
+             "|---|---|---|---|" + "---|" * len(keys)]
     groups: dict = {}
     for r in rows:
-        groups.setdefault((r["model"], r["epochs"]), []).append(r)
-    for (name, epochs), rs in sorted(groups.items()):
+        groups.setdefault((r["model"], r["epochs"], r["patience"]), []).append(r)
+    for (name, epochs, patience), rs in sorted(groups.items()):
         cells = []
         for key, _ in keys:
             vals = [r[key] for r in rs if key in r]
             spread = statistics.stdev(vals) if len(vals) > 1 else 0.0
             cells.append(f"{statistics.mean(vals):.3g} +- {spread:.2g}" if vals else "-")
-        lines.append(f"| {name} | {epochs} | {len(rs)} | " + " | ".join(cells) + " |")
+        seeds = ",".join(str(r["seed"]) for r in rs)
+        lines.append(f"| {name} | {epochs} | {patience} | {seeds} | " + " | ".join(cells) + " |")
     (out / "table.md").write_text("\n".join(lines) + "\n")
 
 
