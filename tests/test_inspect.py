@@ -82,13 +82,19 @@ def test_streamed_matrix_report_matches_one_pass_and_sees_asymmetry(tmp_path):
     assert 0 < reference and abs(whole["fraction_beyond_rcut"] - reference) < 1e-12
 
 
-def test_inspect_partition_directory_delegates(tmp_path, capsys):
+def _sliced_si(tmp_path):
+    """A small synthetic Si dataset cut into 2 slabs: the partition directory."""
     out = tmp_path / "si"
     assert main(["generate", "si", "--size", "2", "--interaction-radius", "4",
                  "--out", str(out)]) == 0
     parts = tmp_path / "parts"
     assert main(["slice", str(out), "--rcut", "4", "--parts", "2", "--method", "slab",
                  "--out", str(parts)]) == 0
+    return parts
+
+
+def test_inspect_partition_directory_delegates(tmp_path, capsys):
+    parts = _sliced_si(tmp_path)
     capsys.readouterr()
     assert main(["inspect", str(parts), "--verify", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
@@ -127,12 +133,7 @@ def test_inspect_model_file(tmp_path, capsys):
 def test_inspect_verify_exits_nonzero_on_a_corrupted_part(tmp_path, capsys):
     from hampart.inspect import InspectConfig, run
 
-    out = tmp_path / "si"
-    assert main(["generate", "si", "--size", "2", "--interaction-radius", "4",
-                 "--out", str(out)]) == 0
-    parts = tmp_path / "parts"
-    assert main(["slice", str(out), "--rcut", "4", "--parts", "2", "--method", "slab",
-                 "--out", str(parts)]) == 0
+    parts = _sliced_si(tmp_path)
     assert main(["inspect", str(parts), "--verify"]) == 0
     part = parts / "part-00001.npz"
     data = bytearray(part.read_bytes())
