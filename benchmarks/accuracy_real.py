@@ -70,6 +70,8 @@ def main(argv=None) -> None:
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--patience", type=int, default=500)
     p.add_argument("--rcut", type=float, default=8.0)
+    p.add_argument("--node-weight", type=float, default=1.0,
+                   help="loss weight of on-site elements (TrainConfig.node_weight)")
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
     out = Path(a.out)
@@ -79,16 +81,18 @@ def main(argv=None) -> None:
     stages = a.stages or [a.epochs]
     for name in a.models:
         for seed in a.seeds:
-            run = out / f"{name}-seed{seed}"
+            tag = "" if a.node_weight == 1 else f"-nw{a.node_weight:g}"
+            run = out / f"{name}{tag}-seed{seed}"
             t0 = time.perf_counter()
             for k, epochs in enumerate(stages):
                 train(TrainConfig(parts=str(parts), out=str(run), model=dict(MODELS[name]),
                                   epochs=epochs, lr=a.lr, patience=a.patience, seed=seed,
+                                  node_weight=a.node_weight,
                                   resume=k > 0, log_every=50, device="cpu"))
                 seconds = time.perf_counter() - t0
                 model, _ = load_model(run / "model.pt")
                 record = {"model": name, "seed": seed, "epochs": epochs, "lr": a.lr,
-                          "patience": a.patience, "train_seconds": round(seconds, 1),
+                          "patience": a.patience, "node_weight": a.node_weight, "train_seconds": round(seconds, 1),
                           "threads": torch.get_num_threads(), "torch": torch.__version__,
                           "machine": platform.processor() or platform.machine(),
                           "train": str(a.train), "test": str(a.test), **judge(model, a.test)}
@@ -107,7 +111,9 @@ def write_table(out: Path) -> None:
              "|---|---|---|---|" + "---|" * len(keys)]
     groups: dict = {}
     for r in rows:
-        groups.setdefault((r["model"], r["epochs"], r["patience"]), []).append(r)
+        weight = r.get("node_weight", 1.0)
+        name = r["model"] if weight == 1 else f"{r['model']}, node weight {weight:g}"
+        groups.setdefault((name, r["epochs"], r["patience"]), []).append(r)
     for (name, epochs, patience), rs in sorted(groups.items()):
         cells = []
         for key, _ in keys:

@@ -30,6 +30,9 @@ def _add(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-gib", type=float, dest="max_gib",
                    help="memory budget per rank in GiB: edges are processed in chunks sized to "
                    "fit (results unchanged); stops if a partition cannot fit")
+    p.add_argument("--node-weight", type=float, dest="node_weight",
+                   help="loss weight of on-site (node) elements against hopping (edge) ones "
+                   "(default 1: every matrix element counts the same)")
     p.add_argument("--no-resume", action="store_false", dest="resume", default=None)
 
 
@@ -38,7 +41,7 @@ def _config(args: argparse.Namespace) -> TrainConfig:
 
     flags = {k: getattr(args, k) for k in ("parts", "validation", "out", "epochs", "lr", "patience",
                                            "min_lr", "dtype", "device", "seed", "model", "resume",
-                                           "max_gib")
+                                           "max_gib", "node_weight")
              if getattr(args, k) is not None}
     if args.config:
         return replace(config_from_yaml(args.config), **flags)

@@ -59,6 +59,7 @@ class TrainConfig:
     log_every: int = 10
     resume: bool = True
     max_gib: float | None = None           # memory budget per rank: edge chunks chosen to fit
+    node_weight: float = 1.0               # loss weight of on-site elements against hopping ones
 
 
 def check_config(config: TrainConfig, source: str = "training settings") -> None:
@@ -86,6 +87,9 @@ def check_config(config: TrainConfig, source: str = "training settings") -> None
     if config.log_every < 1 or config.checkpoint_every < 0:
         bad("log_every/checkpoint_every", (config.log_every, config.checkpoint_every),
             "log every 1 or more epochs; checkpoint every 0 (never) or more")
+    if not (isinstance(config.node_weight, (int, float)) and math.isfinite(config.node_weight)
+            and config.node_weight > 0):
+        bad("node_weight", config.node_weight, "give a positive weight, e.g. --node-weight 10")
     if not isinstance(config.model, Mapping):
         bad("model", config.model, 'give model hyperparameters as a mapping, e.g. {"lmax": 4}')
     known = [k for k in inspect.signature(HamiltonianModel.__init__).parameters
@@ -103,10 +107,13 @@ def _dtype(name: str) -> torch.dtype:
 
 
 class PartitionLoss:
-    """Sum of squared and of absolute errors over the exact outputs of one partition."""
+    """Squared and absolute errors over the exact outputs of one partition, on-site (node) and
+    hopping (edge) elements apart; the training objective weights the on-site ones by
+    ``node_weight``, since a structure has ~100 times more edge than node elements."""
 
-    def __init__(self, basis):
+    def __init__(self, basis, node_weight: float = 1.0):
         self.basis = basis
+        self.node_weight = float(node_weight)
 
     def masks(self, batch):
         """Species masks cut to the partition's exact outputs; computed once per partition.
@@ -123,6 +130,8 @@ class PartitionLoss:
         return node & batch.node_exact[:, None, None], edge & exact[:, None, None]
 
     def __call__(self, model, batch, masks):
+        """``(objective, sums)``: the weighted squared error to differentiate, and the float64
+        ``(4,)`` node SSE, edge SSE, node SAE, edge SAE (unweighted) to report."""
         node_mask, edge_mask = masks
         n_owned, m_out = node_mask.shape[0], edge_mask.shape[0]
         # only exact owned edges count in the loss: the others' blocks are not computed
@@ -130,9 +139,10 @@ class PartitionLoss:
                                        batch.edge_index, batch.edge_shift, edge_outputs=m_out)
         dn = (pred_nodes[:n_owned] - batch.node_blocks)[node_mask]
         de = (pred_edges - batch.edge_blocks[:m_out])[edge_mask]
-        sse = dn.square().sum() + de.square().sum()
-        sae = dn.detach().abs().sum() + de.detach().abs().sum()
-        return sse, sae
+        sse_n, sse_e = dn.square().sum(), de.square().sum()
+        sums = torch.stack([sse_n.detach(), sse_e.detach(), dn.detach().abs().sum(),
+                            de.detach().abs().sum()]).to(torch.float64)
+        return self.node_weight * sse_n + sse_e, sums
 
 
 def save_model(path, model, model_kwargs, basis, extra=None) -> None:
@@ -301,22 +311,26 @@ def train(config: TrainConfig) -> dict:
         optimizer = torch.optim.Adam(params, lr=config.lr)
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="min", factor=config.factor, patience=config.patience)
-        loss_fn = PartitionLoss(basis)
+        loss_fn = PartitionLoss(basis, config.node_weight)
         masks = [loss_fn.masks(b) for b in batches]
         val_masks = [loss_fn.masks(b) for b in val_batches]
 
-        def global_count(mask_list):
-            c = torch.tensor([float(sum(int(n.sum()) + int(e.sum()) for n, e in mask_list))],
-                             dtype=torch.float64, device=ctx.device)
-            return float(launch.all_reduce_sum(ctx, c))
+        def global_counts(mask_list):
+            """(node elements, edge elements) summed over all ranks' partitions."""
+            c = torch.tensor([[float(n.sum()), float(e.sum())] for n, e in mask_list] or
+                             [[0.0, 0.0]], dtype=torch.float64, device=ctx.device).sum(0)
+            return [float(x) for x in launch.all_reduce_sum(ctx, c)]
 
         chunks = [model.edge_chunk] * len(batches)
         val_chunks = [model.edge_chunk] * len(val_batches)
         if config.max_gib is not None:
             chunks, val_chunks = _memory_plan(config, model, batches, val_batches, ctx)
 
-        count = global_count(masks)
-        val_count = global_count(val_masks) if val_dirs else 0.0
+        counts = global_counts(masks)
+        count = sum(counts)
+        val_counts = global_counts(val_masks) if val_dirs else [0.0, 0.0]
+        # the objective's normaliser: its value at equal errors does not depend on node_weight
+        weighted = config.node_weight * counts[0] + counts[1]
         if count == 0:
             raise InputError(where, "no exact labelled output in the partitions",
                              f"slice with --halo {n_layers} or more and check the Hamiltonian")
@@ -344,33 +358,37 @@ def train(config: TrainConfig) -> dict:
         stop_reason = "epochs"
         for epoch in range(start_epoch, config.epochs):
             optimizer.zero_grad(set_to_none=True)
-            sums = torch.zeros(2, dtype=torch.float64, device=ctx.device)
+            sums = torch.zeros(4, dtype=torch.float64, device=ctx.device)
             for batch, mask, chunk in zip(batches, masks, chunks):
                 model.edge_chunk = chunk  # from the memory plan; results do not depend on it
-                sse, sae = loss_fn(model, batch, mask)
-                (sse / count).backward()
-                sums += torch.stack([sse.detach(), sae]).to(torch.float64)
+                objective, part_sums = loss_fn(model, batch, mask)
+                (objective / weighted).backward()
+                sums += part_sums
             _flat_all_reduce(ctx, params)
             launch.all_reduce_sum(ctx, sums)
-            mse = float(sums[0]) / count
+            mse = float(sums[0] + sums[1]) / count
             if not math.isfinite(mse):
                 raise InputError(where, f"training diverged: loss is {mse} at epoch {epoch}",
                                  "lower lr, check the labels for NaN, or use dtype float64")
             optimizer.step()
             record = {"epoch": epoch, "mse": mse, "rmse_mEh": 1e3 * math.sqrt(mse),
-                      "mae_mEh": 1e3 * float(sums[1]) / count,
-                      "lr": optimizer.param_groups[0]["lr"]}
-            monitor = mse
+                      "mae_mEh": 1e3 * float(sums[2] + sums[3]) / count,
+                      **_split_mae(sums, counts), "lr": optimizer.param_groups[0]["lr"]}
+            # the plateau scheduler watches the objective trained, weighted as the gradient is
+            monitor = float(config.node_weight * sums[0] + sums[1]) / weighted
             if val_dirs:
-                vs = torch.zeros(2, dtype=torch.float64, device=ctx.device)
+                vs = torch.zeros(4, dtype=torch.float64, device=ctx.device)
                 with torch.no_grad():
                     for batch, mask, chunk in zip(val_batches, val_masks, val_chunks):
                         model.edge_chunk = chunk
-                        sse, sae = loss_fn(model, batch, mask)
-                        vs += torch.stack([sse, sae]).to(torch.float64)
+                        vs += loss_fn(model, batch, mask)[1]
                 launch.all_reduce_sum(ctx, vs)
-                monitor = float(vs[0]) / max(val_count, 1.0)
-                record.update(val_mse=monitor, val_mae_mEh=1e3 * float(vs[1]) / max(val_count, 1.0))
+                val_count = max(sum(val_counts), 1.0)
+                val_weighted = max(config.node_weight * val_counts[0] + val_counts[1], 1.0)
+                monitor = float(config.node_weight * vs[0] + vs[1]) / val_weighted
+                record.update(val_mse=float(vs[0] + vs[1]) / val_count,
+                              val_mae_mEh=1e3 * float(vs[2] + vs[3]) / val_count,
+                              **_split_mae(vs, val_counts, "val_"))
             scheduler.step(monitor)
             best = min(best, monitor)
             record["seconds"] = time.perf_counter() - t0
@@ -403,6 +421,12 @@ def train(config: TrainConfig) -> dict:
         return summary
     finally:
         launch.finish(ctx)
+
+
+def _split_mae(sums, counts, prefix: str = "") -> dict:
+    """Node and edge MAE in milli-Hartree from the ``(4,)`` sums and ``[node, edge]`` counts."""
+    return {f"{prefix}node_mae_mEh": 1e3 * float(sums[2]) / max(counts[0], 1.0),
+            f"{prefix}edge_mae_mEh": 1e3 * float(sums[3]) / max(counts[1], 1.0)}
 
 
 def _default_option(key: str):

@@ -118,6 +118,7 @@ def test_memory_budget_chunks_edges_without_changing_results(parts):
 @pytest.mark.parametrize("extra, match", [
     (["--lr", "-1"], "lr = -1.0"),
     (["--epochs", "-3"], "epochs = -3"),
+    (["--node-weight", "0"], "node_weight = 0.0"),
     (["--model", '{"lmaxx": 4}'], "unknown model hyperparameter"),
     (["--model", '{"lmax": 4'], "not valid JSON"),
     (["--model", "[4]"], "JSON object"),
@@ -313,3 +314,34 @@ def test_neighbour_sums_are_normalised_saved_and_older_files_still_load(parts, t
     save_model(tmp_path / "old.pt", before, old, plain.basis)
     loaded, _ = load_model(tmp_path / "old.pt")
     assert loaded.onsite is None and loaded.message[0].degree is None
+
+
+def test_node_weight_scales_the_on_site_gradient_and_logs_both_errors(parts, tmp_path):
+    root, parts_dir, _ = parts
+    base = train(_config(parts_dir, tmp_path / "w1", epochs=1))["first"]
+    heavy = train(_config(parts_dir, tmp_path / "w10", epochs=1, node_weight=10.0))["first"]
+    # the first epoch's errors are the start model's: the weight changes only the gradient
+    for key in ("mse", "node_mae_mEh", "edge_mae_mEh"):
+        assert heavy[key] == pytest.approx(base[key], rel=1e-12), key
+    assert base["node_mae_mEh"] > 0 and base["edge_mae_mEh"] > 0
+    # the overall MAE is the element-weighted mean of the node and edge MAE
+    assert min(base["node_mae_mEh"], base["edge_mae_mEh"]) <= base["mae_mEh"] \
+        <= max(base["node_mae_mEh"], base["edge_mae_mEh"])
+
+    # the objective is w * SSE_nodes + SSE_edges: its value, and gradients affine in w
+    from hampart.distributed.trainer import PartitionLoss
+    from hampart.partition.loader import load_batch
+
+    model, _ = load_model(tmp_path / "w1" / "model.pt", dtype=torch.float64)
+    batch = load_batch(parts_dir, 0, n_layers=1, dtype=torch.float64)
+    grads = {}
+    for w in (1.0, 2.0, 10.0):
+        loss = PartitionLoss(model.basis, node_weight=w)
+        model.zero_grad()
+        objective, sums = loss(model, batch, loss.masks(batch))
+        assert float(objective.detach()) == pytest.approx(w * float(sums[0]) + float(sums[1]), rel=1e-12)
+        objective.backward()
+        grads[w] = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+    node_part = grads[2.0] - grads[1.0]
+    assert node_part.abs().max() > 0
+    torch.testing.assert_close(grads[10.0], grads[1.0] + 9 * node_part)
