@@ -36,7 +36,7 @@ from hampart.io.dataset import load_dataset
 from hampart.model import PAPER_HYPERPARAMETERS
 from hampart.partition import slice_dataset
 
-MODELS = {"default": {}, "paper": PAPER_HYPERPARAMETERS}
+MODELS = {"default": {}, "paper": PAPER_HYPERPARAMETERS, "invariants": {"onsite_invariants": True}}
 
 
 def judge(model, test_dir) -> dict:

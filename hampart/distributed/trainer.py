@@ -36,7 +36,7 @@ MODEL_FORMAT = "hampart-model"
 
 # Model options whose default changed after models were first saved: their value in files that
 # predate them. Training writes every such option into the file explicitly.
-BEFORE_OPTIONS = {"degree_embedding": False, "onsite_channels": 0}
+BEFORE_OPTIONS = {"degree_embedding": False, "onsite_channels": 0, "onsite_invariants": False}
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,8 @@ def save_model(path, model, model_kwargs, basis, extra=None) -> None:
     """Atomic: ``{format, version, model (kwargs), basis, state_dict, info}``."""
     # options whose default has changed are written as the model has them, whatever was given
     built = {"degree_embedding": any(b.degree is not None for b in model.message),
-             "onsite_channels": model.onsite.channels if model.onsite is not None else 0}
+             "onsite_channels": model.onsite.channels if model.onsite is not None else 0,
+             "onsite_invariants": bool(model.onsite is not None and model.onsite.n_invariants)}
     payload = {"format": MODEL_FORMAT, "version": 1, "model": {**dict(model_kwargs), **built},
                "basis": basis.to_dict(), "state_dict": model.state_dict(),
                "info": dict(extra or {})}
@@ -465,8 +466,8 @@ def _neighbour_sum_statistics(model, batches, ctx) -> None:
                                               b.edge_shift, n_atoms=b.n_owned)
         flat = part if flat is None else flat + part
     if flat is None:  # a rank without partitions still takes part in the sum
-        c = model.onsite.channels
-        flat = torch.zeros(1 + c + (model.lmax + 1) * c, dtype=torch.float64, device=ctx.device)
+        flat = torch.zeros(model.neighbour_sum_statistics_size, dtype=torch.float64,
+                           device=ctx.device)
     model.set_neighbour_sum_statistics(launch.all_reduce_sum(ctx, flat.to(ctx.device)))
 
 
@@ -481,14 +482,8 @@ def _onsite_fit(model, batches, ctx) -> None:
                                              b.edge_shift, b.node_blocks, atoms=b.node_exact)
         flat = part if flat is None else flat + part
     if flat is None:  # a rank without partitions still takes part in the sum
-        flat = torch.zeros(_onsite_fit_size(model), dtype=torch.float64, device=ctx.device)
+        flat = torch.zeros(model.onsite_fit_size, dtype=torch.float64, device=ctx.device)
     model.set_onsite_fit(launch.all_reduce_sum(ctx, flat.to(ctx.device)))
-
-
-def _onsite_fit_size(model) -> int:
-    c = model.onsite.channels
-    return sum((c + (L == 0)) * (c + (L == 0) + w) for z in model.basis.elements
-               for L, w in enumerate(model.node_heads[str(z)].place.width))
 
 
 def _label_statistics(model, basis, batches, ctx) -> dict:

@@ -71,20 +71,26 @@ class IrrepsPlacement(nn.Module):
 
 
 class NodeHead(nn.Module):
-    """Irreps of one species' node block from its atoms' features ``(n_s, K, C)``."""
+    """Irreps of one species' node block from its atoms' features ``(n_s, K, C)`` and, with
+    ``scalar_channels``, extra invariants ``(n_s, P)`` read by L = 0 only."""
 
-    def __init__(self, layout, entry_ids: list[int], n_irreps: int, channels: int):
+    def __init__(self, layout, entry_ids: list[int], n_irreps: int, channels: int,
+                 scalar_channels: int = 0):
         super().__init__()
         self.place = IrrepsPlacement(layout, entry_ids, n_irreps)
         self.weight = nn.ParameterList(
             [nn.Parameter(torch.randn(channels, w) / math.sqrt(channels)) for w in self.place.width])
         self.bias = nn.Parameter(torch.zeros(self.place.width[0]))
+        self.scalar_weight = (nn.Parameter(torch.zeros(int(scalar_channels), self.place.width[0]))
+                              if scalar_channels else None)
         # fixed output scale (Hartree), set from the labels: see hampart.model.statistics
         self.register_buffer("scale", torch.ones(()))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, scalars: torch.Tensor | None = None) -> torch.Tensor:
         per_l = [torch.matmul(x[:, L * L:(L + 1) * (L + 1)], w) * self.scale
                  for L, w in enumerate(self.weight)]
+        if self.scalar_weight is not None:
+            per_l[0] = per_l[0] + (scalars @ self.scalar_weight)[:, None] * self.scale
         per_l[0] = per_l[0] + self.bias
         return self.place(per_l)
 

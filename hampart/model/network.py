@@ -82,7 +82,7 @@ class HamiltonianModel(nn.Module):
                  n_radial: int = 16, radial_hidden: int = 64, edge_channels: int | None = None,
                  att_channels: int = 8, edge_chunk: int | None = None,
                  attention_degree: float | None = None, degree_embedding: bool = True,
-                 onsite_channels: int = 16):
+                 onsite_channels: int = 16, onsite_invariants: bool = False):
         super().__init__()
         self.basis = load_basis(basis)
         mmax = lmax if mmax is None else mmax
@@ -109,8 +109,10 @@ class HamiltonianModel(nn.Module):
         self.norm_out = EquivariantLayerNorm(lmax, channels)
         self.edge_block = EdgeBlock(lmax, mmax, channels, c_edge, n_radial, radial_hidden)
         self.onsite = (NeighbourSum(len(species), lmax, mmax, int(onsite_channels), n_radial,
-                                    radial_hidden) if onsite_channels else None)
+                                    radial_hidden, invariants=onsite_invariants)
+                       if onsite_channels else None)
         c_node = channels + int(onsite_channels)  # node heads read [features, neighbour sums]
+        n_invariants = self.onsite.n_invariants if self.onsite is not None else 0
 
         layout = _make_layout(self.basis)
         u = self.basis.n_union
@@ -120,7 +122,7 @@ class HamiltonianModel(nn.Module):
         self.edge_heads = nn.ModuleDict()
         for zi in self.basis.elements:
             self.node_heads[str(zi)] = NodeHead(layout, present_entries(layout, self.basis, zi, zi),
-                                                u * u, c_node)
+                                                u * u, c_node, n_invariants)
             if onsite_channels:  # on-site blocks start at the bias (plus a fitted linear term)
                 with torch.no_grad():
                     for w in self.node_heads[str(zi)].weight:
@@ -161,15 +163,25 @@ class HamiltonianModel(nn.Module):
     def neighbour_sum_statistics(self, numbers, positions, cell, edge_index, edge_shift,
                                  n_atoms: int | None = None) -> torch.Tensor:
         """Raw on-site neighbour sums of the first ``n_atoms`` atoms (ghosts left out) as one
-        float64 vector ``[count, sum of l = 0 (C), sums of squares per l ((lmax+1) C)]``: add
-        such vectors over partitions and ranks, then :meth:`set_neighbour_sum_statistics`."""
+        float64 vector ``[count, sum of l = 0 (C), sums of squares per l ((lmax+1) C)]``, then
+        with invariants their sums and sums of squares (P each): add such vectors over
+        partitions and ranks, then :meth:`set_neighbour_sum_statistics`."""
         n_atoms = numbers.shape[0] if n_atoms is None else int(n_atoms)
         sums = self._raw_neighbour_sums(numbers, positions, cell, edge_index, edge_shift)
         sums = sums[:n_atoms][numbers[:n_atoms] != 0].double()
         square = torch.stack([p.square().sum((0, 1)) for p in
                               sums.split([2 * l + 1 for l in range(self.lmax + 1)], dim=1)])
-        return torch.cat([sums.new_tensor([sums.shape[0]]), sums[:, 0].sum(0),
-                          square.reshape(-1)])
+        out = [sums.new_tensor([sums.shape[0]]), sums[:, 0].sum(0), square.reshape(-1)]
+        if self.onsite.n_invariants:
+            q = self.onsite.raw_invariants(sums)
+            out += [q.sum(0), q.square().sum(0)]
+        return torch.cat(out)
+
+    @property
+    def neighbour_sum_statistics_size(self) -> int:
+        """Length of the vector :meth:`neighbour_sum_statistics` returns."""
+        c = self.onsite.channels
+        return 1 + c + (self.lmax + 1) * c + 2 * self.onsite.n_invariants
 
     def _raw_neighbour_sums(self, numbers, positions, cell, edge_index, edge_shift):
         """Unstandardised neighbour sums ``(n, K, C_o)`` of every atom, edges in chunks."""
@@ -191,9 +203,11 @@ class HamiltonianModel(nn.Module):
     def set_neighbour_sum_statistics(self, flat: torch.Tensor) -> None:
         """Standardise the neighbour sums with a (summed) vector of
         :meth:`neighbour_sum_statistics`."""
-        c = self.onsite.channels
-        self.onsite.set_statistics(flat[0], flat[1:1 + c],
-                                   flat[1 + c:].reshape(self.lmax + 1, c))
+        c, p = self.onsite.channels, self.onsite.n_invariants
+        end = 1 + c + (self.lmax + 1) * c
+        self.onsite.set_statistics(flat[0], flat[1:1 + c], flat[1 + c:end].reshape(self.lmax + 1, c))
+        if p:
+            self.onsite.set_invariant_statistics(flat[0], flat[end:end + p], flat[end + p:end + 2 * p])
 
     @torch.no_grad()
     def onsite_normal_equations(self, numbers, positions, cell, edge_index, edge_shift,
@@ -205,8 +219,9 @@ class HamiltonianModel(nn.Module):
         ``(n_owned,)`` bool: the atoms to fit (default all). Call after the label statistics
         and the neighbour-sum statistics are set."""
         n_owned = node_blocks.shape[0]
-        sums = self._raw_neighbour_sums(numbers, positions, cell, edge_index, edge_shift)
-        sums = self.onsite.standardise(sums[:n_owned]).double()
+        raw = self._raw_neighbour_sums(numbers, positions, cell, edge_index, edge_shift)[:n_owned]
+        sums = self.onsite.standardise(raw).double()
+        scalars = self.onsite.invariants(raw).double() if self.onsite.n_invariants else None
         u = self.basis.n_union
         U = self._irreps_to_blocks.to(sums.device)
         irreps = node_blocks.reshape(n_owned, u * u).double() @ U.T  # U orthogonal
@@ -218,8 +233,9 @@ class HamiltonianModel(nn.Module):
             targets = self._head_targets(head, irreps[sel])
             for L, t in enumerate(targets):
                 f = sums[sel][:, L * L:(L + 1) * (L + 1)]  # (n_z, 2L+1, C_o)
-                if L == 0:
-                    f = torch.cat([f, torch.ones_like(f[..., :1])], dim=2)
+                if L == 0:  # [sums, invariants, 1 for the bias]
+                    extra = [] if scalars is None else [scalars[sel][:, None]]
+                    f = torch.cat([f, *extra, torch.ones_like(f[..., :1])], dim=2)
                 f, t = f.reshape(-1, f.shape[2]), t.reshape(-1, t.shape[2])
                 out += [(f.T @ f).reshape(-1), (f.T @ t).reshape(-1)]
         return torch.cat(out) if out else sums.new_zeros(0)
@@ -241,11 +257,11 @@ class HamiltonianModel(nn.Module):
         diagonal) and set the node heads' neighbour-sum weights and L = 0 biases: training
         starts from the best linear on-site model in the neighbour sums, as the biases start
         from the species means. Species without atoms keep their weights."""
-        c, offset = self.onsite.channels, 0
+        c, p, offset = self.onsite.channels, self.onsite.n_invariants, 0
         for z in self.basis.elements:
             head = self.node_heads[str(z)]
             for L, (weight, w) in enumerate(zip(head.weight, head.place.width)):
-                k = c + (L == 0)
+                k = c + (p + 1 if L == 0 else 0)
                 A = flat[offset:offset + k * k].reshape(k, k)
                 B = flat[offset + k * k:offset + k * k + k * w].reshape(k, w)
                 offset += k * k + k * w
@@ -254,8 +270,21 @@ class HamiltonianModel(nn.Module):
                 reg = ridge * float(A.trace()) / k
                 X = torch.linalg.solve(A + reg * torch.eye(k, dtype=A.dtype, device=A.device), B)
                 weight[self.channels:].copy_(X[:c].to(weight))
+                if L == 0 and p:
+                    head.scalar_weight.copy_(X[c:c + p].to(head.scalar_weight))
                 if L == 0:  # the bias is added after the scale
-                    head.bias.copy_((X[c] * head.scale).to(head.bias))
+                    head.bias.copy_((X[c + p] * head.scale).to(head.bias))
+
+    @property
+    def onsite_fit_size(self) -> int:
+        """Length of the vector :meth:`onsite_normal_equations` returns."""
+        c, p = self.onsite.channels, self.onsite.n_invariants
+        size = 0
+        for z in self.basis.elements:
+            for L, w in enumerate(self.node_heads[str(z)].place.width):
+                k = c + (p + 1 if L == 0 else 0)
+                size += k * (k + w)
+        return size
 
     @property
     def needs_mean_degree(self) -> bool:
@@ -358,16 +387,18 @@ class HamiltonianModel(nn.Module):
             x = x + self.message[k].proj(agg)
             x = x + self.ff[k](self.norm_ff[k](x))
         x = self.norm_out(x)
-        x_nodes = x
+        x_nodes, scalars = x, None
         if self.onsite is not None:
             kind = self.species_of_z[numbers]
             sums = (self.onsite(kind, shared) if shared is not None else
                     sum(run(self._onsite, kind, *c) for c in chunks))
             x_nodes = torch.cat([x, self.onsite.standardise(sums)], dim=2)
+            if self.onsite.n_invariants:
+                scalars = self.onsite.invariants(sums)
 
         u = self.basis.n_union
         U = self._irreps_to_blocks.to(device=x.device, dtype=dtype)
-        node_blocks = (self._node_irreps(x_nodes, numbers) @ U).reshape(n, u, u)
+        node_blocks = (self._node_irreps(x_nodes, numbers, scalars) @ U).reshape(n, u, u)
         node_blocks = 0.5 * (node_blocks + node_blocks.transpose(1, 2))
         # edge blocks need no softmax over a receiver: plain contiguous chunks of the wanted edges
         step = self.edge_chunk or max(m_out, 1)
@@ -406,14 +437,15 @@ class HamiltonianModel(nn.Module):
         """Neighbour sums ``(n, K, C_o)`` over a set of edges (additive over sets)."""
         return self.onsite(kind, self._geometry(sender, receiver, vec, kind.shape[0]))
 
-    def _node_irreps(self, x, numbers):
+    def _node_irreps(self, x, numbers, scalars=None):
         u = self.basis.n_union
         rows, vals = [], []
         for z in self.basis.elements:
             idx = torch.nonzero(numbers == z).flatten()
             if idx.numel():
                 rows.append(idx)
-                vals.append(self.node_heads[str(z)](x.index_select(0, idx)))
+                mine = None if scalars is None else scalars.index_select(0, idx)
+                vals.append(self.node_heads[str(z)](x.index_select(0, idx), mine))
         out = x.new_zeros(x.shape[0], u * u)
         return out.index_copy(0, torch.cat(rows), torch.cat(vals)) if rows else out
 

@@ -10,7 +10,9 @@ column of the edge's Wigner block (it maps the y axis onto r_ij), and d the trai
 envelope-weighted in-degree (a saved buffer). The node heads read it beside the network's
 features, so an on-site block gets a term linear in these sums: the many-neighbour, two-body
 part of on-site energies (density, coordination, crystal field) that a softmax mean of messages
-only sees indirectly. It needs only an atom's incoming edges and its neighbours' species, so a
+only sees indirectly. With ``invariants`` the heads also read, on L = 0, the rotation invariants
+q_i[l, c] = sum_m s_i[l, m, c]^2 (l >= 1, standardised): a linear term in them is a three-body
+(bond-angle) on-site term, which the two-body sums cannot express. It needs only an atom's incoming edges and its neighbours' species, so a
 partition with any halo computes it exactly for its owned atoms. Edge direction: j -> i, summed
 into the receiver i.
 """
@@ -29,9 +31,10 @@ class NeighbourSum(nn.Module):
     """See the module docstring; ``kind`` ``(n,)`` species indices (0 = ghost)."""
 
     def __init__(self, n_species: int, lmax: int, mmax: int, channels: int, n_radial: int,
-                 hidden: int, species_dim: int = 8):
+                 hidden: int, species_dim: int = 8, invariants: bool = False):
         super().__init__()
         self.lmax, self.mmax, self.channels = int(lmax), int(mmax), int(channels)
+        self.n_invariants = self.lmax * self.channels if invariants else 0
         self.species = nn.Embedding(n_species, species_dim)
         self.radial = RadialMLP(n_radial + 2 * species_dim, hidden, (self.lmax + 1) * channels)
         # fixed random features: the heads' linear fit on them stays valid while training (a
@@ -42,6 +45,31 @@ class NeighbourSum(nn.Module):
         # fixed standardisation from the training atoms (calibrate): l = 0 shift, per-l scale
         self.register_buffer("shift", torch.zeros(channels))
         self.register_buffer("scale", torch.ones(self.lmax + 1, channels))
+        if self.n_invariants:  # the invariants' own standardisation, from the same atoms
+            self.register_buffer("invariant_shift", torch.zeros(self.n_invariants))
+            self.register_buffer("invariant_scale", torch.ones(self.n_invariants))
+
+    def raw_invariants(self, sums: torch.Tensor) -> torch.Tensor:
+        """``(n, lmax * C)``: sum over m of the raw sums squared, l = 1..lmax (l-major)."""
+        return torch.cat([sums[:, l * l:(l + 1) * (l + 1)].square().sum(1)
+                          for l in range(1, self.lmax + 1)], dim=1)
+
+    def invariants(self, sums: torch.Tensor) -> torch.Tensor:
+        """The standardised invariants ``(n, lmax * C)`` of raw ``sums``."""
+        return (self.raw_invariants(sums) - self.invariant_shift) / self.invariant_scale
+
+    @torch.no_grad()
+    def set_invariant_statistics(self, count, total, square) -> None:
+        """Centre and scale the invariants to unit spread over ``count`` training atoms, from
+        the sums ``total`` and ``square`` ``(lmax * C,)`` of their raw values and squares."""
+        count = float(count)
+        if count < 1 or not self.n_invariants:
+            return
+        mean = total / count
+        spread = (square / count - mean.square()).clamp(min=0.0).sqrt()
+        floor = 1e-6 * spread.max().clamp(min=1e-30)
+        self.invariant_shift.copy_(mean.to(self.invariant_shift))
+        self.invariant_scale.copy_(spread.clamp(min=float(floor)).to(self.invariant_scale))
 
     def standardise(self, sums: torch.Tensor) -> torch.Tensor:
         """``(sums - shift) / scale`` per (l, channel), the shift on l = 0 only (equivariant)."""

@@ -30,6 +30,8 @@ def _random_node_heads(model):
         for head in model.node_heads.values():
             for w in head.weight:
                 w.normal_(0.0, 0.3)
+            if head.scalar_weight is not None:
+                head.scalar_weight.normal_(0.0, 0.3)
     if model.needs_mean_degree:  # the structure's typical neighbour count, as training sets it
         model.set_mean_degree(8.0)
     return model
@@ -44,7 +46,9 @@ def structure():
 @pytest.mark.parametrize("lmax,mmax,options", [(4, 4, {}), (4, 2, {}), (5, 3, {}),
                                                (4, 4, {"attention_degree": 6.0}),
                                                (4, 2, {"degree_embedding": True}),
-                                               (4, 2, {"onsite_channels": 4})])
+                                               (4, 2, {"onsite_channels": 4}),
+                                               (4, 2, {"onsite_channels": 4,
+                                                       "onsite_invariants": True})])
 def test_rotation_equivariance(structure, dtype, tol, lmax, mmax, options):
     numbers, positions, cell = structure
     (z, pos, box, ei, es), _ = graph_tensors(numbers, positions, cell, RCUT, torch.float64)
@@ -127,7 +131,8 @@ def test_basis_with_f_shells_needs_lmax_6():
 
 
 @pytest.mark.parametrize("options", [{}, {"attention_degree": 6.0},
-                                     {"degree_embedding": True, "onsite_channels": 4}])
+                                     {"degree_embedding": True, "onsite_channels": 4},
+                                     {"onsite_channels": 4, "onsite_invariants": True}])
 def test_edge_chunks_with_checkpointing_change_nothing(structure, options):
     numbers, positions, cell = structure
     (z, pos, box, ei, es), g = graph_tensors(numbers, positions, cell, RCUT)

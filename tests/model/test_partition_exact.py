@@ -44,6 +44,8 @@ def _model(layers, **kw):
         for head in model.node_heads.values():
             for w in head.weight:
                 w.normal_(0.0, 0.3)
+            if head.scalar_weight is not None:
+                head.scalar_weight.normal_(0.0, 0.3)
     return model
 
 
@@ -52,7 +54,8 @@ def _inputs(b):
 
 
 @pytest.mark.parametrize("layers,options", [(1, {}), (2, {}), (2, {"attention_degree": 5.0}),
-                                            (2, {"degree_embedding": False, "onsite_channels": 0})])
+                                            (2, {"degree_embedding": False, "onsite_channels": 0}),
+                                            (1, {"onsite_invariants": True})])
 def test_halo_l_plus_1_sums_to_full_graph(data, layers, options):
     basis = data[1]
     full, tn, te, batches, _ = _parts(data, layers + 1, layers)
@@ -82,7 +85,7 @@ def test_halo_l_plus_1_sums_to_full_graph(data, layers, options):
         assert torch.allclose(p.grad, g_full, rtol=1e-9, atol=1e-9 * g_full.abs().max() + 1e-300)
 
 
-@pytest.mark.parametrize("layers,options", [(1, {}), (2, {}),
+@pytest.mark.parametrize("layers,options", [(1, {}), (2, {}), (2, {"onsite_invariants": True}),
                                             (1, {"degree_embedding": False, "onsite_channels": 0}),
                                             (2, {"degree_embedding": False, "onsite_channels": 0})])
 def test_halo_l_gives_exact_owned_atoms(data, layers, options):
