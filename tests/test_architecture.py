@@ -6,6 +6,7 @@ no module may import one of a higher layer:
 
     0  errors, keys, the package root (``__version__``)
     1  io, basis, so3, conventions, blocks, graph     (the bottom: data and geometry)
+       testing                                        (test helpers: rotations, structures)
     2  partition, generate, dft                       (partitions; synthetic and DFT datasets)
     3  model
     4  distributed
@@ -25,7 +26,7 @@ ROOT = Path(hampart.__file__).resolve().parent
 TOP = 6
 LAYERS = {
     "errors": 0, "keys": 0,
-    "io": 1, "basis": 1, "so3": 1, "conventions": 1, "blocks": 1, "graph": 1,
+    "io": 1, "basis": 1, "so3": 1, "conventions": 1, "blocks": 1, "graph": 1, "testing": 1,
     "partition": 2, "generate": 2, "dft": 2,
     "model": 3,
     "distributed": 4,

@@ -6,21 +6,15 @@ from ase.neighborlist import neighbor_list
 
 from hampart.errors import InputError
 from hampart.graph import cell_heights, edge_vectors, radius_graph
+from hampart.testing import random_structure
 
 
 def random_atoms(n=60, seed=0, triclinic=True, min_dist=1.2):
-    rng = np.random.default_rng(seed)
     cell = np.diag([11.0, 12.0, 10.5])
     if triclinic:
         cell = cell + np.array([[0, 0, 0], [2.5, 0, 0], [1.5, -2.0, 0]])
-    frac = []
-    while len(frac) < n:  # rejection sampling: no overlapping atoms
-        f = rng.random(3)
-        d = np.array(frac).reshape(-1, 3) - f
-        d -= np.round(d)
-        if not frac or np.linalg.norm(d @ cell, axis=1).min() > min_dist:
-            frac.append(f)
-    return np.array(frac) @ cell, cell
+    _, positions, cell = random_structure(n, cell, seed=seed, min_dist=min_dist)
+    return positions, cell
 
 
 def ase_edges(positions, cell, pbc, rcut):

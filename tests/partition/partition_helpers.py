@@ -4,26 +4,17 @@ structures and their graphs."""
 import numpy as np
 import scipy.sparse as sp
 
+from hampart import testing
 from hampart.graph import radius_graph
 
 
 def random_structure(n_atoms=80, lengths=(14.0, 9.0, 9.5), seed=0, min_dist=1.7, tilt=0.4):
-    """Random non-overlapping periodic structure; returns (numbers, positions, cell)."""
-    rng = np.random.default_rng(seed)
-    cell = np.diag(lengths) + np.triu(rng.normal(0, tilt, (3, 3)), 1)
-    frac = np.empty((0, 3))
-    while len(frac) < n_atoms:
-        f = rng.random(3)
-        if len(frac):
-            d = frac - f
-            d -= np.round(d)
-            if np.linalg.norm(d @ cell, axis=1).min() < min_dist:
-                continue
-        frac = np.vstack([frac, f])
-    positions = frac @ cell
+    """:func:`hampart.testing.random_structure` in a tilted cell, with a few atoms moved one
+    cell vector out of it; returns (numbers, positions, cell)."""
+    numbers, positions, cell = testing.random_structure(n_atoms, np.diag(lengths), seed=seed,
+                                                        min_dist=min_dist, cell_noise=tilt)
     # some atoms sit just outside the cell: periodic wrap must still place them right
     positions[:5] -= cell[0] * 1.0
-    numbers = np.where(np.arange(n_atoms) % 3 == 0, 72, 8).astype(np.int64)
     return numbers, positions, cell
 
 
