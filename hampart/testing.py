@@ -34,7 +34,7 @@ from e3nn import o3
 from . import so3
 
 __all__ = ["Features", "OrbitalBlocks", "random_rotation", "rotate", "assert_equivariant",
-           "random_structure", "graph_tensors"]
+           "random_structure", "random_hamiltonian", "graph_tensors"]
 
 
 @dataclass(frozen=True)
@@ -170,3 +170,17 @@ def graph_tensors(numbers, positions, cell, rcut: float, dtype=torch.float64):
     return (torch.as_tensor(numbers), torch.as_tensor(positions, dtype=dtype),
             torch.as_tensor(cell, dtype=dtype), torch.as_tensor(g.edge_index),
             torch.as_tensor(g.edge_shift)), g
+
+
+def random_hamiltonian(numbers, graph, basis, seed: int = 0):
+    """Random symmetric H ``scipy.sparse.csr_matrix`` (internal orbital order) whose atom-pair
+    pattern is exactly the graph's edges plus the on-site blocks."""
+    import scipy.sparse as sp
+
+    offsets = basis.orbital_offsets(numbers)
+    atom_of = np.repeat(np.arange(len(numbers)), np.diff(offsets))
+    pair = np.eye(len(numbers), dtype=bool)
+    pair[graph.edge_index[1], graph.edge_index[0]] = True
+    A = np.random.default_rng(seed).normal(size=(offsets[-1], offsets[-1]))
+    A *= pair[np.ix_(atom_of, atom_of)]
+    return sp.csr_matrix(A + A.T)

@@ -10,7 +10,8 @@ from hampart.blocks import (IrrepsLayout, assemble_blocks, block_masks, extract_
                             species_masks, union_local_table)
 from hampart.errors import InputError
 from hampart.graph import Graph, radius_graph
-from hampart.testing import OrbitalBlocks, assert_equivariant, random_structure
+from hampart.testing import (OrbitalBlocks, assert_equivariant, random_hamiltonian,
+                             random_structure)
 
 HF, O = 72, 8
 BASIS = Basis({HF: (0, 0, 1, 2), O: (0, 1)}, name="SZV-HfO")
@@ -20,23 +21,11 @@ def structure(n=30, seed=0, ghosts=2):
     return random_structure(n, np.diag([9.0, 9.5, 8.8]), seed=seed, ghosts=ghosts)
 
 
-def random_h(numbers, graph, basis, seed=1):
-    """Dense symmetric H whose atom-pair pattern is exactly the graph's (plus on-site)."""
-    rng = np.random.default_rng(seed)
-    offsets = basis.orbital_offsets(numbers)
-    atom_of = np.repeat(np.arange(len(numbers)), np.diff(offsets))
-    pair = np.zeros((len(numbers), len(numbers)), dtype=bool)
-    pair[graph.edge_index[1], graph.edge_index[0]] = True
-    pair[np.arange(len(numbers)), np.arange(len(numbers))] = True
-    A = rng.normal(size=(offsets[-1], offsets[-1])) * pair[np.ix_(atom_of, atom_of)]
-    return (A + A.T) / 2
-
-
 @pytest.fixture(scope="module")
 def system():
     numbers, positions, cell = structure()
     graph = radius_graph(positions, cell, [True] * 3, 4.0)
-    H = random_h(numbers, graph, BASIS)
+    H = random_hamiltonian(numbers, graph, BASIS, seed=1).toarray() / 2
     return numbers, positions, cell, graph, H
 
 

@@ -1,8 +1,7 @@
-"""Helpers of the partition tests (not a conftest: tests/model has its own): small random periodic
-structures and their graphs."""
+"""Partition tests' defaults for :func:`hampart.testing.random_structure`: a tilted cell, a few
+atoms outside it; the random H is :func:`hampart.testing.random_hamiltonian`."""
 
 import numpy as np
-import scipy.sparse as sp
 
 from hampart import testing
 from hampart.graph import radius_graph
@@ -24,14 +23,4 @@ def random_graph(n_atoms=80, rcut=4.0, seed=0, **kw):
     return numbers, positions, cell, graph
 
 
-def random_hamiltonian(numbers, graph, basis, seed=0):
-    """Random symmetric H with entries only on-site and between atoms joined by an edge."""
-    offsets = basis.orbital_offsets(numbers)
-    n_orb = int(offsets[-1])
-    rng = np.random.default_rng(seed)
-    counts = np.diff(offsets)
-    atom_of = np.repeat(np.arange(len(numbers)), counts)
-    adjacency = np.eye(len(numbers), dtype=bool)
-    adjacency[graph.edge_index[1], graph.edge_index[0]] = True
-    A = rng.normal(size=(n_orb, n_orb)) * adjacency[atom_of][:, atom_of]
-    return sp.csr_matrix(A + A.T)
+random_hamiltonian = testing.random_hamiltonian
