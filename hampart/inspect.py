@@ -124,7 +124,7 @@ def inspect_dataset(path, rcut: float = 8.0, hamiltonian=None, basis=None,
 def inspect_model(path) -> dict:
     """What a model file holds: hyperparameters, elements and shells, parameters, the
     partitions it was trained on and its training summary (JSON-ready)."""
-    from .distributed.trainer import load_model
+    from .model.io import load_model
 
     model, payload = load_model(path)
     info = dict(payload.get("info") or {})

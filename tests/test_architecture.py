@@ -99,6 +99,10 @@ def test_every_module_has_a_layer_and_lazy_imports_are_seen():
     # a function-level import must count: predict imports the partition package inside one
     assert "hampart.partition" in GRAPH["hampart.evaluate.predict"]
     assert "hampart.distributed.launch" in GRAPH["hampart.distributed.trainer"]  # `from . import`
+    # model files are the model's: the trainer and the predictor read them from model.io
+    assert "hampart.model.io" in GRAPH["hampart.distributed.trainer"]
+    assert "hampart.model.io" in GRAPH["hampart.evaluate.predict"]
+    assert not any(m.startswith("hampart.distributed") for m in GRAPH["hampart.model.io"])
 
 
 def test_no_lower_layer_imports_a_higher_one():

@@ -112,7 +112,7 @@ def test_inspect_model_file(tmp_path, capsys):
     import torch
 
     from hampart.basis import Basis
-    from hampart.distributed.trainer import save_model
+    from hampart.model.io import save_model
     from hampart.model import HamiltonianModel
 
     basis = Basis({72: (0, 0, 1, 2), 8: (0, 1)}, name="SZV-HfO")

@@ -27,16 +27,13 @@ import numpy as np
 import torch
 
 from ..errors import InputError, InputWarning
+# model files live in hampart.model.io; save_model / load_model stay importable from here
+from ..model.io import (BEFORE_OPTIONS, MODEL_FORMAT, default_option, load_model, load_state,
+                        save_model)
 from . import launch
 from .assign import assign_parts
 
 __all__ = ["TrainConfig", "check_config", "train", "load_model", "save_model", "MODEL_FORMAT"]
-
-MODEL_FORMAT = "hampart-model"
-
-# Model options whose default changed after models were first saved: their value in files that
-# predate them. Training writes every such option into the file explicitly.
-BEFORE_OPTIONS = {"degree_embedding": False, "onsite_channels": 0}
 
 
 @dataclass(frozen=True)
@@ -135,54 +132,6 @@ class PartitionLoss:
         return sse, sae
 
 
-def save_model(path, model, model_kwargs, basis, extra=None) -> None:
-    """Atomic: ``{format, version, model (kwargs), basis, state_dict, info}``."""
-    # options whose default has changed are written as the model has them, whatever was given
-    built = {"degree_embedding": any(b.degree is not None for b in model.message),
-             "onsite_channels": model.onsite.channels if model.onsite is not None else 0}
-    payload = {"format": MODEL_FORMAT, "version": 1, "model": {**dict(model_kwargs), **built},
-               "basis": basis.to_dict(), "state_dict": model.state_dict(),
-               "info": dict(extra or {})}
-    tmp = f"{path}.tmp-{os.getpid()}"
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-
-
-def load_model(path, device="cpu", dtype=torch.float32):
-    """(model, payload) from a file written by :func:`save_model` (never unpickles)."""
-    from ..basis import Basis
-    from ..model import HamiltonianModel
-
-    try:
-        payload = torch.load(path, map_location=device, weights_only=True)
-    except FileNotFoundError:
-        raise InputError(path, "no such model file", "give the model.pt written by hampart train")
-    except Exception as e:  # not a torch file, or one holding arbitrary objects
-        raise InputError(path, f"not a hampart model file ({type(e).__name__})",
-                         "give the model.pt written by hampart train") from None
-    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
-        raise InputError(path, "not a hampart model file", "give the model.pt written by hampart train")
-    basis = Basis.from_dict(payload["basis"], source=str(path))
-    # options added later keep, for files that do not name them, the value those were trained with
-    kwargs = {**BEFORE_OPTIONS, **payload["model"]}
-    model = HamiltonianModel(basis=basis, **kwargs).to(device=device, dtype=dtype)
-    load_state(model, payload["state_dict"], path)
-    return model, payload
-
-
-def load_state(model, state_dict, path) -> None:
-    """``model.load_state_dict`` that accepts files from before head scales existed (their
-    scale is 1, which is what such models were trained with) and names the file otherwise."""
-    missing = [k for k in model.state_dict() if k not in state_dict]
-    if all(k.endswith(".scale") for k in missing):
-        state_dict = {**{k: model.state_dict()[k] for k in missing}, **state_dict}
-    try:
-        model.load_state_dict(state_dict)
-    except RuntimeError as e:
-        raise InputError(path, f"weights do not fit the model it describes ({str(e)[:200]})",
-                         "give a file written by hampart train, unedited") from None
-
-
 def _flat_all_reduce(ctx, params) -> None:
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
     flat = torch.cat([g.reshape(-1) for g in grads])
@@ -253,7 +202,7 @@ def train(config: TrainConfig) -> dict:
 
         model_kwargs = dict(config.model)
         for key in BEFORE_OPTIONS:  # named in the saved model, so later defaults cannot change it
-            model_kwargs.setdefault(key, _default_option(key))
+            model_kwargs.setdefault(key, default_option(key))
         n_layers = int(model_kwargs.get("layers", 1))
         train_dirs, val_dirs = _directories(config.parts), _directories(config.validation)
         where = ", ".join(train_dirs)
@@ -403,14 +352,6 @@ def train(config: TrainConfig) -> dict:
         return summary
     finally:
         launch.finish(ctx)
-
-
-def _default_option(key: str):
-    import inspect
-
-    from ..model import HamiltonianModel
-
-    return inspect.signature(HamiltonianModel.__init__).parameters[key].default
 
 
 def _mean_degree(batches, rcut: float, ctx) -> float:

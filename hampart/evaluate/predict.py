@@ -389,7 +389,7 @@ def predict_file(model_path, structure_path, out=None, images="refuse", max_atom
 
     from ..basis import Basis
     from ..distributed.launch import resolve_device
-    from ..distributed.trainer import load_model
+    from ..model.io import load_model
     from ..io.csr import write_matrix
     from ..io.structure import read_structure
 
