@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError, InputWarning
+from ..io.atomic import atomic_file
 # model files live in hampart.model.io; save_model / load_model stay importable from here
 from ..model.io import (BEFORE_OPTIONS, MODEL_FORMAT, default_option, load_model, load_state,
                         save_model)
@@ -345,9 +346,8 @@ def train(config: TrainConfig) -> dict:
             save_model(out / "model.pt", model, model_kwargs, basis,
                        extra={"parts": where, "summary": json.dumps(summary),
                               "dtype": config.dtype})
-            with open(out / "summary.json.tmp", "w") as f:
-                json.dump(summary, f, indent=1)
-            os.replace(out / "summary.json.tmp", out / "summary.json")
+            with atomic_file(out / "summary.json") as tmp:
+                tmp.write_text(json.dumps(summary, indent=1))
             log.close()
         return summary
     finally:
@@ -357,13 +357,13 @@ def train(config: TrainConfig) -> dict:
 def _mean_degree(batches, rcut: float, ctx) -> float:
     """Mean over all ranks' owned atoms of sum_j envelope(r_ij): the typical neighbour count
     that ``attention_degree`` normalises by (owned atoms have all their incoming edges)."""
+    from ..graph import edge_vectors
     from ..model.radial import envelope
 
     sums = torch.zeros(2, dtype=torch.float64, device=ctx.device)
     for b in batches:
-        ei = b.edge_index[:, :b.n_owned_edges]
-        vec = (b.positions[ei[0]] + b.edge_shift[:b.n_owned_edges].to(b.positions) @ b.cell
-               - b.positions[ei[1]])
+        m = b.n_owned_edges
+        vec = edge_vectors(b.positions, b.cell, b.edge_index[:, :m], b.edge_shift[:m])
         sums[0] += envelope(vec.double().norm(dim=-1), rcut).sum()
         sums[1] += b.n_owned
     launch.all_reduce_sum(ctx, sums)
@@ -459,11 +459,10 @@ def _memory_plan(config, model, batches, val_batches, ctx):
 
 
 def _checkpoint(path, model, model_kwargs, optimizer, scheduler, epoch, best) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    torch.save({"state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "epoch": epoch, "best": best,
-                "model": dict(model_kwargs)}, tmp)
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        torch.save({"state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "epoch": epoch, "best": best,
+                    "model": dict(model_kwargs)}, tmp)
 
 
 def _load_checkpoint(path, model_kwargs, device) -> dict:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 from dataclasses import dataclass
 
 from ..command import Command
@@ -150,6 +149,7 @@ def _stage_bar():
 
 
 def run_evaluate(config: EvaluateConfig) -> int:
+    from ..io.atomic import atomic_file
     from .report import evaluate
 
     progress, close = _stage_bar()
@@ -164,10 +164,8 @@ def run_evaluate(config: EvaluateConfig) -> int:
     to_file = isinstance(config.json, str) and config.json != "-"
     if to_file:
         text = json.dumps({k: _finite(v) for k, v in report.items()}, indent=1)
-        tmp = f"{config.json}.tmp"
-        with open(tmp, "w") as f:
-            f.write(text + "\n")
-        os.replace(tmp, config.json)
+        with atomic_file(config.json) as tmp:
+            tmp.write_text(text + "\n")
     if config.json and not to_file:
         print(json.dumps({k: _finite(v) for k, v in report.items()}, indent=1))
     else:

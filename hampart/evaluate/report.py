@@ -155,6 +155,7 @@ def _plot(path, pred, ref, graph, structure, basis, spectra, dos_width_eV) -> No
     import matplotlib.pyplot as plt
     import numpy as np
 
+    from ..io.atomic import atomic_file
     from .metrics import HARTREE_EV, _aligned, sample_edge_elements, sample_node_elements
     from .spectrum import density_of_states
 
@@ -200,10 +201,11 @@ def _plot(path, pred, ref, graph, structure, basis, spectra, dos_width_eV) -> No
     for a in ax.flat:
         a.title.set_fontsize(10)
     fig.tight_layout()
-    tmp = f"{path}.tmp.png"
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_file(path, suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=120)
+    finally:
+        plt.close(fig)
 
 
 def _diagonal(a) -> None:
