@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hampart.distributed.trainer import TrainConfig, load_model, train
+from hampart.distributed.trainer import TrainConfig, train
+from hampart.model.io import load_model
 from hampart.evaluate.metrics import HARTREE_EV, block_errors, eigenvalues
 from hampart.evaluate.predict import predict_hamiltonian
 from hampart.graph import radius_graph

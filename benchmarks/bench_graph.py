@@ -32,6 +32,7 @@ sys.path.insert(0, ROOT)
 from hampart.basis import builtin_basis  # noqa: E402
 from hampart.blocks import assemble_blocks, extract_blocks  # noqa: E402
 from hampart.graph import cell_heights, radius_graph  # noqa: E402
+from hampart.io.atomic import atomic_file  # noqa: E402
 
 CELL = np.diag([52.3, 26.2, 26.3])
 HF, O = 72, 8
@@ -127,10 +128,8 @@ def main(argv=None):
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:
-        tmp = args.out + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(text + "\n")
-        os.replace(tmp, args.out)
+        with atomic_file(args.out) as tmp:
+            tmp.write_text(text + "\n")
 
 
 if __name__ == "__main__":

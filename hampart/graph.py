@@ -23,7 +23,7 @@ import vesin
 
 from .errors import InputError
 
-__all__ = ["Graph", "radius_graph", "cell_heights", "edge_vectors", "MIN_DISTANCE"]
+__all__ = ["Graph", "radius_graph", "cell_heights", "edge_vectors", "minimum_image", "MIN_DISTANCE"]
 
 MIN_DISTANCE = 0.5  # Angstrom: closer atoms are an input error (overlapping atoms)
 
@@ -54,6 +54,21 @@ def cell_heights(cell: np.ndarray) -> np.ndarray:
     cross = np.stack([np.cross(cell[1], cell[2]), np.cross(cell[2], cell[0]),
                       np.cross(cell[0], cell[1])])
     return volume / np.linalg.norm(cross, axis=1)
+
+
+def minimum_image(delta, cell, pbc) -> np.ndarray:
+    """Displacements ``delta`` ``(k, 3)`` (Angstrom) moved by lattice vectors along the periodic
+    axes (``pbc`` 3 bools; rows of ``cell`` are the lattice vectors) so that each fractional
+    coordinate lies in [-0.5, 0.5]: the shortest image in orthogonal and mildly skewed cells.
+    Unchanged without periodic axes or with a singular cell."""
+    delta = np.asarray(delta, dtype=np.float64)
+    cell = np.asarray(cell, dtype=np.float64)
+    pbc = np.asarray(pbc, dtype=bool)
+    if not pbc.any() or abs(np.linalg.det(cell)) <= 1e-9:
+        return delta
+    frac = delta @ np.linalg.inv(cell)
+    frac[:, pbc] -= np.round(frac[:, pbc])
+    return frac @ cell
 
 
 def edge_vectors(positions, cell, edge_index, edge_shift) -> np.ndarray:

@@ -30,12 +30,10 @@ __all__ = ["inspect_dataset", "inspect_model", "INSPECT"]
 
 def _pair_distances(structure, rows_atom, cols_atom):
     """Minimum-image distance (Angstrom) of atom pairs ``(k,)``."""
+    from .graph import minimum_image
+
     d = structure.positions[cols_atom] - structure.positions[rows_atom]
-    if structure.pbc.any():
-        frac = d @ np.linalg.inv(structure.cell)
-        frac[:, structure.pbc] -= np.round(frac[:, structure.pbc])
-        d = frac @ structure.cell
-    return np.linalg.norm(d, axis=1)
+    return np.linalg.norm(minimum_image(d, structure.cell, structure.pbc), axis=1)
 
 
 def _matrix_report(H, structure, basis, rcut, chunk_nnz=4_000_000):
@@ -124,7 +122,7 @@ def inspect_dataset(path, rcut: float = 8.0, hamiltonian=None, basis=None,
 def inspect_model(path) -> dict:
     """What a model file holds: hyperparameters, elements and shells, parameters, the
     partitions it was trained on and its training summary (JSON-ready)."""
-    from .distributed.trainer import load_model
+    from .model.io import load_model
 
     model, payload = load_model(path)
     info = dict(payload.get("info") or {})

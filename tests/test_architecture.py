@@ -6,6 +6,7 @@ no module may import one of a higher layer:
 
     0  errors, keys, the package root (``__version__``)
     1  io, basis, so3, conventions, blocks, graph     (the bottom: data and geometry)
+       testing                                        (test helpers: rotations, structures)
     2  partition, generate, dft                       (partitions; synthetic and DFT datasets)
     3  model
     4  distributed
@@ -25,7 +26,7 @@ ROOT = Path(hampart.__file__).resolve().parent
 TOP = 6
 LAYERS = {
     "errors": 0, "keys": 0,
-    "io": 1, "basis": 1, "so3": 1, "conventions": 1, "blocks": 1, "graph": 1,
+    "io": 1, "basis": 1, "so3": 1, "conventions": 1, "blocks": 1, "graph": 1, "testing": 1,
     "partition": 2, "generate": 2, "dft": 2,
     "model": 3,
     "distributed": 4,
@@ -98,6 +99,10 @@ def test_every_module_has_a_layer_and_lazy_imports_are_seen():
     # a function-level import must count: predict imports the partition package inside one
     assert "hampart.partition" in GRAPH["hampart.evaluate.predict"]
     assert "hampart.distributed.launch" in GRAPH["hampart.distributed.trainer"]  # `from . import`
+    # model files are the model's: the trainer and the predictor read them from model.io
+    assert "hampart.model.io" in GRAPH["hampart.distributed.trainer"]
+    assert "hampart.model.io" in GRAPH["hampart.evaluate.predict"]
+    assert not any(m.startswith("hampart.distributed") for m in GRAPH["hampart.model.io"])
 
 
 def test_no_lower_layer_imports_a_higher_one():

@@ -4,51 +4,28 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
-from scipy.spatial.transform import Rotation
 
-from hampart import so3
 from hampart.basis import Basis, builtin_basis
 from hampart.blocks import (IrrepsLayout, assemble_blocks, block_masks, extract_blocks,
                             species_masks, union_local_table)
 from hampart.errors import InputError
 from hampart.graph import Graph, radius_graph
+from hampart.testing import (OrbitalBlocks, assert_equivariant, random_hamiltonian,
+                             random_structure)
 
 HF, O = 72, 8
 BASIS = Basis({HF: (0, 0, 1, 2), O: (0, 1)}, name="SZV-HfO")
 
 
 def structure(n=30, seed=0, ghosts=2):
-    rng = np.random.default_rng(seed)
-    cell = np.diag([9.0, 9.5, 8.8])
-    frac = []
-    while len(frac) < n:  # rejection sampling keeps atoms >= 1.6 A apart
-        f = rng.random(3)
-        d = np.array(frac).reshape(-1, 3) - f
-        d -= np.round(d)
-        if not frac or np.linalg.norm(d @ cell, axis=1).min() > 1.6:
-            frac.append(f)
-    numbers = np.where(np.arange(n) % 3 == 0, HF, O)
-    numbers[rng.permutation(n)[:ghosts]] = 0
-    return numbers, np.array(frac) @ cell, cell
-
-
-def random_h(numbers, graph, basis, seed=1):
-    """Dense symmetric H whose atom-pair pattern is exactly the graph's (plus on-site)."""
-    rng = np.random.default_rng(seed)
-    offsets = basis.orbital_offsets(numbers)
-    atom_of = np.repeat(np.arange(len(numbers)), np.diff(offsets))
-    pair = np.zeros((len(numbers), len(numbers)), dtype=bool)
-    pair[graph.edge_index[1], graph.edge_index[0]] = True
-    pair[np.arange(len(numbers)), np.arange(len(numbers))] = True
-    A = rng.normal(size=(offsets[-1], offsets[-1])) * pair[np.ix_(atom_of, atom_of)]
-    return (A + A.T) / 2
+    return random_structure(n, np.diag([9.0, 9.5, 8.8]), seed=seed, ghosts=ghosts)
 
 
 @pytest.fixture(scope="module")
 def system():
     numbers, positions, cell = structure()
     graph = radius_graph(positions, cell, [True] * 3, 4.0)
-    H = random_h(numbers, graph, BASIS)
+    H = random_hamiltonian(numbers, graph, BASIS, seed=1).toarray() / 2
     return numbers, positions, cell, graph, H
 
 
@@ -182,15 +159,13 @@ def test_layout_orthogonal_and_round_trip(basis):
 
 @pytest.mark.parametrize("basis", [BASIS, builtin_basis("DZVP")], ids=["SZV-HfO", "DZVP"])
 def test_irreps_transform_with_e3nn_wigner_D(basis):
+    """Blocks turning as D B D^T (orbital basis, union shells) give irreps whose L slices turn
+    with e3nn's D^L."""
     layout = IrrepsLayout(basis)
-    R = torch.as_tensor(Rotation.random(random_state=5).as_matrix())
-    D = so3.block_rotation(basis.union_shells, R)  # orbital basis, all union shells
+    irreps = "+".join(f"1x{L}e" for *_ab, L, _start, _stop in layout.entries)
     B = torch.randn(4, basis.n_union, basis.n_union, dtype=torch.float64)
-    before = layout.blocks_to_irreps(B)
-    after = layout.blocks_to_irreps(D @ B @ D.T)
-    for *_ab, L, start, stop in layout.entries:
-        DL = so3.wigner_D_from_matrix(L, R)
-        assert (after[:, start:stop] - before[:, start:stop] @ DL.T).abs().max() < 1e-10
+    assert_equivariant(layout.blocks_to_irreps, [B], [OrbitalBlocks(basis.union_shells)],
+                       [irreps], tolerance=1e-10)
 
 
 def test_empty_graph_and_zero_matrix():

@@ -5,22 +5,33 @@ import pytest
 from ase.neighborlist import neighbor_list
 
 from hampart.errors import InputError
-from hampart.graph import cell_heights, edge_vectors, radius_graph
+from hampart.graph import cell_heights, edge_vectors, minimum_image, radius_graph
+from hampart.testing import random_structure
 
 
 def random_atoms(n=60, seed=0, triclinic=True, min_dist=1.2):
-    rng = np.random.default_rng(seed)
     cell = np.diag([11.0, 12.0, 10.5])
     if triclinic:
         cell = cell + np.array([[0, 0, 0], [2.5, 0, 0], [1.5, -2.0, 0]])
-    frac = []
-    while len(frac) < n:  # rejection sampling: no overlapping atoms
-        f = rng.random(3)
-        d = np.array(frac).reshape(-1, 3) - f
-        d -= np.round(d)
-        if not frac or np.linalg.norm(d @ cell, axis=1).min() > min_dist:
-            frac.append(f)
-    return np.array(frac) @ cell, cell
+    _, positions, cell = random_structure(n, cell, seed=seed, min_dist=min_dist)
+    return positions, cell
+
+
+def test_minimum_image_is_the_shortest_image():
+    positions, cell = random_atoms(n=30, seed=3, triclinic=False)
+    delta = positions[::2] - positions[1::2] + np.array([2, -1, 0]) @ cell
+    short = minimum_image(delta, cell, [True] * 3)
+    images = np.array([[a, b, c] for a in (-2, -1, 0, 1, 2) for b in (-2, -1, 0, 1, 2)
+                       for c in (-2, -1, 0, 1, 2)]) @ cell
+    brute = np.linalg.norm(delta[:, None] + images[None], axis=2).min(axis=1)
+    assert np.allclose(np.linalg.norm(short, axis=1), brute, atol=1e-12)
+    # a shift by whole cell vectors: the same point
+    assert np.allclose(np.linalg.solve(cell.T, (short - delta).T).round(), np.linalg.solve(
+        cell.T, (short - delta).T), atol=1e-9)
+    # not periodic along z: the z image is kept
+    kept = minimum_image(delta + cell[2], cell, [True, True, False])
+    assert not np.allclose(kept, short)
+    assert np.array_equal(minimum_image(delta, cell, [False] * 3), delta)
 
 
 def ase_edges(positions, cell, pbc, rcut):

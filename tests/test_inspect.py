@@ -1,23 +1,31 @@
+"""hampart inspect on datasets, partition directories and model files: the commands' ``run``
+with their configs (the argument parsing has its own tests at the end)."""
+
 import json
 
 from hampart.cli import main
-from hampart.inspect import inspect_dataset
+from hampart.generate import generate
+from hampart.generate.commands import GenerateConfig, LabelConfig, run_generate, run_label
+from hampart.inspect import InspectConfig, inspect_dataset, run
+from hampart.partition.commands import SliceConfig, run_slice
 
 
-def test_generate_label_inspect_cli(tmp_path, capsys):
+def test_generate_label_inspect(tmp_path, capsys):
     out = tmp_path / "hfox"
-    assert main(["generate", "hfo2", "--seed", "1", "--vacancies", "0.1", "--size", "2",
-                 "--interaction-radius", "4.5", "--out", str(out)]) == 0
+    assert run_generate(GenerateConfig("hfo2", str(out), seed=1, vacancies=0.1, size=(2, 2, 2),
+                                       interaction_radius=4.5)) == 0
     capsys.readouterr()
-    assert main(["inspect", str(out), "--rcut", "4.5", "--json"]) == 0
+    assert run(InspectConfig(str(out), rcut=4.5, json=True)) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["n_atoms"] == 96 and report["species"]["ghost"] == 6
     assert report["fraction_beyond_rcut"] == 0.0 and report["H_symmetry_error"] == 0.0
     # below the interaction radius, part of H is out of reach and inspect says how much
     short = inspect_dataset(out, rcut=3.0)
     assert 0 < short["fraction_beyond_rcut"] < 0.1 and short["max_abs_beyond_rcut"] > 0
-    assert main(["label", str(out / "structure.xyz"), "--interaction-radius", "4.5",
-                 "--out", str(tmp_path / "relabelled")]) == 0
+    assert run_label(LabelConfig(str(out / "structure.xyz"), str(tmp_path / "relabelled"),
+                                 interaction_radius=4.5)) == 0
+    relabelled = inspect_dataset(tmp_path / "relabelled", rcut=4.5)
+    assert relabelled["n_atoms"] == 96 and relabelled["fraction_beyond_rcut"] == 0.0
 
 
 def test_cli_errors_write_nothing(tmp_path, capsys):
@@ -39,10 +47,8 @@ def test_cli_errors_write_nothing(tmp_path, capsys):
 
 def test_generate_by_atom_count_and_inspect_text(tmp_path, capsys):
     out = tmp_path / "si"
-    assert main(["generate", "si", "--atoms", "60", "--interaction-radius", "4",
-                 "--out", str(out)]) == 0
-    capsys.readouterr()
-    assert main(["inspect", str(out), "--rcut", "4"]) == 0
+    generate("si", atoms=60, interaction_radius=4.0, out=out)
+    assert run(InspectConfig(str(out), rcut=4.0)) == 0
     text = capsys.readouterr().out
     assert "n_atoms: 64" in text and "max |H_ij| by distance" in text
     report = inspect_dataset(out, rcut=4.0)
@@ -57,9 +63,7 @@ def test_streamed_matrix_report_matches_one_pass_and_sees_asymmetry(tmp_path):
     from hampart.inspect import _matrix_report
     from hampart.io.dataset import load_dataset
 
-    out = tmp_path / "hfo2"
-    assert main(["generate", "hfo2", "--size", "2", "--interaction-radius", "4.5",
-                 "--out", str(out)]) == 0
+    out = generate("hfo2", size=(2, 2, 2), interaction_radius=4.5, out=tmp_path / "hfo2")
     ds = load_dataset(out)
     whole = _matrix_report(ds.hamiltonian, ds.structure, ds.basis, 3.0, chunk_nnz=10**9)
     pieces = _matrix_report(ds.hamiltonian, ds.structure, ds.basis, 3.0, chunk_nnz=997)
@@ -84,31 +88,31 @@ def test_streamed_matrix_report_matches_one_pass_and_sees_asymmetry(tmp_path):
 
 def _sliced_si(tmp_path):
     """A small synthetic Si dataset cut into 2 slabs: the partition directory."""
-    out = tmp_path / "si"
-    assert main(["generate", "si", "--size", "2", "--interaction-radius", "4",
-                 "--out", str(out)]) == 0
+    out = generate("si", size=(2, 2, 2), interaction_radius=4.0, out=tmp_path / "si")
     parts = tmp_path / "parts"
-    assert main(["slice", str(out), "--rcut", "4", "--parts", "2", "--method", "slab",
-                 "--out", str(parts)]) == 0
+    assert run_slice(SliceConfig(str(out), rcut=4.0, parts=2, out=str(parts), method="slab")) == 0
     return parts
 
 
 def test_inspect_partition_directory_delegates(tmp_path, capsys):
     parts = _sliced_si(tmp_path)
     capsys.readouterr()
-    assert main(["inspect", str(parts), "--verify", "--json"]) == 0
+    assert run(InspectConfig(str(parts), verify=True, json=True)) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["format"] == "hampart-partitions" and report["totals"]["parts"] == 2
-    assert report["verify"] is not None
-    assert main(["inspect", str(parts)]) == 0
-    assert "part" in capsys.readouterr().out
+    assert report["verify"]["ok"] is True
+    assert run(InspectConfig(str(parts))) == 0
+    text = capsys.readouterr().out
+    assert "hampart-partitions v1" in text
+    rows = [line.split() for line in text.splitlines() if line.split()[:1] in (["0"], ["1"])]
+    assert [int(r[0]) for r in rows] == [0, 1]  # one table row per part
 
 
 def test_inspect_model_file(tmp_path, capsys):
     import torch
 
     from hampart.basis import Basis
-    from hampart.distributed.trainer import save_model
+    from hampart.model.io import save_model
     from hampart.model import HamiltonianModel
 
     basis = Basis({72: (0, 0, 1, 2), 8: (0, 1)}, name="SZV-HfO")
@@ -117,7 +121,7 @@ def test_inspect_model_file(tmp_path, capsys):
     summary = {"epochs_run": 7, "stop": "min_lr", "ranks": 2, "last": {"mse": 1e-6, "mae_mEh": 0.5}}
     save_model(tmp_path / "model.pt", model, kwargs, basis,
                extra={"parts": "parts/x", "summary": json.dumps(summary), "dtype": "float32"})
-    assert main(["inspect", str(tmp_path / "model.pt"), "--json"]) == 0
+    assert run(InspectConfig(str(tmp_path / "model.pt"), json=True)) == 0
     report = json.loads(capsys.readouterr().out)
     # options whose defaults changed are written as the model has them
     saved = {**kwargs, "degree_embedding": True, "onsite_channels": 16}
@@ -131,8 +135,7 @@ def test_inspect_model_file(tmp_path, capsys):
 
 
 def test_inspect_verify_exits_nonzero_on_a_corrupted_part(tmp_path, capsys):
-    from hampart.inspect import InspectConfig, run
-
+    """The exit status scripts see, through the command line."""
     parts = _sliced_si(tmp_path)
     assert main(["inspect", str(parts), "--verify"]) == 0
     part = parts / "part-00001.npz"

@@ -27,16 +27,14 @@ import numpy as np
 import torch
 
 from ..errors import InputError, InputWarning
+from ..io.atomic import atomic_file
+# model files live in hampart.model.io; save_model / load_model stay importable from here
+from ..model.io import (BEFORE_OPTIONS, MODEL_FORMAT, default_option, load_model, load_state,
+                        save_model)
 from . import launch
 from .assign import assign_parts
 
 __all__ = ["TrainConfig", "check_config", "train", "load_model", "save_model", "MODEL_FORMAT"]
-
-MODEL_FORMAT = "hampart-model"
-
-# Model options whose default changed after models were first saved: their value in files that
-# predate them. Training writes every such option into the file explicitly.
-BEFORE_OPTIONS = {"degree_embedding": False, "onsite_channels": 0, "onsite_invariants": False}
 
 
 @dataclass(frozen=True)
@@ -145,55 +143,6 @@ class PartitionLoss:
         return self.node_weight * sse_n + sse_e, sums
 
 
-def save_model(path, model, model_kwargs, basis, extra=None) -> None:
-    """Atomic: ``{format, version, model (kwargs), basis, state_dict, info}``."""
-    # options whose default has changed are written as the model has them, whatever was given
-    built = {"degree_embedding": any(b.degree is not None for b in model.message),
-             "onsite_channels": model.onsite.channels if model.onsite is not None else 0,
-             "onsite_invariants": bool(model.onsite is not None and model.onsite.n_invariants)}
-    payload = {"format": MODEL_FORMAT, "version": 1, "model": {**dict(model_kwargs), **built},
-               "basis": basis.to_dict(), "state_dict": model.state_dict(),
-               "info": dict(extra or {})}
-    tmp = f"{path}.tmp-{os.getpid()}"
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-
-
-def load_model(path, device="cpu", dtype=torch.float32):
-    """(model, payload) from a file written by :func:`save_model` (never unpickles)."""
-    from ..basis import Basis
-    from ..model import HamiltonianModel
-
-    try:
-        payload = torch.load(path, map_location=device, weights_only=True)
-    except FileNotFoundError:
-        raise InputError(path, "no such model file", "give the model.pt written by hampart train")
-    except Exception as e:  # not a torch file, or one holding arbitrary objects
-        raise InputError(path, f"not a hampart model file ({type(e).__name__})",
-                         "give the model.pt written by hampart train") from None
-    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
-        raise InputError(path, "not a hampart model file", "give the model.pt written by hampart train")
-    basis = Basis.from_dict(payload["basis"], source=str(path))
-    # options added later keep, for files that do not name them, the value those were trained with
-    kwargs = {**BEFORE_OPTIONS, **payload["model"]}
-    model = HamiltonianModel(basis=basis, **kwargs).to(device=device, dtype=dtype)
-    load_state(model, payload["state_dict"], path)
-    return model, payload
-
-
-def load_state(model, state_dict, path) -> None:
-    """``model.load_state_dict`` that accepts files from before head scales existed (their
-    scale is 1, which is what such models were trained with) and names the file otherwise."""
-    missing = [k for k in model.state_dict() if k not in state_dict]
-    if all(k.endswith(".scale") for k in missing):
-        state_dict = {**{k: model.state_dict()[k] for k in missing}, **state_dict}
-    try:
-        model.load_state_dict(state_dict)
-    except RuntimeError as e:
-        raise InputError(path, f"weights do not fit the model it describes ({str(e)[:200]})",
-                         "give a file written by hampart train, unedited") from None
-
-
 def _flat_all_reduce(ctx, params) -> None:
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
     flat = torch.cat([g.reshape(-1) for g in grads])
@@ -264,7 +213,7 @@ def train(config: TrainConfig) -> dict:
 
         model_kwargs = dict(config.model)
         for key in BEFORE_OPTIONS:  # named in the saved model, so later defaults cannot change it
-            model_kwargs.setdefault(key, _default_option(key))
+            model_kwargs.setdefault(key, default_option(key))
         n_layers = int(model_kwargs.get("layers", 1))
         train_dirs, val_dirs = _directories(config.parts), _directories(config.validation)
         where = ", ".join(train_dirs)
@@ -415,9 +364,8 @@ def train(config: TrainConfig) -> dict:
             save_model(out / "model.pt", model, model_kwargs, basis,
                        extra={"parts": where, "summary": json.dumps(summary),
                               "dtype": config.dtype})
-            with open(out / "summary.json.tmp", "w") as f:
-                json.dump(summary, f, indent=1)
-            os.replace(out / "summary.json.tmp", out / "summary.json")
+            with atomic_file(out / "summary.json") as tmp:
+                tmp.write_text(json.dumps(summary, indent=1))
             log.close()
         return summary
     finally:
@@ -430,24 +378,16 @@ def _split_mae(sums, counts, prefix: str = "") -> dict:
             f"{prefix}edge_mae_mEh": 1e3 * float(sums[3]) / max(counts[1], 1.0)}
 
 
-def _default_option(key: str):
-    import inspect
-
-    from ..model import HamiltonianModel
-
-    return inspect.signature(HamiltonianModel.__init__).parameters[key].default
-
-
 def _mean_degree(batches, rcut: float, ctx) -> float:
     """Mean over all ranks' owned atoms of sum_j envelope(r_ij): the typical neighbour count
     that ``attention_degree`` normalises by (owned atoms have all their incoming edges)."""
+    from ..graph import edge_vectors
     from ..model.radial import envelope
 
     sums = torch.zeros(2, dtype=torch.float64, device=ctx.device)
     for b in batches:
-        ei = b.edge_index[:, :b.n_owned_edges]
-        vec = (b.positions[ei[0]] + b.edge_shift[:b.n_owned_edges].to(b.positions) @ b.cell
-               - b.positions[ei[1]])
+        m = b.n_owned_edges
+        vec = edge_vectors(b.positions, b.cell, b.edge_index[:, :m], b.edge_shift[:m])
         sums[0] += envelope(vec.double().norm(dim=-1), rcut).sum()
         sums[1] += b.n_owned
     launch.all_reduce_sum(ctx, sums)
@@ -537,11 +477,10 @@ def _memory_plan(config, model, batches, val_batches, ctx):
 
 
 def _checkpoint(path, model, model_kwargs, optimizer, scheduler, epoch, best) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    torch.save({"state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "epoch": epoch, "best": best,
-                "model": dict(model_kwargs)}, tmp)
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        torch.save({"state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "epoch": epoch, "best": best,
+                    "model": dict(model_kwargs)}, tmp)
 
 
 def _load_checkpoint(path, model_kwargs, device) -> dict:

@@ -2,6 +2,7 @@
 
 from .metrics import HARTREE_EV, block_errors, eigenvalue_errors, eigenvalues
 from .predict import predict_file, predict_hamiltonian
+from .report import evaluate
 
-__all__ = ["HARTREE_EV", "block_errors", "eigenvalue_errors", "eigenvalues",
+__all__ = ["HARTREE_EV", "block_errors", "eigenvalue_errors", "eigenvalues", "evaluate",
            "predict_file", "predict_hamiltonian"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 from dataclasses import dataclass
 
 from ..command import Command
@@ -123,188 +122,6 @@ def _add_evaluate(p: argparse.ArgumentParser) -> None:
                    help="the report as JSON: printed instead of the text, or written to FILE")
 
 
-def _overlap(config: "EvaluateConfig", meta: dict, size: int, reference_file: str):
-    """(S or None, how it was found) for the reference; warns when eigenvalues of a
-    non-orthogonal basis would be taken without S."""
-    import warnings
-
-    from ..errors import InputWarning
-    from ..io.dataset import declared_orthogonal, find_overlap, read_overlap
-
-    if config.overlap is not None and config.overlap.lower() == "identity":
-        return None, "identity (orthogonal basis, --overlap identity)"
-    path = config.overlap or find_overlap(config.reference)
-    if path is not None:
-        return read_overlap(path, size, reference_file), path
-    if declared_orthogonal(meta):
-        return None, "identity (orthogonal synthetic data)"
-    warnings.warn(InputWarning(config.reference, "no overlap matrix S: eigenvalues of H alone are "
-                               "not the band energies of a non-orthogonal basis such as CP2K's",
-                               "put S.npz beside H in the dataset directory or pass --overlap "
-                               "S.npz (--overlap identity if the basis is orthogonal)"),
-                  stacklevel=3)
-    return None, "none (H c = E c; not energies if the basis is non-orthogonal)"
-
-
-def evaluate(config: EvaluateConfig, progress=None) -> dict:
-    """The report of :func:`run_evaluate` as a dict; ``progress(stage)`` is called as each long
-    stage starts (element errors, each eigenvalue solve, the plot)."""
-    from ..graph import radius_graph
-    from ..io.csr import read_matrix
-    from ..io.dataset import HAMILTONIAN_FILE, check_matrix, load_dataset
-    from .metrics import block_errors
-    from .predict import check_predicted_for
-
-    stage = progress or (lambda name: None)
-    if os.path.isdir(config.reference):
-        ds = load_dataset(config.reference)
-        reference_file = os.path.join(config.reference, HAMILTONIAN_FILE)
-        if ds.hamiltonian is None:
-            raise InputError(config.reference, f"dataset directory without {HAMILTONIAN_FILE}",
-                             "give a dataset that has the reference H")
-    else:
-        if not config.structure or not config.basis:
-            raise InputError(config.reference, "a bare matrix needs its structure and basis",
-                             "pass --structure FILE --basis NAME|YAML, or a dataset directory")
-        ds = load_dataset(config.structure, hamiltonian=config.reference, basis=config.basis)
-        reference_file = config.reference
-    structure, basis, ref = ds.structure, ds.basis, ds.hamiltonian
-    pred = read_matrix(config.prediction)
-    check_matrix(pred, structure, basis, config.prediction)
-    check_predicted_for(config.prediction, structure)
-    S, overlap_note = _overlap(config, ds.meta, ref.shape[0], reference_file)
-    graph = radius_graph(structure.positions, structure.cell, structure.pbc, config.rcut,
-                         images=config.images, source=structure.source)
-    report = {"prediction": config.prediction, "reference": config.reference, "rcut": config.rcut}
-    stage("element errors")
-    report.update(block_errors(pred, ref, structure.numbers, basis, graph))
-    report["overlap"] = overlap_note
-    spectra = _spectra(config, ds.meta, pred, ref, S, report, stage)
-    if config.plot:
-        stage("plot")
-        _plot(config.plot, pred, ref, graph, structure, basis, spectra, config.dos_width_eV)
-    return report
-
-
-def _spectra(config, meta, pred, ref, S, report, stage):
-    """Eigenvalue and gap errors into ``report``; returns (predicted, reference) spectra and
-    their (HOMO, LUMO) pairs, or None when they were skipped."""
-    from .metrics import HARTREE_EV, eigenvalue_errors
-    from .spectrum import DENSE_MAX_ORBITALS, band_edges, occupied_states, solve
-
-    size = ref.shape[0]
-    electrons, source = config.electrons, "--electrons"
-    if electrons is None and "electrons" in meta:
-        electrons, source = meta["electrons"], os.path.join(config.reference, "meta.json")
-    n_occ = occupied_states(electrons, size, source)
-    method = config.solver
-    if method == "auto":
-        method = "dense" if size <= DENSE_MAX_ORBITALS and config.eigs is None else "sparse"
-    if method == "sparse" and config.sigma is None and n_occ is None:
-        report["eigenvalues"] = (f"skipped: {size} orbitals need the sparse solver, which looks "
-                                 "around the gap (needs the electron count) or an energy: pass "
-                                 "--electrons N or --sigma E, or --solver dense")
-        return None
-    eV = HARTREE_EV
-    stage("eigenvalues of the reference")
-    spec_r = solve(ref, S, method, config.eigs, config.sigma, n_occ)
-    stage("eigenvalues of the prediction")
-    # the prediction's window is placed around its own gap, then matched state by state
-    try:
-        spec_p = solve(pred, S, method, config.eigs, config.sigma, n_occ)
-    except InputError:
-        if method != "sparse" or config.sigma is not None:
-            raise
-        # no gap to place the predicted window in (degenerate HOMO/LUMO): the reference's
-        spec_p = solve(pred, S, method, config.eigs, spec_r.sigma, n_occ)
-    if method == "sparse":
-        report["eigenvalue_solver"] = (
-            f"sparse shift-invert, {len(spec_r.values)} eigenvalues nearest "
-            f"{eV * spec_r.sigma:.4f} eV (reference) and {eV * spec_p.sigma:.4f} eV (prediction)")
-    else:
-        report["eigenvalue_solver"] = "dense, all eigenvalues"
-    report["eigenvalue_problem"] = "H c = E c" if S is None else "H c = E S c"
-    report.update(eigenvalue_errors(spec_p, spec_r))
-    report["electrons"] = None if electrons is None else int(electrons)
-    edges_r, edges_p = band_edges(spec_r, n_occ), band_edges(spec_p, n_occ)
-    if n_occ is None:
-        report["gap"] = ("skipped: electron count unknown (pass --electrons N)" if electrons is None
-                         else f"skipped: {electrons} electrons, odd: no closed-shell gap")
-    elif edges_r is None or edges_p is None:
-        report["gap"] = "skipped: HOMO or LUMO outside the solved window (raise --eigs)"
-    else:
-        for name, (homo, lumo) in (("reference", edges_r), ("predicted", edges_p)):
-            report[f"{name}_homo_eV"] = eV * homo
-            report[f"{name}_lumo_eV"] = eV * lumo
-            report[f"{name}_gap_eV"] = eV * (lumo - homo)
-        report["gap_error_meV"] = 1e3 * (report["predicted_gap_eV"] - report["reference_gap_eV"])
-    return spec_p, spec_r, edges_p, edges_r
-
-
-def _plot(path, pred, ref, graph, structure, basis, spectra, dos_width_eV) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from .metrics import HARTREE_EV, _aligned, sample_edge_elements, sample_node_elements
-    from .spectrum import density_of_states
-
-    fig, ax = plt.subplots(2, 2, figsize=(10, 8.5))
-    for a, (x, y), title in (
-            (ax[0, 0], sample_node_elements(ref, pred, structure.numbers, basis), "node blocks"),
-            (ax[0, 1], sample_edge_elements(ref, pred, structure.numbers, basis, graph),
-             "edge blocks")):
-        mae = 1e3 * float(np.abs(y - x).mean()) if len(x) else float("nan")
-        a.plot(1e3 * x, 1e3 * y, ".", ms=1.5, alpha=0.4, rasterized=True)
-        a.set(xlabel="reference (mE$_h$)", ylabel="predicted (mE$_h$)",
-              title=f"{title}: MAE {mae:.3g} mE$_h$ ({len(x):,} elements)")
-        _diagonal(a)
-    if spectra is None:
-        for a in ax[1]:
-            a.text(0.5, 0.5, "eigenvalues skipped", ha="center", va="center",
-                   transform=a.transAxes)
-            a.set_axis_off()
-    else:
-        spec_p, spec_r, edges_p, edges_r = spectra
-        y, x = _aligned(spec_p, spec_r)
-        x, y = HARTREE_EV * x, HARTREE_EV * y
-        a = ax[1, 0]
-        a.plot(x, y, ".", ms=2)
-        a.set(xlabel="reference eigenvalue (eV)", ylabel="predicted eigenvalue (eV)",
-              title=f"eigenvalues: MAE {1e3 * np.abs(y - x).mean():.3g} meV ({len(x):,})")
-        _diagonal(a)
-        a = ax[1, 1]
-        lo, hi = min(x.min(), y.min()), max(x.max(), y.max())
-        grid = np.linspace(lo - 5 * dos_width_eV, hi + 5 * dos_width_eV, 2000)
-        a.plot(grid, density_of_states(x, grid, dos_width_eV), "k-", lw=1, label="reference")
-        a.plot(grid, density_of_states(y, grid, dos_width_eV), "C3--", lw=1, label="predicted")
-        for edges, style, who in ((edges_r, "k:", "reference"), (edges_p, "C3:", "predicted")):
-            if edges is not None:
-                mid = 0.5 * HARTREE_EV * (edges[0] + edges[1])
-                gap = HARTREE_EV * (edges[1] - edges[0])
-                a.axvline(mid, color=style[:-1], ls=":", lw=1,
-                          label=f"{who} mid-gap {mid:.2f} eV (gap {gap:.3f} eV)")
-        window = "" if spec_r.complete else " (solved window)"
-        a.set(xlabel="energy (eV)", ylabel="states per eV",
-              title=f"density of states{window}, Gaussian {dos_width_eV:g} eV")
-        a.legend(fontsize=8, loc="upper left")
-    for a in ax.flat:
-        a.title.set_fontsize(10)
-    fig.tight_layout()
-    tmp = f"{path}.tmp.png"
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
-
-
-def _diagonal(a) -> None:
-    lo, hi = a.get_xlim()
-    a.plot([lo, hi], [lo, hi], "k-", lw=0.5)
-    a.set_xlim(lo, hi)
-
-
 def _finite(value):
     """JSON has no NaN: unknown numbers become null."""
     return None if isinstance(value, float) and not math.isfinite(value) else value
@@ -332,18 +149,23 @@ def _stage_bar():
 
 
 def run_evaluate(config: EvaluateConfig) -> int:
+    from ..io.atomic import atomic_file
+    from .report import evaluate
+
     progress, close = _stage_bar()
     try:
-        report = evaluate(config, progress)
+        report = evaluate(config.prediction, config.reference, structure=config.structure,
+                          basis=config.basis, rcut=config.rcut, images=config.images,
+                          overlap=config.overlap, electrons=config.electrons,
+                          solver=config.solver, eigs=config.eigs, sigma=config.sigma,
+                          plot=config.plot, dos_width_eV=config.dos_width_eV, progress=progress)
     finally:
         close()
     to_file = isinstance(config.json, str) and config.json != "-"
     if to_file:
         text = json.dumps({k: _finite(v) for k, v in report.items()}, indent=1)
-        tmp = f"{config.json}.tmp"
-        with open(tmp, "w") as f:
-            f.write(text + "\n")
-        os.replace(tmp, config.json)
+        with atomic_file(config.json) as tmp:
+            tmp.write_text(text + "\n")
     if config.json and not to_file:
         print(json.dumps({k: _finite(v) for k, v in report.items()}, indent=1))
     else:

@@ -34,6 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import InputError
+from ..io.atomic import atomic_file
 
 __all__ = ["SISL_SUFFIXES", "to_sisl", "write_sisl"]
 
@@ -92,11 +93,6 @@ def write_sisl(path, H, S, structure, basis) -> str:
         raise InputError(path, "sisl export writes TSHS files (SIESTA/TBtrans Hamiltonian)",
                          "name the output NAME.TSHS")
     hamiltonian = to_sisl(H, S, structure, basis)
-    tmp = f"{path[:-len(suffix)]}.tmp{os.getpid()}{suffix}"  # sisl picks the format by suffix
-    try:
-        hamiltonian.write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_file(path, suffix=suffix) as tmp:  # sisl picks the format by the suffix
+        hamiltonian.write(str(tmp))
     return path

@@ -44,13 +44,10 @@ def check_predicted_for(prediction_path, structure, tolerance: float = 1e-3) -> 
         raise InputError(prediction_path, f"was predicted for another structure than the "
                          f"reference: {len(numbers)} and {len(structure.numbers)} atoms whose "
                          "species differ atom by atom", fix)
-    delta = positions - structure.positions
+    from ..graph import minimum_image
+
     ref_cell = np.asarray(structure.cell, dtype=np.float64)
-    pbc = np.asarray(structure.pbc, dtype=bool)
-    if pbc.any() and abs(np.linalg.det(ref_cell)) > 1e-9:
-        frac = delta @ np.linalg.inv(ref_cell)
-        frac[:, pbc] -= np.round(frac[:, pbc])
-        delta = frac @ ref_cell
+    delta = minimum_image(positions - structure.positions, ref_cell, structure.pbc)
     worst = float(np.abs(delta).max(initial=0.0))
     if worst > tolerance or not np.allclose(cell, ref_cell, atol=tolerance):
         raise InputError(prediction_path, f"was predicted for other positions or another cell "
@@ -389,7 +386,7 @@ def predict_file(model_path, structure_path, out=None, images="refuse", max_atom
 
     from ..basis import Basis
     from ..distributed.launch import resolve_device
-    from ..distributed.trainer import load_model
+    from ..model.io import load_model
     from ..io.csr import write_matrix
     from ..io.structure import read_structure
 

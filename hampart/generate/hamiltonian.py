@@ -47,7 +47,7 @@ import torch
 
 from ..basis import Basis
 from ..errors import InputError
-from ..graph import cell_heights, radius_graph
+from ..graph import cell_heights, edge_vectors, radius_graph
 from ..so3 import edge_angles, orbital_from_e3nn, wigner_D
 
 __all__ = ["SyntheticParams", "synthetic_hamiltonian", "PHYSICS_SEED"]
@@ -177,9 +177,9 @@ def _synthetic_hamiltonian(structure, basis, p, return_info):
         (numbers[i] < numbers[j]) | ((numbers[i] == numbers[j]) & (i < j)))
     i, j, shift = i[keep], j[keep], graph.edge_shift[keep]
     del graph, keep
-    positions = np.asarray(structure.positions, dtype=np.float64)
-    vec_all = torch.as_tensor(positions[j] + shift @ np.asarray(structure.cell, dtype=np.float64)
-                              - positions[i])
+    vec_all = torch.as_tensor(edge_vectors(np.asarray(structure.positions, dtype=np.float64),
+                                           np.asarray(structure.cell, dtype=np.float64),
+                                           np.stack([j, i]), shift))
     d_all = vec_all.norm(dim=1)
     n = len(numbers)
     bond_cn = torch.sigmoid(-4.0 * (d_all - p.cn_radius)).numpy()

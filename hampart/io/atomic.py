@@ -24,13 +24,16 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_file(path):
-    """Yield a temporary path; ``os.replace`` it onto ``path`` when the block succeeds."""
+def atomic_file(path, suffix: str = ".tmp"):
+    """Yield a temporary path; ``os.replace`` it onto ``path`` when the block succeeds.
+
+    ``suffix`` ends the temporary's name: give the target's extension (``".png"``, ``".TSHS"``)
+    to writers that choose the format by it (matplotlib, sisl)."""
     path = Path(path)
     if path.is_dir():
         raise InputError(path, "is a directory", "give a file name for the output")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; give it a normal file's mode
     try:

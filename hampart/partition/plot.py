@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..io.atomic import atomic_file
 from ..keys import CELL, NODE_HOP, NODE_IDS, POSITIONS
 from .store import load_manifest, load_partition
 
@@ -141,10 +142,9 @@ def plot_partitions(dir_or_arrays, out_png, axes=PROJECTIONS, selected: int = 0)
 
     fig = partition_figure(dir_or_arrays, axes, selected)
     out_png = Path(out_png)
-    tmp = out_png.with_name(out_png.name + ".tmp.png")
     try:
-        fig.savefig(tmp)
+        with atomic_file(out_png, suffix=".png") as tmp:  # matplotlib picks the format by it
+            fig.savefig(tmp)
     finally:
         plt.close(fig)
-    os.replace(tmp, out_png)
     return out_png

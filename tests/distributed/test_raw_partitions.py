@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from hampart.distributed.trainer import TrainConfig, load_model, train
+from hampart.distributed.trainer import TrainConfig, train
+from hampart.model.io import load_model
 from hampart.errors import InputWarning
 from hampart.generate import generate
 from hampart.graph import radius_graph

@@ -9,7 +9,8 @@ import sys
 import pytest
 import torch
 
-from hampart.distributed.trainer import TrainConfig, load_model, train
+from hampart.distributed.trainer import TrainConfig, train
+from hampart.model.io import load_model
 from hampart.errors import InputError
 from hampart.generate import generate
 from hampart.partition import slice_dataset
@@ -288,7 +289,7 @@ def test_attention_degree_auto_is_the_mean_envelope_degree(parts, tmp_path):
 def test_neighbour_sums_are_normalised_saved_and_older_files_still_load(parts, tmp_path):
     """The on-site neighbour sums are divided by the training atoms' mean envelope degree (saved
     with the model); a file written before the option existed loads as the model it was."""
-    from hampart.distributed.trainer import save_model
+    from hampart.model.io import save_model
 
     root, parts_dir, _ = parts
     train(TrainConfig(parts=str(parts_dir), out=str(tmp_path / "run"),

@@ -73,12 +73,13 @@ def test_tshs_round_trip_and_gamma_eigenvalues(tmp_path, synthetic_overlap, with
 
 
 def test_export_command(tmp_path, synthetic_overlap, capsys):
+    from hampart.evaluate.commands import ExportConfig, run_export
+
     data = generate("si", seed=0, out=tmp_path / "si", size=(2, 2, 2), interaction_radius=4.0)
     H = read_matrix(tmp_path / "si" / "H.npz")
     write_matrix(tmp_path / "si" / "S.npz", synthetic_overlap(H))
     out = tmp_path / "si.TSHS"
-    assert main(["export", f"{data}/H.npz", "--reference", str(data), "--to", "sisl",
-                 "--out", str(out)]) == 0
+    assert run_export(ExportConfig(f"{data}/H.npz", str(data), str(out), to="sisl")) == 0
     assert "with S" in capsys.readouterr().out
     back = sisl.get_sile(str(out)).read_hamiltonian()
     assert not back.orthogonal and back.no == H.shape[0]
@@ -89,8 +90,6 @@ def test_export_command(tmp_path, synthetic_overlap, capsys):
     assert "TSHS" in capsys.readouterr().err and not (tmp_path / "si.nc").exists()
     write_matrix(tmp_path / "S_small.npz", sp.identity(10, format="csr"))
     with pytest.raises(InputError, match="10 orbitals"):
-        from hampart.evaluate.commands import ExportConfig, run_export
-
         run_export(ExportConfig(f"{data}/H.npz", str(data), str(tmp_path / "x.TSHS"),
                                 overlap=str(tmp_path / "S_small.npz")))
     assert not (tmp_path / "x.TSHS").exists()

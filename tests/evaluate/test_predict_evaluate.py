@@ -8,9 +8,11 @@ import torch
 from hampart.basis import load_basis
 from hampart.blocks import assemble_blocks
 from hampart.cli import main
-from hampart.distributed.trainer import save_model
-from hampart.evaluate import block_errors, eigenvalue_errors, eigenvalues, predict_hamiltonian
-from hampart.errors import InputError
+from hampart.model.io import save_model
+from hampart.evaluate import (block_errors, eigenvalue_errors, eigenvalues, evaluate, predict_file,
+                              predict_hamiltonian)
+from hampart.evaluate.commands import EvaluateConfig, PredictConfig, run_evaluate, run_predict
+from hampart.errors import InputError, InputWarning
 from hampart.evaluate.metrics import HARTREE_EV
 from hampart.evaluate.predict import check_predicted_for
 from hampart.generate import generate, make_structure
@@ -138,31 +140,34 @@ def test_sparse_block_errors_equal_the_padded_blocks(rows_per_chunk):
     assert (got["n_node_elements"], got["n_edge_elements"]) == (node_m.sum(), edge_m.sum())
 
 
-def test_predict_and_evaluate_cli(model, tmp_path, capsys):
+def test_predict_and_evaluate_commands(model, tmp_path, capsys):
+    """``run`` of predict and evaluate with their configs; the command line's exit status and
+    messages for bad input at the end."""
     data = generate("hfo2", seed=5, out=tmp_path / "test", size=(2, 2, 2), interaction_radius=4.0)
     save_model(tmp_path / "model.pt", model, KW, load_basis("SZV"))
-    assert main(["predict", str(tmp_path / "model.pt"), str(data), "--out",
-                 str(tmp_path / "H_pred.npz"), "--dtype", "float64"]) == 0
+    assert run_predict(PredictConfig(str(tmp_path / "model.pt"), str(data),
+                                     str(tmp_path / "H_pred.npz"), dtype="float64")) == 0
     H = read_matrix(tmp_path / "H_pred.npz")
     assert H.shape == load_dataset(data).hamiltonian.shape
     capsys.readouterr()
-    assert main(["evaluate", str(tmp_path / "H_pred.npz"), "--reference", str(data), "--rcut", "4",
-                 "--json", "--plot", str(tmp_path / "eval.png")]) == 0
+    assert run_evaluate(EvaluateConfig(str(tmp_path / "H_pred.npz"), str(data), rcut=4.0,
+                                       json=True, plot=str(tmp_path / "eval.png"))) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["n_eigenvalues"] == H.shape[0] and report["node_mae_mEh"] > 0
     assert (tmp_path / "eval.png").stat().st_size > 1000
+    # in slabs, with their progress, and as CP2K text: the same matrix
+    assert run_predict(PredictConfig(str(tmp_path / "model.pt"), str(data),
+                                     str(tmp_path / "H_pred.csr"), dtype="float64",
+                                     max_atoms=40)) == 0
+    out = capsys.readouterr().out
+    assert "slab 1/3: 32 atoms" in out and "slab 3/3" in out and "3 slab(s)" in out
+    assert abs(read_matrix(tmp_path / "H_pred.csr") - H).max() < 1e-12
     # a bare matrix needs its structure and basis; a matrix of the wrong size is named
     assert main(["evaluate", str(tmp_path / "H_pred.npz"), "--reference",
                  str(tmp_path / "H_pred.npz")]) == 2
     write_matrix(tmp_path / "small.npz", sp.eye(5).tocsr())
     assert main(["evaluate", str(tmp_path / "small.npz"), "--reference", str(data)]) == 2
     assert "small.npz" in capsys.readouterr().err
-    # in slabs, with their progress, and as CP2K text: the same matrix
-    assert main(["predict", str(tmp_path / "model.pt"), str(data), "--out",
-                 str(tmp_path / "H_pred.csr"), "--dtype", "float64", "--max-atoms", "40"]) == 0
-    out = capsys.readouterr().out
-    assert "slab 1/3: 32 atoms" in out and "slab 3/3" in out and "3 slab(s)" in out
-    assert abs(read_matrix(tmp_path / "H_pred.csr") - H).max() < 1e-12
     for flag, value in (("--max-atoms", "0"), ("--max-gib", "-1")):
         assert main(["predict", str(tmp_path / "model.pt"), str(data), "--out",
                      str(tmp_path / "bad.npz"), flag, value]) == 2
@@ -176,13 +181,12 @@ def test_evaluate_refuses_a_reference_of_another_structure(model, tmp_path, caps
     b = generate("hfo2", seed=6, out=tmp_path / "b", size=(2, 2, 2), interaction_radius=4.0)
     save_model(tmp_path / "model.pt", model, KW, load_basis("SZV"))
     pred = tmp_path / "H_a.npz"
-    assert main(["predict", str(tmp_path / "model.pt"), str(a), "--out", str(pred)]) == 0
+    predict_file(tmp_path / "model.pt", a, out=pred)
     assert sp.load_npz(pred).shape == read_matrix(pred).shape  # still scipy's format
-    capsys.readouterr()
-    assert main(["evaluate", str(pred), "--reference", str(b), "--rcut", "4"]) == 2
-    err = capsys.readouterr().err
-    assert "H_a.npz" in err and "other positions" in err  # same species order, other places
-    assert main(["evaluate", str(pred), "--reference", str(a), "--rcut", "4", "--json"]) == 0
+    with pytest.raises(InputError, match="other positions") as err:
+        evaluate(pred, b, rcut=4.0)  # same species order, other places
+    assert "H_a.npz" in str(err.value)
+    assert evaluate(pred, a, rcut=4.0)["node_mae_mEh"] > 0
     # atoms moved by a lattice vector are the same structure; by 0.01 A they are not
     s = load_dataset(a).structure
     check_predicted_for(pred, dataclasses.replace(s, positions=s.positions + s.cell[0]))
@@ -192,15 +196,15 @@ def test_evaluate_refuses_a_reference_of_another_structure(model, tmp_path, caps
         check_predicted_for(pred, dataclasses.replace(s, positions=moved))
 
 
-def test_predict_warns_about_elements_the_model_never_saw(model, tmp_path, capsys):
+def test_predict_warns_about_elements_the_model_never_saw(model, tmp_path):
     data = generate("si", seed=0, out=tmp_path / "si", size=(2, 2, 2), interaction_radius=4.0)
     summary = {"label_statistics": {"atoms": {"O": 64, "Hf": 32}}}
     save_model(tmp_path / "model.pt", model, KW, load_basis("SZV"),
                extra={"summary": json.dumps(summary)})
-    assert main(["predict", str(tmp_path / "model.pt"), str(data), "--out",
-                 str(tmp_path / "H.npz")]) == 0  # it runs, and says what it cannot know
-    err = capsys.readouterr().err
-    assert "warning" in err and "trained on Hf, O only" in err and "Si" in err
+    # it runs, and says what it cannot know (the command line prints the warning)
+    with pytest.warns(InputWarning, match="trained on Hf, O only; the blocks of Si"):
+        assert run_predict(PredictConfig(str(tmp_path / "model.pt"), str(data),
+                                         str(tmp_path / "H.npz"))) == 0
 
 
 def test_plot_sample_of_edge_elements_reads_the_sparse_matrices():

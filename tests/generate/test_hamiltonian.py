@@ -6,7 +6,7 @@ from hampart.basis import load_basis
 from hampart.errors import InputError
 from hampart.generate import SyntheticParams, make_structure, synthetic_hamiltonian
 from hampart.io.structure import Structure
-from hampart.so3 import block_rotation
+from hampart.testing import OrbitalBlocks, assert_equivariant, random_rotation
 
 BASIS = load_basis("SZV")
 PARAMS = SyntheticParams(interaction_radius=4.5)
@@ -18,12 +18,6 @@ def small():
     return s, synthetic_hamiltonian(s, BASIS, PARAMS)
 
 
-def _random_rotation(seed):
-    q, r = np.linalg.qr(np.random.default_rng(seed).normal(size=(3, 3)))
-    q = q * np.sign(np.diag(r))
-    return q * np.linalg.det(q)
-
-
 def test_exactly_symmetric_and_physical_range(small):
     _, H = small
     assert abs(H - H.T).max() == 0.0
@@ -32,13 +26,19 @@ def test_exactly_symmetric_and_physical_range(small):
 
 
 def test_rotation_rotates_every_block(small):
+    """H of the rotated structure is D H D^T, D over every atom's shells (ghosts own none)."""
     s, H = small
-    R = _random_rotation(0)
-    rotated = Structure(s.numbers, s.positions @ R.T, s.cell @ R.T, s.pbc)
-    H2 = synthetic_hamiltonian(rotated, BASIS, PARAMS).toarray()
-    D = torch.block_diag(*[block_rotation(BASIS.shells_of(int(z)), torch.tensor(R))
-                           for z in s.numbers if z > 0]).numpy()
-    assert np.abs(D @ H.toarray() @ D.T - H2).max() < 1e-12
+    shells = tuple(l for z in s.numbers if z > 0 for l in BASIS.shells_of(int(z)))
+
+    def hamiltonian(positions, cell):
+        rotated = Structure(s.numbers, positions.numpy(), cell.numpy(), s.pbc)
+        return torch.as_tensor(synthetic_hamiltonian(rotated, BASIS, PARAMS).toarray())
+
+    args = [torch.as_tensor(s.positions), torch.as_tensor(s.cell)]
+    assert_equivariant(hamiltonian, args, ["cartesian", "cartesian"], [OrbitalBlocks(shells)],
+                       tolerance=1e-12)
+    R = random_rotation(0)
+    H2 = hamiltonian(*(a @ R.T for a in args)).numpy()
     assert np.abs(np.linalg.eigvalsh(H2) - np.linalg.eigvalsh(H.toarray())).max() < 1e-12
     assert np.abs(H2 - H.toarray()).max() > 1e-3  # the rotation did change the blocks
 

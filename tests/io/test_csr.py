@@ -169,17 +169,21 @@ def test_npz_size_and_values_checked(tmp_path):
         read_matrix(tmp_path / "ok.npz", n_orbitals=6)
 
 
-def test_convert_cli(tmp_path, capsys):
+def test_convert_command(tmp_path, capsys):
+    """``run_convert`` both ways and with a full triangle; the command line's exit status and
+    messages for bad input at the end."""
+    from hampart.io.commands import ConvertConfig, run_convert
+
     H = _symmetric()
     write_matrix(tmp_path / "h.npz", H)
-    assert main(["convert", str(tmp_path / "h.npz"), str(tmp_path / "h.csr")]) == 0
+    assert run_convert(ConvertConfig(str(tmp_path / "h.npz"), str(tmp_path / "h.csr"))) == 0
     out = capsys.readouterr().out
     assert "40 x 40" in out and f"{H.nnz} stored entries" in out and "H_ji| = 0" in out
     assert _same(read_matrix(tmp_path / "h.csr"), H)
-    assert main(["convert", str(tmp_path / "h.csr"), str(tmp_path / "back.npz")]) == 0
+    assert run_convert(ConvertConfig(str(tmp_path / "h.csr"), str(tmp_path / "back.npz"))) == 0
     assert _same(read_matrix(tmp_path / "back.npz"), H)
-    assert main(["convert", str(tmp_path / "h.npz"), str(tmp_path / "f.csr"),
-                 "--triangle", "full"]) == 0
+    assert run_convert(ConvertConfig(str(tmp_path / "h.npz"), str(tmp_path / "f.csr"),
+                                     triangle="full")) == 0
     assert len((tmp_path / "f.csr").read_text().splitlines()) == H.nnz
     before = sorted(os.listdir(tmp_path))
     (tmp_path / "bad.csr").write_text("1 1 0.5\n1 1 x\n")

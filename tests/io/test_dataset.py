@@ -115,6 +115,22 @@ def test_nothing_half_written(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_atomic_file_keeps_the_extension_a_writer_needs(tmp_path):
+    """matplotlib and sisl choose the format by the file's extension: the temporary has it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure()
+    with atomic_file(tmp_path / "p.png", suffix=".png") as tmp:
+        assert tmp.suffix == ".png" and tmp.parent == tmp_path
+        fig.savefig(tmp)
+    plt.close(fig)
+    assert os.listdir(tmp_path) == ["p.png"]
+    assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_existing_output_refused_unless_replace(tmp_path):
     s, H, basis = _dataset()
     save_dataset(tmp_path / "d", s, H, basis)

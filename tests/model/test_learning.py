@@ -10,6 +10,7 @@ from hampart.graph import radius_graph
 from hampart.model import HamiltonianModel, block_loss
 from hampart.model.loss import block_masks_torch
 from hampart.model.statistics import label_sums
+from hampart.testing import random_structure
 
 RCUT = 4.0  # = the generator's interaction radius: every nonzero block of H is an edge
 
@@ -77,10 +78,14 @@ def test_loss_falls_by_orders_of_magnitude():
     untrained = _relative_errors(model, args, tn, te, basis)
     losses = _train(model, args, tn, te, basis)
     trained = _relative_errors(model, args, tn, te, basis)
-    assert losses[0] / min(losses[-5:]) > 1000, (losses[0], min(losses[-5:]))
+    # Bars from one measurement (seed 0, this data, 150 steps): loss ratio 1170, relative edge
+    # error 7.1 untrained and 0.0012 trained. Each bar leaves a factor of 2 or more for other
+    # CPUs and library versions and still fails if training stalls.
+    assert losses[0] / min(losses[-5:]) > 500, (losses[0], min(losses[-5:]))
     # beyond the on-site constants: the directional hoppings are learned
     assert trained[0] < 0.01, trained
-    assert untrained[0] > 0.5, untrained  # the bar is not trivial
+    # not trivial: 1.0 is the error of predicting zero for every edge element
+    assert untrained[0] > 0.5, untrained
 
 
 def test_label_statistics_let_the_on_site_environment_be_learned():
@@ -92,8 +97,13 @@ def test_label_statistics_let_the_on_site_environment_be_learned():
     untrained = _relative_errors(model, args, tn, te, basis)
     losses = _train(model, args, tn, te, basis)
     trained = _relative_errors(model, args, tn, te, basis)
+    # Measured (seed 0, 150 steps): loss ratio 364; trained relative errors 0.00048 (edges)
+    # and 0.12 (nodes); Hf-Hf edges below 0.012. Bars a factor 3 to 20 above, below for the ratio.
     assert losses[0] / min(losses[-5:]) > 100, (losses[0], min(losses[-5:]))
     assert trained[0] < 0.01 and trained[1] < 0.4, trained
+    # the bars are not trivial: an edge error of 1.0 is that of predicting zero, a node error
+    # of 1.0 that of predicting each species' mean block (what the label biases start from;
+    # measured untrained: 1.0 and 1.15)
     assert untrained[0] > 0.5 and untrained[1] > 1.0, untrained
     # Hf-Hf blocks are mostly small (atoms far apart) with a few large ones at short distance:
     # one pooled edge scale lets the Hf-Hf head reach them
@@ -114,22 +124,14 @@ def _coordination_data(seed=0):
 
     from hampart.basis import Basis
 
-    rng = np.random.default_rng(seed)
-    cell = np.eye(3) * 10.0
-    frac = []
-    while len(frac) < 48:  # random packing: neighbour counts spread from about 1 to 7
-        f = rng.random(3)
-        d = np.array(frac) - f if frac else np.zeros((0, 3))
-        d -= np.round(d)
-        if not frac or np.linalg.norm(d @ cell, axis=1).min() > 2.1:
-            frac.append(f)
-    positions = np.array(frac) @ cell
-    numbers = np.full(len(frac), 14)
+    # random packing: neighbour counts spread from about 1 to 7
+    numbers, positions, cell = random_structure(48, np.eye(3) * 10.0, seed=seed, min_dist=2.1,
+                                                species=(14,))
     g = radius_graph(positions, cell, [True] * 3, RCUT)
     s, r = g.edge_index
     dist = np.linalg.norm(positions[s] + g.edge_shift @ cell - positions[r], axis=1)
     step = np.clip((3.4 - dist) / 0.8, 0.0, 1.0)
-    count = np.bincount(r, weights=step * step * (3 - 2 * step), minlength=len(frac))
+    count = np.bincount(r, weights=step * step * (3 - 2 * step), minlength=len(numbers))
     nodes = torch.as_tensor(-0.4 + 0.01 * count)[:, None, None]
     edges = torch.zeros(g.edge_index.shape[1], 1, 1, dtype=torch.float64)
     args = (torch.as_tensor(numbers), torch.as_tensor(positions, dtype=torch.float32),
@@ -165,10 +167,12 @@ def test_on_site_energy_that_counts_neighbours_is_learned_quickly():
     neighbours, and small differences between atoms need large head weights, which Adam grows
     at lr per step. The default model reads standardised neighbour sums, its node heads fitted
     to them by least squares before training. Measured (seed 0, 16 neighbour-sum channels):
-    0.04 of the spread after the fit alone and 0.03 after 40 steps; the paper's network (no
-    neighbour sums, no degree embedding) 0.99 after 40 steps. Bars set between."""
+    0.047 of the spread after the fit alone and 0.047 after 40 steps; the paper's network (no
+    neighbour sums, no degree embedding) 0.99 after 40 steps, i.e. no better than predicting
+    the mean energy (1.0). Bars: a factor 2-3 above the default's values, and half-way to
+    the mean's error for the paper's."""
     basis, args, nodes, edges, count = _coordination_data()
-    assert count.max() - count.min() > 3  # the data do vary with the neighbour count
+    assert count.max() - count.min() > 3  # the data vary with the neighbour count (5.4 here)
     assert _node_error_after(basis, args, nodes, edges, 0) < 0.1
     assert _node_error_after(basis, args, nodes, edges, 40) < 0.15
     paper = dict(onsite_channels=0, degree_embedding=False)

@@ -28,6 +28,7 @@ def test_law_extrapolates_to_a_larger_graph(model_and_law, chunk, outputs):
     model.edge_chunk = chunk
     try:
         measured = _saved_bytes(model, graph, outputs)
+        all_outputs = _saved_bytes(model, graph)  # the same chunks, every edge's block
     finally:
         model.edge_chunk = None
     predicted = law.step_bytes(n, m, chunk, outputs) / HEADROOM
@@ -35,8 +36,10 @@ def test_law_extrapolates_to_a_larger_graph(model_and_law, chunk, outputs):
         predicted -= (law.per_active_edge * chunk
                       + law.per_active_output_edge * min(chunk, outputs or m))
     assert abs(predicted - measured) < 0.05 * measured, (predicted, measured)
-    if outputs:  # and fewer outputs really save memory
-        assert measured < 0.9 * _saved_bytes(model, graph) if not chunk else True
+    if outputs:  # and fewer outputs really save memory, chunked or not: the blocks of 2000 of
+        # the 9000 edges took 0.66 of all blocks' bytes unchunked, 0.72 in chunks of 1500
+        # (measured, this model and graph); 0.8 fails if the outputs stop saving
+        assert measured < 0.8 * all_outputs, (measured, all_outputs)
     if chunk:  # and chunks really save memory
         assert measured < 0.5 * _saved_bytes(model, graph, outputs)
 

@@ -7,7 +7,7 @@ import torch
 
 from hampart.basis import Basis, load_basis
 from hampart.blocks import extract_blocks
-from hampart.distributed.trainer import load_model, save_model
+from hampart.model.io import load_model, save_model
 from hampart.errors import InputError
 from hampart.generate import SyntheticParams, make_structure, synthetic_hamiltonian
 from hampart.model import HamiltonianModel
@@ -112,7 +112,7 @@ def test_statistics_for_another_basis_are_refused(data):
 
 def test_model_files_without_head_scales_load_with_scale_one(tmp_path, data):
     basis = data[1]
-    from hampart.distributed.trainer import BEFORE_OPTIONS
+    from hampart.model.io import BEFORE_OPTIONS
 
     # a file of that time: written before the neighbour sums and the degree embedding existed
     model = HamiltonianModel(basis, channels=8, ff_hidden=16, rcut=RCUT, **BEFORE_OPTIONS)
@@ -135,3 +135,22 @@ def test_model_files_without_head_scales_load_with_scale_one(tmp_path, data):
     torch.save(payload, path)
     with pytest.raises(InputError, match="model.pt"):
         load_model(path)
+
+
+def test_model_files_are_written_atomically_and_the_old_import_path_still_works(tmp_path, data):
+    """save_model leaves no temporary beside the file and replaces an old file whole; the
+    functions are also reachable where they used to live (hampart.distributed.trainer)."""
+    from hampart.distributed import trainer
+    from hampart.model import io
+
+    assert trainer.save_model is io.save_model and trainer.load_model is io.load_model
+    basis = data[1]
+    model = HamiltonianModel(basis, channels=8, ff_hidden=16, rcut=RCUT)
+    path = tmp_path / "model.pt"
+    path.write_text("an older file")
+    save_model(path, model, {"channels": 8, "ff_hidden": 16, "rcut": RCUT}, basis)
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
+    loaded, payload = load_model(path)
+    assert payload["model"]["onsite_channels"] == 16 and payload["model"]["degree_embedding"]
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(),
+                                                 model.state_dict().values()))

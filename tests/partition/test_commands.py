@@ -1,4 +1,5 @@
-"""`hampart slice` through hampart.cli.main: writes, reuses, refuses, inspects, plots."""
+"""`hampart slice`: writes, reuses, refuses, inspects, plots; ``run_slice`` with its config, and
+the command line (``main``) for its exit status and messages on bad arguments."""
 
 import json
 import os
@@ -8,7 +9,9 @@ import scipy.sparse as sp
 
 from hampart.basis import Basis
 from hampart.cli import main
+from hampart.errors import InputError
 from hampart.partition import inspect_partitions, load_manifest
+from hampart.partition.commands import SliceConfig, run_slice
 
 from partition_helpers import random_graph, random_hamiltonian
 
@@ -31,6 +34,12 @@ def files(tmp_path_factory):
     return d
 
 
+def _config(files, out, **options):
+    return SliceConfig(str(files / "structure.xyz"), RCUT, options.pop("parts"), str(out),
+                       hamiltonian=str(files / "H.npz"), basis=str(files / "basis.yaml"),
+                       **options)
+
+
 def _args(files, out, *extra):
     return ["slice", str(files / "structure.xyz"), "--hamiltonian", str(files / "H.npz"),
             "--basis", str(files / "basis.yaml"), "--rcut", str(RCUT), "--out", str(out), *extra]
@@ -38,22 +47,22 @@ def _args(files, out, *extra):
 
 def test_slice_reuse_and_refuse(files, tmp_path, capsys):
     out = tmp_path / "parts"
-    assert main(_args(files, out, "--method", "metis", "--parts", "3", "--halo", "2",
-                      "--plot", str(tmp_path / "p.png"))) == 0
+    assert run_slice(_config(files, out, method="metis", parts=3, halo=2,
+                             plot=str(tmp_path / "p.png"))) == 0
     text = capsys.readouterr().out
     assert "wrote" in text and "replication" in text and (tmp_path / "p.png").exists()
     m = load_manifest(out)
     assert m["params"]["parts"] == 3 and m["params"]["labels"] and m["source"]["n_atoms"] == 60
     mtime = os.stat(out / "manifest.json").st_mtime_ns
-    assert main(_args(files, out, "--method", "metis", "--parts", "3", "--halo", "2")) == 0
+    assert run_slice(_config(files, out, method="metis", parts=3, halo=2)) == 0
     assert "reusing" in capsys.readouterr().out
     assert os.stat(out / "manifest.json").st_mtime_ns == mtime
-    # other parameters: exit 2 with a message naming --force, nothing changed
-    assert main(_args(files, out, "--method", "slab", "--parts", "3")) == 2
-    assert "--force" in capsys.readouterr().err
+    # other parameters: refused with a message naming --force, nothing changed
+    with pytest.raises(InputError, match="--force"):
+        run_slice(_config(files, out, method="slab", parts=3))
     assert os.stat(out / "manifest.json").st_mtime_ns == mtime
-    assert main(_args(files, out, "--method", "slab", "--parts", "3", "--axis", "y",
-                      "--balance", "atoms", "--force")) == 0
+    assert run_slice(_config(files, out, method="slab", parts=3, axis="y", balance="atoms",
+                             force=True)) == 0
     m = load_manifest(out)
     assert m["params"]["method"] == "slab" and m["params"]["axis"] == "y"
     report = inspect_partitions(out, verify=True)
@@ -83,25 +92,25 @@ def test_slice_dataset_directory(files, tmp_path, capsys):
                       basis=files / "basis.yaml")
     save_dataset(tmp_path / "data", ds.structure, ds.hamiltonian, ds.basis, {"seed": 9})
     out = tmp_path / "parts"
-    args = ["slice", str(tmp_path / "data"), "--rcut", str(RCUT), "--parts", "2", "--out", str(out)]
-    assert main(args) == 0
+    config = SliceConfig(str(tmp_path / "data"), RCUT, 2, str(out))
+    assert run_slice(config) == 0
     m = load_manifest(out)
     assert m["params"]["labels"] and m["params"]["basis"]["name"] == "SZV-HfO"
     assert m["source"]["file"] == str(tmp_path / "data")
-    assert main(args) == 0 and "reusing" in capsys.readouterr().out
+    assert run_slice(config) == 0 and "reusing" in capsys.readouterr().out
     # the same data rewritten (new meta.json, new zip time stamps in H.npz) keep the key
     (tmp_path / "data" / "meta.json").write_text(json.dumps({"seed": 9, "seconds": 1.23}))
     h_file = tmp_path / "data" / "H.npz"
     before = h_file.read_bytes()
     _restamp_zip(h_file, (1999, 1, 2, 3, 4, 6))
     assert h_file.read_bytes() != before
-    assert main(args) == 0 and "reusing" in capsys.readouterr().out
+    assert run_slice(config) == 0 and "reusing" in capsys.readouterr().out
     # changed data change the key: refused without --force
     H = sp.load_npz(h_file)
     H.data[0] += 1e-3
     sp.save_npz(h_file, H)
-    assert main(args) == 2
-    assert "other inputs" in capsys.readouterr().err
+    with pytest.raises(InputError, match="other inputs"):
+        run_slice(config)
 
 
 def _restamp_zip(path, date_time):
@@ -118,9 +127,9 @@ def _restamp_zip(path, date_time):
 def test_slice_auto_parts_with_the_model_memory_law(files, tmp_path, capsys):
     """--parts auto measures the model's memory law; a generous budget gives --min-parts."""
     out = tmp_path / "auto"
-    model = '{"lmax": 4, "mmax": 1, "channels": 4, "ff_hidden": 8, "heads": 1}'
-    assert main(_args(files, out, "--parts", "auto", "--max-gib", "50", "--min-parts", "2",
-                      "--model", model)) == 0
+    model = {"lmax": 4, "mmax": 1, "channels": 4, "ff_hidden": 8, "heads": 1}
+    assert run_slice(_config(files, out, parts="auto", max_gib=50.0, min_parts=2,
+                             model=model)) == 0
     m = load_manifest(out)
     assert m["params"]["parts"] == 2 and len(m["parts"]) == 2
     budget = m["params"]["budget"]
