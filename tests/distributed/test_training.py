@@ -306,8 +306,10 @@ def test_neighbour_sums_are_normalised_saved_and_older_files_still_load(parts, t
 
     old = dict(MODEL, rcut=4.0)  # what a file from before these options holds
     plain, _ = load_model(tmp_path / "plain" / "model.pt")
+    assert saved["model"]["onsite_invariants"] is False  # written, as every changed option
     plain_kw = {k: v for k, v in saved["model"].items()
-                if k not in ("onsite_channels", "degree_embedding", "attention_degree")}
+                if k not in ("onsite_channels", "degree_embedding", "onsite_invariants",
+                             "attention_degree")}
     assert plain_kw == old
     from hampart.model import HamiltonianModel
 
