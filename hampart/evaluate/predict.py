@@ -362,8 +362,7 @@ def _warn_untrained_elements(payload, structure, model_path) -> None:
     import json
     import warnings
 
-    from ase.data import chemical_symbols
-
+    from ..basis import species_name
     from ..errors import InputWarning
 
     try:
@@ -373,7 +372,7 @@ def _warn_untrained_elements(payload, structure, model_path) -> None:
         return
     if not trained:
         return  # a model file from before training recorded its elements
-    present = {chemical_symbols[z] for z in np.unique(structure.numbers) if z > 0}
+    present = {species_name(z) for z in np.unique(structure.numbers) if z}
     missing = sorted(present - trained)
     if missing:
         warnings.warn(InputWarning(model_path, f"was trained on {', '.join(sorted(trained))} "
