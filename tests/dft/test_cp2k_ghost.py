@@ -205,3 +205,24 @@ def test_cp2k_labels_a_structure_with_a_ghost(tmp_path):
     assert np.abs(H[4:, 4:]).max() > 0.01 and np.abs(H[:4, 4:]).max() > 0.01
     assert H[4, 4] > H[0, 0]  # no potential at the ghost: its s level lies higher
     assert sp.issparse(ds.hamiltonian)
+
+
+def test_structures_with_and_without_the_ghost_train_one_model(tmp_path):
+    from hampart.distributed.trainer import TrainConfig, load_model, train
+    from hampart.partition import slice_dataset
+
+    dirs = [str(slice_dataset(d, rcut=4.0, method="slab", parts=1, halo=1, axis="x",
+                              images="minimum", out=tmp_path / name)[0])
+            for d, name in ((SI8, "full"), (GHOST, "ghost"))]
+    # the crystal alone trains a model without the ghost species; validation on the ghost
+    # structure adds it (its heads exist, the loss counts its blocks)
+    train(TrainConfig(parts=dirs[0], validation=dirs[1], out=str(tmp_path / "a"), model=MODEL,
+                      dtype="float64", epochs=1, device="cpu"))
+    assert load_model(tmp_path / "a" / "model.pt")[0].basis.ghosts == (14,)
+    summary = train(TrainConfig(parts=dirs, out=str(tmp_path / "b"), model=MODEL,
+                                dtype="float64", epochs=1, device="cpu"))
+    assert summary["epochs_run"] == 1
+    model, payload = load_model(tmp_path / "b" / "model.pt")
+    assert model.basis.species == [14, -14]
+    assert json.loads(payload["info"]["summary"])["label_statistics"]["atoms"] == {
+        "Si": 15, "Si_ghost": 1}
