@@ -2,7 +2,20 @@
 
 Orbital order inside an atom (the package's *internal* order, which is CP2K's): shells in the
 order listed, and within a shell of angular momentum l the 2l+1 real solid harmonics in
-m = -l..l (for p that is p_y, p_z, p_x). Ghost atoms (atomic number 0) own no orbitals.
+m = -l..l (for p that is p_y, p_z, p_x).
+
+Ghost atoms (vacancies): a position, no potential, no electrons. Two kinds:
+
+* atomic number 0 (``X``): owns no orbitals (the synthetic generator's vacancies);
+* atomic number ``-Z``: a ghost that keeps the orbitals of element Z (CP2K's ``GHOST`` kinds, the
+  paper's "V"): its shells are Z's, in Z's order, and its rows are in H and S. It is a species
+  of its own, named ``<El>_ghost`` (:func:`species_name`).
+
+Every ghost ``-Z`` of an element Z of the basis has orbitals; :attr:`Basis.ghosts` lists the
+elements whose ghosts are also *model species* (own embedding and heads, :attr:`Basis.species`),
+set from the data with :meth:`Basis.with_ghosts`. Tables indexed by atomic number are
+``2 * max Z + 1`` long (:meth:`Basis.table_rows`) so that a ghost's row ``-Z`` wraps, by numpy's
+and torch's negative indexing, onto a row no element uses.
 
 The *union basis* pads every species to one common set of shells so that every block fits a
 ``(u, u)`` array: for each l, as many slots as the species with the most shells of that l;
@@ -22,7 +35,8 @@ from ase.data import atomic_numbers, chemical_symbols
 
 from .errors import InputError
 
-__all__ = ["Basis", "BUILTIN_BASES", "builtin_basis", "load_basis"]
+__all__ = ["Basis", "BUILTIN_BASES", "builtin_basis", "load_basis", "species_name",
+           "same_shells"]
 
 # Shell lists of CP2K's SZV- and DZVP-MOLOPT-SR-GTH sets (valence of the GTH-PBE potentials),
 # equal to what hampart.dft.library parses from CP2K 2023.1's BASIS_MOLOPT (tested when the
@@ -40,6 +54,14 @@ BUILTIN_BASES: dict[str, dict[str, tuple[int, ...]]] = {
 }
 
 
+def species_name(z: int) -> str:
+    """``"O"`` for 8, ``"O_ghost"`` for -8 (ghost keeping O's orbitals), ``"X"`` for 0."""
+    z = int(z)
+    if z == 0:
+        return "X"
+    return chemical_symbols[abs(z)] + ("_ghost" if z < 0 else "")
+
+
 def _to_number(element) -> int:
     if isinstance(element, (int, np.integer)):
         return int(element)
@@ -50,10 +72,12 @@ def _to_number(element) -> int:
 
 @dataclass(frozen=True)
 class Basis:
-    """Shells per atomic number: ``shells[Z] = (l0, l1, ...)``."""
+    """Shells per atomic number: ``shells[Z] = (l0, l1, ...)``; ``ghosts``: elements whose
+    ghosts (atomic number ``-Z``) are model species (see the module docstring)."""
 
     shells: Mapping[int, tuple[int, ...]]
     name: str = "custom"
+    ghosts: tuple[int, ...] = ()
     _cache: dict = field(default_factory=dict, compare=False, repr=False, hash=False)
 
     def __post_init__(self):
@@ -66,16 +90,53 @@ class Basis:
             clean[int(z)] = ls
         clean.pop(0, None)  # ghosts own nothing, whatever a file says
         object.__setattr__(self, "shells", dict(sorted(clean.items())))
+        ghosts = tuple(sorted({abs(int(z)) for z in self.ghosts} - {0}))
+        unknown = [z for z in ghosts if z not in self.shells]
+        if unknown:
+            raise InputError(f"basis {self.name}", "ghosts of element(s) "
+                             f"{', '.join(chemical_symbols[z] for z in unknown)} without shells",
+                             "give the shells of every element whose ghosts keep orbitals")
+        object.__setattr__(self, "ghosts", ghosts)
 
     # ------------------------------------------------------------------ per species
     @property
     def elements(self) -> list[int]:
+        """The real elements (atomic numbers > 0)."""
         return list(self.shells)
 
+    @property
+    def species(self) -> list[int]:
+        """The model's species that own orbitals: the elements, then the ghosts ``-Z`` of
+        :attr:`ghosts`."""
+        return list(self.shells) + [-z for z in self.ghosts]
+
+    @property
+    def orbital_species(self) -> list[int]:
+        """Every atomic number that owns orbitals here: each element and its ghost."""
+        return list(self.shells) + [-z for z in self.shells]
+
+    def table_rows(self, numbers: Sequence[int] = ()) -> int:
+        """Length of a table indexed by atomic number that covers the elements, their ghosts
+        (negative rows wrap to the end) and ``numbers``: ``2 * max |Z| + 1``."""
+        top = max(max(self.shells, default=0),
+                  int(np.abs(np.asarray(numbers, dtype=np.int64)).max(initial=0)))
+        return 2 * top + 1
+
+    def with_ghosts(self, numbers: Sequence[int], source: str = "structure") -> "Basis":
+        """This basis with the ghosts in ``numbers`` (atomic numbers < 0) as model species
+        (InputError naming ``source`` for a ghost of an element without shells)."""
+        numbers = np.asarray(numbers, dtype=np.int64)
+        self.check(numbers, source=source)
+        found = {-int(z) for z in np.unique(numbers[numbers < 0])}
+        if found <= set(self.ghosts):
+            return self
+        return Basis(self.shells, self.name, tuple(sorted(found | set(self.ghosts))))
+
     def shells_of(self, z: int) -> tuple[int, ...]:
+        """Shells of species ``z`` (a ghost ``-Z``: those of Z; 0: none)."""
         if z == 0:
             return ()
-        return self.shells[z]
+        return self.shells[abs(int(z))]
 
     def n_orbitals(self, z: int) -> int:
         return sum(2 * l + 1 for l in self.shells_of(z))
@@ -86,10 +147,16 @@ class Basis:
 
     def check(self, numbers: Sequence[int], source: str = "structure") -> None:
         """Raise :class:`InputError` naming the elements of ``numbers`` the basis lacks."""
-        missing = sorted({int(z) for z in np.unique(numbers)} - set(self.shells) - {0})
+        zs = np.unique(np.asarray(numbers, dtype=np.int64))
+        if (np.abs(zs) > 118).any():
+            raise InputError(source, f"atomic number(s) {zs[np.abs(zs) > 118].tolist()} outside "
+                             "-118..118", "fix the element symbols")
+        missing = sorted({int(z) for z in zs if z and abs(int(z)) not in self.shells},
+                         key=lambda z: (abs(z), z < 0))
         if missing:
-            names = ", ".join(chemical_symbols[z] for z in missing)
-            raise InputError(source, f"element(s) {names} not in basis '{self.name}' "
+            names = ", ".join(species_name(z) for z in missing)
+            ghost = " (a ghost keeps its element's orbitals)" if min(missing) < 0 else ""
+            raise InputError(source, f"element(s) {names} not in basis '{self.name}'{ghost} "
                              f"(it has {', '.join(chemical_symbols[z] for z in self.shells)})",
                              "add their shells to a basis YAML file and pass it with --basis")
 
@@ -97,10 +164,9 @@ class Basis:
         """Orbitals per atom, ``(n_atoms,)`` int64."""
         numbers = np.asarray(numbers, dtype=np.int64)
         self.check(numbers)
-        table = np.zeros(max(int(numbers.max(initial=0)), max(self.shells, default=0)) + 1,
-                         dtype=np.int64)
-        for z in self.shells:
-            table[z] = self.n_orbitals(z)
+        table = np.zeros(self.table_rows(numbers), dtype=np.int64)
+        for z in self.orbital_species:
+            table[z] = self.n_orbitals(z)  # a ghost's row -z wraps to the end
         return table[numbers]
 
     def orbital_offsets(self, numbers: Sequence[int]) -> np.ndarray:
@@ -149,8 +215,12 @@ class Basis:
 
     # ------------------------------------------------------------------ files
     def to_dict(self) -> dict:
-        return {"name": self.name,
-                "shells": {chemical_symbols[z]: list(ls) for z, ls in self.shells.items()}}
+        """``{name, shells: {El: [l, ...]}}``, plus ``ghosts: [El, ...]`` when there are any."""
+        out = {"name": self.name,
+               "shells": {chemical_symbols[z]: list(ls) for z, ls in self.shells.items()}}
+        if self.ghosts:
+            out["ghosts"] = [chemical_symbols[z] for z in self.ghosts]
+        return out
 
     def to_yaml(self, path: str | os.PathLike) -> None:
         with open(path, "w") as f:
@@ -172,7 +242,13 @@ class Basis:
                 raise InputError(source, f"shells of {el} are {ls!r}, not a list of integers",
                                  f"write e.g. {el}: [0, 0, 1, 2]")
             shells[z] = tuple(ls)
-        return cls(shells, name=str(data.get("name", os.path.basename(str(source)))))
+        ghosts = data.get("ghosts") or []
+        if not isinstance(ghosts, (list, tuple)) or not all(
+                isinstance(g, str) and g in atomic_numbers for g in ghosts):
+            raise InputError(source, f"ghosts are {ghosts!r}, not a list of element symbols",
+                             "write e.g.  ghosts: [O]  (elements whose ghosts keep orbitals)")
+        return cls(shells, name=str(data.get("name", os.path.basename(str(source)))),
+                   ghosts=tuple(atomic_numbers[g] for g in ghosts))
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> "Basis":
@@ -185,6 +261,15 @@ class Basis:
         except yaml.YAMLError as e:
             raise InputError(path, f"not valid YAML ({e})", "fix the file's syntax") from None
         return cls.from_dict(data, source=str(path))
+
+
+def same_shells(a: Mapping | None, b: Mapping | None) -> bool:
+    """Whether two :meth:`Basis.to_dict` records are one basis, whatever ghosts each data set
+    made species (structures with and without vacancies train one model)."""
+    def strip(d):
+        return None if d is None else {k: v for k, v in d.items() if k != "ghosts"}
+
+    return strip(a) == strip(b)
 
 
 def builtin_basis(name: str) -> Basis:

@@ -6,7 +6,8 @@ edge j -> i (``edge_index[:, e] = (j, i)``) carries H_ij = H[orbitals of i, orbi
 Blocks are padded into the *union basis* of the :class:`~hampart.basis.Basis`: every block is a
 ``(u, u)`` array, ``u = basis.n_union``; entries a species (pair) lacks are zero, and
 :func:`block_masks` says which exist. Node blocks ``(n_atoms, u, u)`` are H_ii, edge blocks
-``(n_edges, u, u)`` are H_ij. Ghost atoms (Z = 0) own no orbitals: their blocks are all zero.
+``(n_edges, u, u)`` are H_ij. Ghost atoms of atomic number 0 own no orbitals: their blocks are
+all zero; a ghost ``-Z`` keeps element Z's orbitals and has Z's blocks (see :mod:`hampart.basis`).
 
 At the Gamma point H holds, for each atom pair, the sum over its periodic images. Extraction
 therefore needs at most one edge per ordered pair (``radius_graph`` guarantees it), and
@@ -37,29 +38,31 @@ __all__ = ["extract_blocks", "assemble_blocks", "block_entries", "block_masks",
 
 # ---------------------------------------------------------------------------- species tables
 def species_masks(basis) -> np.ndarray:
-    """``(max Z + 1, u)`` bool, indexed by atomic number: which union orbitals a species has.
-    Row 0 (ghosts) and elements outside the basis are all False."""
-    table = np.zeros((max(basis.elements, default=0) + 1, basis.n_union), dtype=bool)
-    for z in basis.elements:
+    """``(2 max Z + 1, u)`` bool, indexed by atomic number (a ghost's -Z wraps to the end):
+    which union orbitals a species has. Row 0 (orbital-less ghosts) and elements outside the
+    basis are all False."""
+    table = np.zeros((basis.table_rows(), basis.n_union), dtype=bool)
+    for z in basis.orbital_species:
         table[z] = basis.union_mask(z)
     return table
 
 
 def union_local_table(basis) -> np.ndarray:
-    """``(max Z + 1, u)`` int64: local orbital index (internal order) of each union slot for
-    each species, -1 where the species lacks that slot."""
-    table = np.full((max(basis.elements, default=0) + 1, basis.n_union), -1, dtype=np.int64)
-    for z in basis.elements:
+    """``(2 max Z + 1, u)`` int64, indexed by atomic number (negative wraps): local orbital
+    index (internal order) of each union slot for each species, -1 where it lacks that slot."""
+    table = np.full((basis.table_rows(), basis.n_union), -1, dtype=np.int64)
+    for z in basis.orbital_species:
         uidx = basis.union_index(z)
         table[z, uidx] = np.arange(len(uidx))
     return table
 
 
 def _union_slot_table(basis) -> np.ndarray:
-    """``(max Z + 1, max n_orb)`` int64: union slot of each local orbital of each species."""
+    """``(2 max Z + 1, max n_orb)`` int64, indexed by atomic number (negative wraps): union
+    slot of each local orbital of each species."""
     width = max((basis.n_orbitals(z) for z in basis.elements), default=0)
-    table = np.zeros((max(basis.elements, default=0) + 1, max(width, 1)), dtype=np.int64)
-    for z in basis.elements:
+    table = np.zeros((basis.table_rows(), max(width, 1)), dtype=np.int64)
+    for z in basis.orbital_species:
         uidx = basis.union_index(z)
         table[z, :len(uidx)] = uidx
     return table
@@ -178,10 +181,12 @@ def block_entries(blocks, atoms_row, atoms_col, numbers, offsets, basis):
     block k couples atom ``atoms_row[k]`` (rows) with ``atoms_col[k]`` (columns)."""
     rows, cols, vals = [], [], []
     zr, zc = numbers[atoms_row], numbers[atoms_col]
-    for z1 in basis.elements:
+    for z1 in basis.orbital_species:
         u1 = basis.union_index(z1)
         k1 = np.flatnonzero(zr == z1)
-        for z2 in basis.elements:
+        if not len(k1):
+            continue
+        for z2 in basis.orbital_species:
             k = k1[zc[k1] == z2]
             if not len(k):
                 continue

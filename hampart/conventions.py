@@ -119,7 +119,8 @@ def _global_layout(numbers, basis, source):
 def reorder_matrix(H, numbers, basis, frm: str, to: str, source: str = "matrix"):
     """``H`` (n_orb x n_orb, scipy sparse or dense) from order ``frm`` to order ``to``.
 
-    ``numbers`` ``(n_atoms,)`` atomic numbers (0 = ghost, no orbitals); ``basis`` a
+    ``numbers`` ``(n_atoms,)`` atomic numbers (0: ghost without orbitals; -Z: ghost with Z's
+    orbitals, converted as Z); ``basis`` a
     :class:`~hampart.basis.Basis`. Permutations are exact (values are only moved); the e3nn
     frame change and siesta's signs multiply by ``T H T^T``. Sparse in, csr out; dense in, ndarray out.
     """
@@ -129,11 +130,11 @@ def reorder_matrix(H, numbers, basis, frm: str, to: str, source: str = "matrix")
     if H.ndim != 2 or H.shape != (n_orb, n_orb):
         raise InputError(source, f"matrix is {H.shape}, the basis gives {n_orb} orbitals",
                          "pass the matrix of this structure computed with this basis")
-    species = basis.elements
+    species = basis.orbital_species
     if frm in _PERMUTATION_CODES and to in _PERMUTATION_CODES:
         # per species, a padded table local orbital -> local source orbital
         width = max((basis.n_orbitals(z) for z in species), default=0)
-        table = np.zeros((max(species, default=0) + 1, max(width, 1)), dtype=np.int64)
+        table = np.zeros((basis.table_rows(), max(width, 1)), dtype=np.int64)  # -Z wraps
         for z in species:
             p = permutation(basis.shells_of(z), frm, to)
             table[z, :len(p)] = p

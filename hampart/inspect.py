@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from ase.data import chemical_symbols
+from .basis import species_name
 
 from .command import Command
 
@@ -101,15 +101,15 @@ def inspect_dataset(path, rcut: float = 8.0, hamiltonian=None, basis=None,
     graph = radius_graph(s.positions, s.cell, s.pbc, rcut, images=images, source=s.source)
     report = {
         "path": str(path), "n_atoms": s.n_atoms,
-        "species": {("ghost" if z == 0 else chemical_symbols[z]): int(c)
+        "species": {("ghost" if z == 0 else species_name(z)): int(c)
                     for z, c in zip(zs, counts)},
-        "n_ghosts": int((s.numbers == 0).sum()),
+        "n_ghosts": int((s.numbers <= 0).sum()),
         "cell": np.asarray(s.cell).round(4).tolist(),
         "cell_lengths": np.linalg.norm(s.cell, axis=1).round(4).tolist(),
         "pbc": s.pbc.tolist(),
         "density_atoms_per_A3": s.n_atoms / volume if volume == volume else None,
         "basis": ds.basis.name,
-        "orbitals_per_species": {chemical_symbols[z]: ds.basis.n_orbitals(int(z)) for z in zs if z},
+        "orbitals_per_species": {species_name(z): ds.basis.n_orbitals(int(z)) for z in zs if z},
         "n_orbitals": int(ds.basis.orbital_offsets(s.numbers)[-1]),
         "rcut": rcut, "n_edges": graph.n_edges, "mean_degree": graph.n_edges / s.n_atoms,
         "merged_images": graph.merged, "meta": ds.meta,
@@ -134,7 +134,7 @@ def inspect_model(path) -> dict:
         "hyperparameters": dict(payload["model"]),
         "parameters": sum(p.numel() for p in model.parameters()),
         "basis": basis.name,
-        "shells": {chemical_symbols[z]: list(basis.shells_of(z)) for z in basis.elements},
+        "shells": {species_name(z): list(basis.shells_of(z)) for z in basis.species},
         "trained_on": info.get("parts"), "dtype": info.get("dtype"),
         "epochs_run": summary.get("epochs_run"), "stop": summary.get("stop"),
         "ranks": summary.get("ranks"),

@@ -34,7 +34,8 @@ EDGE_BLOCKS = "edge_blocks"
 FIELDS = {
     NODE_IDS: ("node", "[n]", "int64", "-", "global atom index; owned atoms first"),
     NODE_HOP: ("node", "[n]", "int64", "-", "hop distance from the owned set (0 = owned)"),
-    NUMBERS: ("node", "[n]", "int64", "-", "atomic number (0 = ghost atom, owns no orbitals)"),
+    NUMBERS: ("node", "[n]", "int64", "-", "atomic number (0: ghost without orbitals; -Z: ghost "
+              "keeping element Z's orbitals)"),
     POSITIONS: ("node", "[n, 3]", "float64", "Angstrom", "Cartesian positions"),
     CELL: ("graph", "[3, 3]", "float64", "Angstrom", "cell vectors as rows"),
     PBC: ("graph", "[3]", "bool", "-", "periodic along each cell vector"),

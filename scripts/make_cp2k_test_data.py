@@ -1,9 +1,12 @@
 """Make the small real CP2K datasets under tests/data (needs cp2k.psmp; minutes on 2 cores).
 
-    python scripts/make_cp2k_test_data.py [--cores 2] [--only si8|hfo2-szv|hfo2-dzvp]
+    python scripts/make_cp2k_test_data.py [--cores 2] [--only si8|si8-ghost|hfo2-szv|hfo2-dzvp]
 
 * ``cp2k-si8``: 8 Si atoms, diamond cell 5.431 A rattled by 0.1 A (ase, seed 3; written to
   si8.xyz and labelled from it), SZV, the defaults of ``hampart label --dft cp2k``.
+* ``cp2k-si8-ghost``: the structure of ``cp2k-si8`` with atom 0 a ghost keeping its Si orbitals
+  (a vacancy as CP2K's GHOST kind: basis functions, no potential, no electrons; written with
+  the extxyz column ``ghost``), labelled by ``hampart label si8-ghost.xyz --dft cp2k``.
 * ``cp2k-hfo2-rotation/<basis>/{a,b}``: a fluorite HfO2 primitive cell (1 Hf, 2 O) with
   rattled atoms, and the same cell rotated as a whole (positions and cell vectors) by a
   generic rotation R (scipy ``Rotation.random(random_state=11)``, in ``rotation.json``),
@@ -43,6 +46,20 @@ def si8(cores):
     print(out, json.load(open(os.path.join(out, "meta.json")))["wall_seconds"], "s")
 
 
+def si8_ghost(cores):
+    from hampart.generate.commands import LabelConfig, run_label
+    from hampart.io.structure import read_structure, write_structure
+
+    s = read_structure(os.path.join(DATA, "cp2k-si8", "structure.xyz"))
+    numbers = s.numbers.copy()
+    numbers[0] = -numbers[0]  # a vacancy that keeps the Si basis functions
+    write_structure("si8-ghost.xyz", Structure(numbers, s.positions, s.cell, s.pbc))
+    out = os.path.join(DATA, "cp2k-si8-ghost")
+    run_label(LabelConfig("si8-ghost.xyz", out, force=True, dft="cp2k", cores=cores))
+    os.remove("si8-ghost.xyz")
+    print(out, json.load(open(os.path.join(out, "meta.json")))["wall_seconds"], "s")
+
+
 def hfo2_cell():
     """Fluorite HfO2, primitive cell (a = 5.06 A; 1 Hf, 2 O), atoms rattled by 0.15 A (seed 5)
     so that no symmetry hides an orbital's mistake."""
@@ -76,9 +93,9 @@ def hfo2_rotation(basis, cores):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cores", type=int, default=2)
-    p.add_argument("--only", choices=("si8", "hfo2-szv", "hfo2-dzvp"))
+    p.add_argument("--only", choices=("si8", "si8-ghost", "hfo2-szv", "hfo2-dzvp"))
     a = p.parse_args()
-    jobs = {"si8": lambda: si8(a.cores),
+    jobs = {"si8": lambda: si8(a.cores), "si8-ghost": lambda: si8_ghost(a.cores),
             "hfo2-szv": lambda: hfo2_rotation("SZV-MOLOPT-SR-GTH", a.cores),
             "hfo2-dzvp": lambda: hfo2_rotation("DZVP-MOLOPT-SR-GTH", a.cores)}
     for name, job in jobs.items():

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from hampart.basis import Basis, builtin_basis, load_basis
+from hampart.basis import Basis, builtin_basis, load_basis, same_shells, species_name
 from hampart.errors import InputError
 
 
@@ -53,3 +53,38 @@ def test_missing_element_named():
     assert "x.xyz" in str(e.value)
     with pytest.raises(InputError, match="built-in"):
         load_basis("TZV2P")
+
+
+def test_ghost_keeps_the_orbitals_of_its_element():
+    b = builtin_basis("SZV")
+    assert b.shells_of(-72) == (0, 0, 1, 2) and b.n_orbitals(-8) == 4
+    assert b.union_index(-8).tolist() == b.union_index(8).tolist()
+    assert b.orbital_offsets([72, -8, 0, 8, -72]).tolist() == [0, 10, 14, 14, 18, 28]
+    assert b.table_rows() == 2 * 78 + 1 and b.table_rows([-118]) == 2 * 118 + 1
+    assert [species_name(z) for z in (8, -8, 0)] == ["O", "O_ghost", "X"]
+
+
+def test_ghost_species_come_from_the_data_and_files_record_them(tmp_path):
+    b = builtin_basis("SZV")
+    assert b.species == b.elements and b.ghosts == ()
+    g = b.with_ghosts([72, -8, -8, 8, 0])
+    assert g.ghosts == (8,) and g.species == b.elements + [-8]
+    assert g.with_ghosts([-8]) is g and b.with_ghosts([8, 0]) is b
+    assert g.to_dict()["ghosts"] == ["O"] and "ghosts" not in b.to_dict()
+    g.to_yaml(tmp_path / "g.yaml")
+    assert Basis.from_yaml(tmp_path / "g.yaml") == g
+    assert Basis.from_dict(b.to_dict()) == b  # a record from before ghosts loads as before
+    assert same_shells(g.to_dict(), b.to_dict()) and not same_shells(
+        g.to_dict(), builtin_basis("DZVP").to_dict())
+
+
+def test_ghost_of_an_unknown_element_is_named():
+    b = Basis({8: (0, 1)}, name="O-only")
+    with pytest.raises(InputError, match="Hf_ghost not in basis 'O-only'.*keeps its element"):
+        b.check([8, -72], source="s.xyz")
+    with pytest.raises(InputError, match="s.xyz.*Hf_ghost"):
+        b.with_ghosts([-72], source="s.xyz")
+    with pytest.raises(InputError, match="ghosts of element.*Hf without shells"):
+        Basis({8: (0, 1)}, ghosts=(72,))
+    with pytest.raises(InputError, match="not a list of element symbols"):
+        Basis.from_dict({"shells": {"O": [0, 1]}, "ghosts": "O"})

@@ -17,8 +17,18 @@ HF, O = 72, 8
 BASIS = Basis({HF: (0, 0, 1, 2), O: (0, 1)}, name="SZV-HfO")
 
 
-def structure(n=30, seed=0, ghosts=2):
-    return random_structure(n, np.diag([9.0, 9.5, 8.8]), seed=seed, ghosts=ghosts)
+def structure(n=30, seed=0, ghosts=2, kept=3):
+    """Hf/O with ``ghosts`` orbital-less ghosts (0) and ``kept`` ghosts keeping their element's
+    orbitals (-Z)."""
+    numbers, positions, cell = random_structure(n, np.diag([9.0, 9.5, 8.8]), seed=seed,
+                                                ghosts=ghosts)
+    numbers[np.flatnonzero(numbers)[:kept]] *= -1
+    return numbers, positions, cell
+
+
+def random_h(numbers, graph, basis, seed=1):
+    """Dense symmetric H whose atom-pair pattern is exactly the graph's (plus on-site)."""
+    return random_hamiltonian(numbers, graph, basis, seed=seed).toarray() / 2
 
 
 @pytest.fixture(scope="module")
@@ -62,16 +72,22 @@ def test_blocks_are_the_submatrices(system):
     assert not node[~node_mask].any() and not edge[~edge_mask].any()
     ghosts = numbers == 0
     assert not node[ghosts].any() and not node_mask[ghosts].any()
+    kept = np.flatnonzero(numbers < 0)  # ghosts keeping orbitals: blocks of their element
+    assert len(kept) == 3 and all(node[a][node_mask[a]].any() for a in kept)
+    assert all(node_mask[a].sum() == BASIS.n_orbitals(-numbers[a]) ** 2 for a in kept)
 
 
 def test_masks_per_species():
     table = species_masks(BASIS)
-    assert table.shape == (HF + 1, 10)
-    assert not table[0].any() and not table[1].any()
-    assert table[HF].all()
+    assert table.shape == (2 * HF + 1, 10)  # ghost rows -Z wrap to the end
+    assert not table[0].any() and not table[1].any() and not table[-1].any()
+    assert table[HF].all() and table[-HF].all()
     assert table[O].tolist() == [True, False, True, True, True] + [False] * 5
+    assert np.array_equal(table[-O], table[O]) and table[-O].sum() == 4
+    assert table.sum() == 2 * (10 + 4)  # only Hf, O and their ghosts own orbitals
     local = union_local_table(BASIS)
     assert local[O].tolist() == [0, -1, 1, 2, 3] + [-1] * 5
+    assert np.array_equal(local[-O], local[O]) and np.array_equal(local[-HF], local[HF])
     numbers = np.array([HF, O, 0])
     node_mask, edge_mask = block_masks(numbers, BASIS, np.array([[1, 0, 2], [0, 1, 1]]))
     assert node_mask[0].all() and node_mask[1].sum() == 16 and not node_mask[2].any()

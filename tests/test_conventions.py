@@ -124,7 +124,7 @@ def test_permutation_values():
 
 def test_reorder_round_trips_sparse_dense_and_e3nn():
     basis = Basis({8: (0, 1, 2), 1: (0, 1)})
-    numbers = np.array([8, 0, 1, 1, 8])  # with a ghost
+    numbers = np.array([8, 0, 1, -8, 1, 8])  # a ghost without orbitals, one keeping O's
     n = sum(basis.n_orbitals(int(z)) for z in numbers)
     rng = np.random.default_rng(3)
     H = rng.normal(size=(n, n))
@@ -136,6 +136,9 @@ def test_reorder_round_trips_sparse_dense_and_e3nn():
                                                                   "internal", "pyscf"))
     back = conventions.reorder_matrix(P, numbers, basis, "pyscf", "internal")
     assert np.array_equal(back.toarray(), H)
+    ghost = slice(9 + 4, 9 + 4 + 9)  # the O ghost's p shell is permuted as O's
+    perm = 9 + 4 + conventions.permutation((0, 1, 2), "internal", "pyscf")
+    assert np.array_equal(P.toarray()[ghost, ghost], H[np.ix_(perm, perm)])
     E = conventions.reorder_matrix(H, numbers, basis, "internal", "e3nn")
     back = conventions.reorder_matrix(sp.csr_matrix(E), numbers, basis, "e3nn", "internal")
     assert np.abs(back.toarray() - H).max() < 1e-12

@@ -26,6 +26,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
+from ..basis import same_shells
 from ..errors import InputError, InputWarning
 from ..io.atomic import atomic_file
 # model files live in hampart.model.io; save_model / load_model stay importable from here
@@ -169,7 +170,7 @@ def _load_parts(directories, ctx, n_layers, dtype):
     manifests = [load_manifest(d) for d in directories]
     first, where = manifests[0]["params"], directories[0]
     for d, m in zip(directories[1:], manifests[1:]):
-        if m["params"]["basis"] != first["basis"]:
+        if not same_shells(m["params"]["basis"], first["basis"]):
             raise InputError(d, f"was sliced with another basis than {where}",
                              "train on structures labelled in one basis")
         if abs(float(m["params"]["rcut"]) - float(first["rcut"])) > 1e-9:
@@ -242,10 +243,14 @@ def train(config: TrainConfig) -> dict:
             val_manifests, _, val_batches = _load_parts(val_dirs, ctx, n_layers, dtype)
             if ctx.is_main:
                 _warn_raw(val_dirs, val_manifests, n_layers)
-            if val_manifests[0]["params"]["basis"] != sliced["basis"]:
+            if not same_shells(val_manifests[0]["params"]["basis"], sliced["basis"]):
                 raise InputError(val_dirs[0], f"was sliced with another basis than {where}",
                                  "validate on a structure labelled in the training basis")
 
+        # every ghost species of the training and validation data gets its own heads
+        basis = Basis(basis.shells, basis.name, tuple(
+            {g for m in manifests + (val_manifests if val_dirs else [])
+             for g in Basis.from_dict(m["params"]["basis"], source=where).ghosts}))
         model = HamiltonianModel(basis=basis, **model_kwargs).to(device=ctx.device, dtype=dtype)
         params = [p for p in model.parameters() if p.requires_grad]
         if ctx.backend is not None:  # identical start on every rank

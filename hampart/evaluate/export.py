@@ -23,7 +23,9 @@ H_Gamma = sum over images of the couplings, one n x n matrix. The honest sisl fo
 Gamma-only Hamiltonian, ``nsc = [1, 1, 1]``: its eigenvalues at k = 0 are the Gamma-point ones,
 while other k points, band structures and TBtrans electrodes need the couplings per image,
 which a Gamma-point matrix does not hold. Atoms without orbitals (the synthetic generator's
-ghosts, Z = 0) are left out, since a sisl atom has at least one orbital.
+ghosts, Z = 0) are left out, since a sisl atom has at least one orbital. A ghost keeping element
+Z's orbitals (atomic number -Z, CP2K's GHOST) becomes a ``sisl.AtomGhost`` of Z with Z's
+orbitals, tagged ``<El>_ghost``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import os
 import numpy as np
 import scipy.sparse as sp
 
+from ..basis import species_name
 from ..errors import InputError
 from ..io.atomic import atomic_file
 
@@ -50,7 +53,8 @@ def _atoms(numbers, basis):
         for l in basis.shells_of(int(z)):
             zeta[l] = zeta.get(l, 0) + 1
             orbitals += [sisl.AtomicOrbital(l=l, m=m, zeta=zeta[l]) for m in range(-l, l + 1)]
-        species[int(z)] = sisl.Atom(int(z), orbitals)
+        species[int(z)] = (sisl.Atom(int(z), orbitals) if z > 0 else
+                           sisl.AtomGhost(-int(z), orbitals, tag=species_name(int(z))))
     return [species[int(z)] for z in numbers]
 
 

@@ -41,16 +41,20 @@ def _label_and_save(structure, out, basis, interaction_radius, meta, replace):
 
 
 def generate(material, seed=0, out="data/generated", vacancies=0.0, size=None, basis="SZV",
-             interaction_radius=None, replace=False, atoms=None) -> str:
+             interaction_radius=None, replace=False, atoms=None,
+             vacancy_orbitals=False) -> str:
     """Make a disordered ``material`` structure and its Hamiltonian; write the dataset ``out``.
 
     size: unit-cell repeats (n1, n2, n3) or N; atoms: about this many atoms instead (see
     :func:`make_structure`). Returns the dataset path. Refuses an existing ``out`` unless
-    ``replace``; nothing is written when anything fails.
+    ``replace``; nothing is written when anything fails. ``vacancy_orbitals``: vacancies are
+    ghosts keeping the anion's orbitals (-Z) instead of orbital-less ghosts (0).
     """
     _check_out(out, replace)
-    structure = make_structure(material, seed=seed, vacancies=vacancies, size=size, atoms=atoms)
+    structure = make_structure(material, seed=seed, vacancies=vacancies, size=size, atoms=atoms,
+                               vacancy_orbitals=vacancy_orbitals)
     meta = {"material": material, "seed": seed, "vacancies": vacancies,
+            **({"vacancy_orbitals": True} if vacancy_orbitals else {}),
             "size": None if size is None else np.broadcast_to(size, (3,)).tolist(),
             "atoms_requested": atoms, "structure": structure.source}
     return _label_and_save(structure, out, basis, interaction_radius, meta, replace)

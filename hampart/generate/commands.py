@@ -34,6 +34,7 @@ class GenerateConfig:
     interaction_radius: float | None = None
     force: bool = False
     atoms: int | None = None
+    vacancy_orbitals: bool = False
 
 
 def _add_common(p):
@@ -53,6 +54,9 @@ def _add_generate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--vacancies", type=float, default=0.0,
                    help="fraction of anion sites made ghost atoms (Z = 0), e.g. 0.1: HfO_1.8")
+    p.add_argument("--vacancy-orbitals", action="store_true", dest="vacancy_orbitals",
+                   help="vacancies keep the anion's orbitals (ghosts -Z, as CP2K's GHOST "
+                        "kinds: rows in H, a species of their own) instead of having none")
     size = p.add_mutually_exclusive_group()
     size.add_argument("--size", type=_size,
                       help="unit-cell repeats N or N1,N2,N3 (default: the paper's cell)")
@@ -67,10 +71,11 @@ def run_generate(c: GenerateConfig) -> int:
 
     out = generate(c.material, seed=c.seed, out=c.out, vacancies=c.vacancies, size=c.size,
                    basis=c.basis, interaction_radius=c.interaction_radius, replace=c.force,
-                   atoms=c.atoms)
+                   atoms=c.atoms, vacancy_orbitals=c.vacancy_orbitals)
     ds = load_dataset(out)
     s = ds.structure
-    print(f"{out}: {c.material}, {s.n_atoms} atoms ({int((s.numbers == 0).sum())} ghosts), "
+    kept = " keeping orbitals" if (s.numbers < 0).any() else ""
+    print(f"{out}: {c.material}, {s.n_atoms} atoms ({int((s.numbers <= 0).sum())} ghosts{kept}), "
           f"{ds.hamiltonian.shape[0]} orbitals, {ds.hamiltonian.nnz} nonzeros, "
           f"interaction radius {ds.meta['interaction_radius']} A")
     return 0
@@ -79,7 +84,7 @@ def run_generate(c: GenerateConfig) -> int:
 GENERATE = Command(
     "generate", "make a disordered structure and its synthetic Hamiltonian", _add_generate,
     lambda a: GenerateConfig(a.material, a.out, a.seed, a.vacancies, a.size, a.basis,
-                             a.interaction_radius, a.force, a.atoms),
+                             a.interaction_radius, a.force, a.atoms, a.vacancy_orbitals),
     run_generate)
 
 

@@ -28,7 +28,10 @@ The bond-frame |m| coupling of shells la and lb is
 Amplitudes depend only on (Z, shell, m) through a fixed seed, never on the structure's seed,
 so all structures share one 'physics'. Ghost atoms (Z = 0, vacancies) own no orbitals and are
 *absent* for H: they neither hop nor count in coordination numbers (a vacancy lowers its
-neighbours' CN and so changes their blocks).
+neighbours' CN and so changes their blocks). A ghost keeping element Z's orbitals (-Z, as CP2K's
+GHOST kinds) is a species of its own: Z's shells, on-site energies 0.5 Hartree above Z's (no
+potential at the vacancy), its own hopping and crystal-field amplitudes; like the orbital-less
+ghost it does not count in coordination numbers.
 
 The graph is :func:`hampart.graph.radius_graph` at r_int. An r_int of half the smallest periodic
 cell height or more is refused (InputError naming the largest safe radius), so no pair meets two
@@ -70,13 +73,16 @@ class SyntheticParams:
 
 @functools.lru_cache(maxsize=None)
 def _draw(*key, size=None):
-    """Deterministic uniform(-1, 1) numbers for an integer key (the shared 'physics')."""
-    return np.random.default_rng([PHYSICS_SEED, *[int(k) for k in key]]).uniform(-1.0, 1.0, size)
+    """Deterministic uniform(-1, 1) numbers for an integer key (the shared 'physics'); a
+    ghost's -Z is drawn as 1000 + Z (seeds are non-negative)."""
+    key = [int(k) if k >= 0 else 1000 - int(k) for k in key]
+    return np.random.default_rng([PHYSICS_SEED, *key]).uniform(-1.0, 1.0, size)
 
 
 def _onsite(z, a, l):
-    u = _draw(1, z, a, size=2)
-    return -0.6 + 0.25 * l + 0.15 * u[0], 0.01 * u[1]  # energy (Ha), CN slope (Ha per neighbour)
+    u = _draw(1, abs(z), a, size=2)
+    ghost = 0.5 if z < 0 else 0.0  # no potential at a ghost: its levels lie higher
+    return -0.6 + ghost + 0.25 * l + 0.15 * u[0], 0.01 * u[1]  # energy (Ha), CN slope (Ha)
 
 
 def _hop_amplitudes(zi, a, la, zj, b, lb):
@@ -122,7 +128,7 @@ def _csr_layout(numbers, counts, i, j):
     blocks ``(m,)`` and of the (k, k) blocks ``(n,)`` (offsets inside a row, not columns).
     """
     n = len(numbers)
-    atoms = np.flatnonzero(numbers > 0)
+    atoms = np.flatnonzero(numbers != 0)
     row = np.concatenate([i, j, atoms])
     col = np.concatenate([j, i, atoms])
     order = np.argsort(row * n + col)
@@ -173,7 +179,7 @@ def _synthetic_hamiltonian(structure, basis, p, return_info):
                          p.interaction_radius, source=source)
     j, i = graph.edge_index
     # one direction per pair: the lower species (then lower index) is i
-    keep = (numbers[i] > 0) & (numbers[j] > 0) & (
+    keep = (numbers[i] != 0) & (numbers[j] != 0) & (
         (numbers[i] < numbers[j]) | ((numbers[i] == numbers[j]) & (i < j)))
     i, j, shift = i[keep], j[keep], graph.edge_shift[keep]
     del graph, keep
@@ -183,6 +189,7 @@ def _synthetic_hamiltonian(structure, basis, p, return_info):
     d_all = vec_all.norm(dim=1)
     n = len(numbers)
     bond_cn = torch.sigmoid(-4.0 * (d_all - p.cn_radius)).numpy()
+    bond_cn = bond_cn * ((numbers[i] > 0) & (numbers[j] > 0))  # ghosts are no neighbours
     cn = np.bincount(i, bond_cn, minlength=n) + np.bincount(j, bond_cn, minlength=n)
 
     offsets = basis.orbital_offsets(numbers)
@@ -195,8 +202,9 @@ def _synthetic_hamiltonian(structure, basis, p, return_info):
 
     lmax = basis.lmax
     q = [orbital_from_e3nn(l) for l in range(lmax + 1)]
+    species = [z for z in basis.orbital_species if (numbers == z).any()]  # ghosts -Z included
     shells = {z: [(a, l, int(sum(2 * x + 1 for x in basis.shells_of(z)[:a])))
-                  for a, l in enumerate(basis.shells_of(z))] for z in basis.elements}
+                  for a, l in enumerate(basis.shells_of(z))] for z in species}
 
     def write(rows_first, cols_first, col_start, block):
         """Blocks ``(k, nr, nc)``: rows rows_first + r, columns cols_first + c, whose first
@@ -209,9 +217,9 @@ def _synthetic_hamiltonian(structure, basis, p, return_info):
 
     node_field = {z: torch.zeros(int((numbers == z).sum()), basis.n_orbitals(z),
                                  basis.n_orbitals(z), dtype=torch.float64)
-                  for z in basis.elements}
+                  for z in species}
     local_index = np.zeros(n, dtype=np.int64)  # index of an atom among its species
-    for z in basis.elements:
+    for z in species:
         local_index[numbers == z] = np.arange(int((numbers == z).sum()))
 
     for first in range(0, len(i), p.chunk_pairs):
@@ -225,8 +233,8 @@ def _synthetic_hamiltonian(structure, basis, p, return_info):
         radial_hop = p.hop_scale * torch.exp(-(d - 2.0) / p.hop_decay) * cut * env
         radial_field = p.field_scale * torch.exp(-(d - 2.0) / p.field_decay) * cut
         zi_c, zj_c = numbers[ic], numbers[jc]
-        for zi in basis.elements:
-            for zj in basis.elements:
+        for zi in species:
+            for zj in species:
                 if zj < zi:
                     continue
                 sel_np = np.flatnonzero((zi_c == zi) & (zj_c == zj))
@@ -261,10 +269,8 @@ def _synthetic_hamiltonian(structure, basis, p, return_info):
                 del proj
         del D
 
-    for z in basis.elements:
+    for z in species:
         atoms = np.flatnonzero(numbers == z)
-        if atoms.size == 0:
-            continue
         block = node_field[z]
         block = 0.5 * (block + block.transpose(1, 2))  # exactly symmetric node blocks
         for a, l, o in shells[z]:

@@ -129,7 +129,9 @@ def density(structure: Structure) -> float:
 
 def _formula(numbers) -> str:
     zs, counts = np.unique(numbers, return_counts=True)
-    return "".join(f"{chemical_symbols[z]}{c}" for z, c in zip(zs.tolist(), counts.tolist()))
+    from ..basis import species_name  # ghosts: X, <El>_ghost
+
+    return "".join(f"{species_name(z)}{c}" for z, c in zip(zs.tolist(), counts.tolist()))
 
 
 def analyse(structure: Structure, cutoff: float, centre: str | None = None,

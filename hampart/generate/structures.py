@@ -20,7 +20,9 @@ HfO2 cell is stretched to the paper's 52.3 x 26.2 x 26.3 Angstrom, and other HfO
 scaled to the same density (0.0832 atoms per cubic Angstrom). Disorder:
 Gaussian displacements (``rattle`` Angstrom), then pairs closer than ``min_distance`` are pushed
 apart. ``vacancies`` turns that fraction of the anion sites (O, Te, Ge, Si) into ghost atoms
-(atomic number 0) that keep their positions. Deterministic for a given seed.
+that keep their positions: atomic number 0 (no orbitals), or with ``vacancy_orbitals`` -Z,
+ghosts keeping the anion's orbitals as CP2K's GHOST kinds do. Deterministic for a given seed
+(the same sites either way).
 """
 
 from __future__ import annotations
@@ -117,7 +119,8 @@ def _repeats(key, spec, size, atoms):
 
 
 def make_structure(material: str, seed: int = 0, vacancies: float = 0.0, size=None,
-                   rattle: float | None = None, atoms: int | None = None) -> Structure:
+                   rattle: float | None = None, atoms: int | None = None,
+                   vacancy_orbitals: bool = False) -> Structure:
     """A disordered periodic structure; see the module docstring.
 
     size: unit-cell repeats ``(n1, n2, n3)`` or N (N x N x N); atoms: about this many atoms
@@ -158,6 +161,7 @@ def make_structure(material: str, seed: int = 0, vacancies: float = 0.0, size=No
     if vacancies > 0:
         sites = np.flatnonzero(numbers == spec.anion)
         chosen = rng.choice(sites, size=int(round(vacancies * sites.size)), replace=False)
-        numbers[chosen] = 0
+        numbers[chosen] = -spec.anion if vacancy_orbitals else 0
+    kept = ", vacancy_orbitals=True" if vacancy_orbitals else ""
     return Structure(numbers, positions, cell, np.ones(3, dtype=bool),
-                     source=f"{key}(seed={seed}, size={reps}, vacancies={vacancies})")
+                     source=f"{key}(seed={seed}, size={reps}, vacancies={vacancies}{kept})")

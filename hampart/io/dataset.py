@@ -2,11 +2,13 @@
 
 Layout (written by ``hampart generate`` and ``hampart label``, read by ``slice``/``evaluate``)::
 
-    DIR/structure.xyz   extended xyz: cell, pbc, positions (Angstrom); ghosts as X
+    DIR/structure.xyz   extended xyz: cell, pbc, positions (Angstrom); ghosts without orbitals
+                        as X, ghosts keeping an element's orbitals with the column ghost = T
     DIR/H.npz           scipy sparse H (Hartree), internal = CP2K orbital order
     DIR/S.npz           overlap S, same orbitals and order (optional: DFT data carry it,
                         the synthetic generator's orthogonal H has none)
-    DIR/basis.yaml      shells per element (hampart.basis.Basis)
+    DIR/basis.yaml      shells per element (hampart.basis.Basis); on loading, the ghosts of the
+                        structure become species of the basis (Basis.with_ghosts)
     DIR/meta.json       how it was made (generator, seed, interaction radius, ...)
 
 A user's own data enter as a structure file plus ``hamiltonian`` (.csr or .npz) and ``basis``.
@@ -21,9 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
-from ase.data import chemical_symbols
-
-from ..basis import BUILTIN_BASES, Basis, builtin_basis, load_basis
+from ..basis import BUILTIN_BASES, Basis, builtin_basis, load_basis, species_name
 from ..errors import InputError, InputWarning
 from .atomic import atomic_directory
 from .csr import read_matrix, write_matrix
@@ -55,7 +55,7 @@ def _matching_bases(numbers, n: int) -> list[str]:
     found = []
     for name in BUILTIN_BASES:
         candidate = builtin_basis(name)
-        if set(np.unique(numbers[numbers > 0]).tolist()) <= set(candidate.shells):
+        if set(np.unique(np.abs(numbers[numbers != 0])).tolist()) <= set(candidate.shells):
             if int(candidate.orbital_counts(numbers).sum()) == n:
                 found.append(name)
     return found
@@ -74,8 +74,8 @@ def check_matrix(H, structure: Structure, basis: Basis, source="hamiltonian") ->
                          "give the full square matrix")
     if H.shape[0] != expected:
         numbers = structure.numbers
-        zs, counts = np.unique(numbers[numbers > 0], return_counts=True)
-        per = ", ".join(f"{counts[k]} {chemical_symbols[z]} x {basis.n_orbitals(z)}"
+        zs, counts = np.unique(numbers[numbers != 0], return_counts=True)
+        per = ", ".join(f"{counts[k]} {species_name(z)} x {basis.n_orbitals(z)}"
                         for k, z in enumerate(zs))
         fits = _matching_bases(numbers, H.shape[0])
         hint = (f"the built-in basis {' or '.join(fits)} gives {H.shape[0]}: pass --basis "
@@ -121,8 +121,7 @@ def load_dataset(path, hamiltonian=None, basis=None) -> Dataset:
     structure = read_structure(structure_file)
     if basis is None:
         raise InputError(path, "no basis given", "pass --basis SZV, DZVP or a YAML file")
-    basis = load_basis(basis)
-    basis.check(structure.numbers, source=structure_file)
+    basis = load_basis(basis).with_ghosts(structure.numbers, source=structure_file)
     H = None
     if hamiltonian is not None:
         H = read_matrix(hamiltonian)

@@ -1,7 +1,13 @@
 """Atomic structures in and out, through ase.
 
 Positions in Angstrom; ``cell`` rows are the cell vectors (Angstrom); ``pbc`` per cell vector.
-Ghost atoms (vacancies) have atomic number 0, written as the symbol ``X``.
+Ghost atoms (vacancies) come in two kinds (see :mod:`hampart.basis`):
+
+* without orbitals: atomic number 0, written as the symbol ``X``;
+* keeping the orbitals of element Z (CP2K's ``GHOST``): atomic number ``-Z``, written in extended
+  xyz as the element's symbol with a per-atom logical column ``ghost`` that is ``T``
+  (``Properties=species:S:1:pos:R:3:ghost:L:1``). ase reads such a file as plain atoms of Z plus
+  an array ``ghost``; any format ase reads with a boolean per-atom array ``ghost`` works.
 
 Read: anything ase reads (extxyz, CIF, POSCAR, ...; of a multi-frame file the last frame, as
 ase does), and CP2K-style plain xyz whose comment line carries the cell: 3 lengths
@@ -56,8 +62,9 @@ class Structure:
             raise InputError(what, "positions and numbers differ in length", "fix the structure")
         if not np.isfinite(self.positions).all() or not np.isfinite(self.cell).all():
             raise InputError(what, "positions or cell contain NaN or infinity", "fix the file")
-        if (self.numbers < 0).any() or (self.numbers > 118).any():
-            raise InputError(what, "atomic numbers outside 0..118", "fix the element symbols")
+        if (np.abs(self.numbers) > 118).any():
+            raise InputError(what, "atomic numbers outside -118..118 (negative: a ghost "
+                             "keeping that element's orbitals)", "fix the element symbols")
         if self.pbc.any():
             lengths = np.linalg.norm(self.cell, axis=1)
             if (lengths[self.pbc] == 0).any() or abs(np.linalg.det(self.cell)) < 1e-8:
@@ -146,22 +153,34 @@ def read_structure(path, format: str | None = None) -> Structure:
             found = _cell_from_comment(f.readline(), path)
         if found is not None:
             cell, pbc = found, np.ones(3, dtype=bool)
-    structure = Structure(atoms.numbers, atoms.positions, cell, pbc, source=path)
+    numbers = np.asarray(atoms.numbers, dtype=np.int64)
+    if "ghost" in atoms.arrays:
+        ghost = np.asarray(atoms.arrays["ghost"])
+        if ghost.dtype != bool or ghost.shape != numbers.shape:
+            raise InputError(path, f"per-atom column 'ghost' is {ghost.dtype} {ghost.shape}, "
+                             "not one logical (T/F) per atom",
+                             "write it as ghost:L:1 in Properties, T for a ghost atom")
+        numbers = np.where(ghost, -np.abs(numbers), numbers)  # X (0) stays 0
+    structure = Structure(numbers, atoms.positions, cell, pbc, source=path)
     return structure.check()
 
 
 def write_structure(path, structure: Structure) -> None:
-    """Extended xyz with Lattice, pbc and positions in full precision; written atomically."""
+    """Extended xyz with Lattice, pbc and positions in full precision; written atomically.
+    Ghosts keeping orbitals (numbers < 0) add the logical column ``ghost``."""
     from ase.data import chemical_symbols
 
     structure.check()
-    symbols = np.array(["X"] + chemical_symbols[1:])[structure.numbers]
+    symbols = np.array(["X"] + chemical_symbols[1:])[np.abs(structure.numbers)]
     lattice = " ".join(f"{v:.17g}" for v in structure.cell.reshape(-1))
     lattice = f'Lattice="{lattice}" ' if structure.cell.any() else ""  # none for a molecule
     pbc = " ".join("T" if p else "F" for p in structure.pbc)
-    lines = [str(structure.n_atoms), f'{lattice}Properties=species:S:1:pos:R:3 pbc="{pbc}"']
-    lines += [f"{s} {x:.17g} {y:.17g} {z:.17g}"  # text is made line by line
-              for s, (x, y, z) in zip(symbols.tolist(), structure.positions.tolist())]
+    ghost = structure.numbers < 0
+    columns = "species:S:1:pos:R:3" + (":ghost:L:1" if ghost.any() else "")
+    flags = [" T" if g else " F" for g in ghost.tolist()] if ghost.any() else [""] * len(ghost)
+    lines = [str(structure.n_atoms), f'{lattice}Properties={columns} pbc="{pbc}"']
+    lines += [f"{s} {x:.17g} {y:.17g} {z:.17g}{g}"  # text is made line by line
+              for s, (x, y, z), g in zip(symbols.tolist(), structure.positions.tolist(), flags)]
     with atomic_file(path) as tmp:
         with open(tmp, "w") as f:
             f.write("\n".join(lines) + "\n")

@@ -3,7 +3,9 @@
 ``HamiltonianModel(basis, ...)(numbers, positions, cell, edge_index, edge_shift)`` returns
 ``(node_blocks (n, u, u), edge_blocks (m, u, u))`` in the **orbital basis** of the padded union
 basis (:class:`hampart.basis.Basis`; u = ``basis.n_union``), H in Hartree. Entries a species
-(pair) lacks are exactly zero; ghost atoms (Z = 0) take part as neighbours and get zero blocks.
+(pair) lacks are exactly zero; ghost atoms without orbitals (Z = 0) take part as neighbours and
+get zero blocks. A ghost keeping element Z's orbitals (atomic number -Z, a species of
+``basis.species``) is a species of its own: own embedding, node head and edge heads.
 
 Inputs (torch): numbers ``(n,)`` int64; positions ``(n, 3)`` Angstrom; cell ``(3, 3)`` rows are
 cell vectors; edge_index ``(2, m)`` int64 with ``edge_index[0]`` = sender j and
@@ -30,11 +32,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from ase.data import chemical_symbols
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from ..basis import load_basis
+from ..basis import load_basis, species_name
 from ..errors import InputError
 from .heads import EdgeHead, NodeHead, present_entries
 from .layers import EdgeBlock, EdgeGeometry, EquivariantLayerNorm, FeedForward, MessageBlock
@@ -92,9 +93,9 @@ class HamiltonianModel(nn.Module):
         c_edge = int(edge_channels or channels)
 
         self.edge_chunk = int(edge_chunk) if edge_chunk else None
-        species = [0] + list(self.basis.elements)
-        self.species = species  # species index -> Z; 0 = ghost
-        table = torch.full((119,), -1, dtype=torch.long)
+        species = [0] + list(self.basis.species)
+        self.species = species  # species index -> Z; 0 = ghost without orbitals, -Z ghost of Z
+        table = torch.full((2 * 118 + 1,), -1, dtype=torch.long)  # a ghost's -Z wraps to the end
         table[torch.tensor(species)] = torch.arange(len(species))
         self.register_buffer("species_of_z", table, persistent=False)
         self.embed = nn.Embedding(len(species), channels)
@@ -120,14 +121,14 @@ class HamiltonianModel(nn.Module):
         self._irreps_to_blocks = torch.as_tensor(np.asarray(layout.U, dtype=np.float64))
         self.node_heads = nn.ModuleDict()
         self.edge_heads = nn.ModuleDict()
-        for zi in self.basis.elements:
+        for zi in self.basis.species:
             self.node_heads[str(zi)] = NodeHead(layout, present_entries(layout, self.basis, zi, zi),
                                                 u * u, c_node, n_invariants)
             if onsite_channels:  # on-site blocks start at the bias (plus a fitted linear term)
                 with torch.no_grad():
                     for w in self.node_heads[str(zi)].weight:
                         w.zero_()
-            for zj in self.basis.elements:
+            for zj in self.basis.species:
                 ids = present_entries(layout, self.basis, zi, zj)
                 self.edge_heads[f"{zi}-{zj}"] = EdgeHead(layout, ids, u * u, lmax, mmax, c_edge)
 
@@ -135,9 +136,9 @@ class HamiltonianModel(nn.Module):
     def set_label_statistics(self, sums) -> None:
         """Node-head biases and head scales from :class:`~hampart.model.statistics.LabelSums`
         of the training labels (see that module for why)."""
-        if tuple(sums.species) != tuple(self.basis.elements):
-            raise InputError("label statistics", f"are for elements {sums.species}, the model "
-                             f"for {tuple(self.basis.elements)}", "compute them with this basis")
+        if tuple(sums.species) != tuple(self.basis.species):
+            raise InputError("label statistics", f"are for species {sums.species}, the model "
+                             f"for {tuple(self.basis.species)}", "compute them with this basis")
         u = self.basis.n_union
         U = self._irreps_to_blocks.to(sums.node_sum.device)
         mean_irreps = sums.node_mean().reshape(-1, u * u) @ U.T  # U orthogonal: blocks -> irreps
@@ -227,7 +228,7 @@ class HamiltonianModel(nn.Module):
         irreps = node_blocks.reshape(n_owned, u * u).double() @ U.T  # U orthogonal
         numbers = numbers[:n_owned]
         out = []
-        for z in self.basis.elements:
+        for z in self.basis.species:
             head = self.node_heads[str(z)]
             sel = (numbers == z) if atoms is None else (numbers == z) & atoms
             targets = self._head_targets(head, irreps[sel])
@@ -258,7 +259,7 @@ class HamiltonianModel(nn.Module):
         starts from the best linear on-site model in the neighbour sums, as the biases start
         from the species means. Species without atoms keep their weights."""
         c, p, offset = self.onsite.channels, self.onsite.n_invariants, 0
-        for z in self.basis.elements:
+        for z in self.basis.species:
             head = self.node_heads[str(z)]
             for L, (weight, w) in enumerate(zip(head.weight, head.place.width)):
                 k = c + (p + 1 if L == 0 else 0)
@@ -280,7 +281,7 @@ class HamiltonianModel(nn.Module):
         """Length of the vector :meth:`onsite_normal_equations` returns."""
         c, p = self.onsite.channels, self.onsite.n_invariants
         size = 0
-        for z in self.basis.elements:
+        for z in self.basis.species:
             for L, w in enumerate(self.node_heads[str(z)].place.width):
                 k = c + (p + 1 if L == 0 else 0)
                 size += k * (k + w)
@@ -332,15 +333,16 @@ class HamiltonianModel(nn.Module):
         if int(edge_index.min()) < 0 or int(edge_index.max()) >= n:
             raise InputError("edge_index", f"indices outside 0..{n - 1}",
                              "build the graph for these atoms (hampart.graph.radius_graph)")
-        bad = (numbers < 0) | (numbers > 118)
+        bad = (numbers < -118) | (numbers > 118)
         if not bool(bad.any()):
             bad = self.species_of_z[numbers] < 0
         if bool(bad.any()):
-            zs = sorted({int(z) for z in numbers[bad].tolist()})
-            names = ", ".join(chemical_symbols[z] if 0 <= z <= 118 else str(z) for z in zs)
-            have = ", ".join(chemical_symbols[z] for z in self.basis.elements)
-            raise InputError("numbers", f"element(s) {names} not covered by the model (it was "
-                             f"built for {have})", "train a model whose basis has these elements")
+            zs = sorted({int(z) for z in numbers[bad].tolist()}, key=abs)
+            names = ", ".join(species_name(z) if abs(z) <= 118 else str(z) for z in zs)
+            have = ", ".join(species_name(z) for z in self.basis.species)
+            raise InputError("numbers", f"species {names} not covered by the model (it was "
+                             f"built for {have})", "train a model on data with these species "
+                             "(a ghost keeping orbitals, <El>_ghost, is a species of its own)")
 
     # ------------------------------------------------------------------ forward
     def forward(self, numbers, positions, cell, edge_index, edge_shift,
@@ -440,7 +442,7 @@ class HamiltonianModel(nn.Module):
     def _node_irreps(self, x, numbers, scalars=None):
         u = self.basis.n_union
         rows, vals = [], []
-        for z in self.basis.elements:
+        for z in self.basis.species:
             idx = torch.nonzero(numbers == z).flatten()
             if idx.numel():
                 rows.append(idx)

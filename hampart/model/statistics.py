@@ -36,7 +36,7 @@ __all__ = ["LabelSums", "label_sums"]
 class LabelSums:
     """Sums over labelled outputs, per species (index k of ``species``) and species pair."""
 
-    species: tuple[int, ...]    # atomic numbers, the basis' elements
+    species: tuple[int, ...]    # atomic numbers, the basis' species (ghosts -Z included)
     node_sum: torch.Tensor      # float64 (S, u, u): sum of node blocks
     node_square: torch.Tensor   # float64 (S, u, u): sum of squared node blocks
     node_count: torch.Tensor    # float64 (S,): atoms
@@ -46,9 +46,9 @@ class LabelSums:
     @classmethod
     def zeros(cls, basis, device=None) -> "LabelSums":
         """Empty sums (a rank without partitions still takes part in the sum over ranks)."""
-        s, u = len(basis.elements), basis.n_union
+        s, u = len(basis.species), basis.n_union
         z = dict(dtype=torch.float64, device=device)
-        return cls(tuple(int(e) for e in basis.elements), torch.zeros(s, u, u, **z),
+        return cls(tuple(int(e) for e in basis.species), torch.zeros(s, u, u, **z),
                    torch.zeros(s, u, u, **z), torch.zeros(s, **z), torch.zeros(s, s, **z),
                    torch.zeros(s, s, **z))
 
@@ -108,9 +108,9 @@ class LabelSums:
     def summary(self, basis) -> dict:
         """Atoms per element, the scales and the per-element and per-pair values they pool, in
         milli-Hartree, for logs."""
-        from ase.data import chemical_symbols
+        from ..basis import species_name
 
-        names = [chemical_symbols[z] for z in self.species]
+        names = [species_name(z) for z in self.species]
         spread, rms = self.node_spread(basis).tolist(), self.edge_rms().tolist()
         atoms, entries = self.node_count.tolist(), self.edge_entries.tolist()
         seen = [k for k, c in enumerate(atoms) if c > 0]  # elements of the basis in the data
@@ -131,16 +131,16 @@ def _pooled(square_sum: torch.Tensor, count: torch.Tensor) -> float:
 def label_sums(basis, numbers, edge_index, node_blocks, edge_blocks) -> LabelSums:
     """Sums of the labels of one graph or partition: ``node_blocks`` ``(n_owned, u, u)`` for
     the first atoms, ``edge_blocks`` ``(m_owned, u, u)`` for the first edges (torch, any
-    device). Only entries the species have are counted; ghosts (Z = 0) are skipped."""
-    species = tuple(int(z) for z in basis.elements)
+    device). Only entries the species have are counted; ghosts without orbitals (Z = 0), and
+    ghosts that are no species of ``basis``, are skipped."""
+    species = tuple(int(z) for z in basis.species)
     device = node_blocks.device
-    table = torch.full((max(species) + 1,), -1, dtype=torch.long, device=device)
+    table = torch.full((2 * 118 + 1,), -1, dtype=torch.long, device=device)  # -Z wraps
     table[torch.tensor(species, device=device)] = torch.arange(len(species), device=device)
     n_owned, m_owned = node_blocks.shape[0], edge_blocks.shape[0]
     node_mask, edge_mask = block_masks_torch(numbers, edge_index, basis, n_owned, m_owned)
     s = len(species)
-    kind = table[numbers.clamp(max=table.shape[0] - 1)]
-    kind = torch.where(numbers < table.shape[0], kind, torch.full_like(kind, -1))
+    kind = table[numbers.clamp(-118, 118)]
 
     nodes = torch.where(node_mask, node_blocks.to(torch.float64), 0.0)
     k_node = kind[:n_owned]

@@ -106,6 +106,39 @@ def test_ghosts_own_no_orbitals_and_lower_coordination():
                   - full[o_old:o_old + 10, o_old:o_old + 10]).max() > 1e-3
 
 
+def test_ghosts_keeping_orbitals_are_a_species_with_rows_in_h():
+    s = make_structure("hfo2", seed=2, size=(2, 2, 2), vacancies=0.05, vacancy_orbitals=True)
+    plain = make_structure("hfo2", seed=2, size=(2, 2, 2), vacancies=0.05)
+    ghosts = np.flatnonzero(s.numbers < 0)
+    assert len(ghosts) == 3 and np.array_equal(np.flatnonzero(plain.numbers == 0), ghosts)
+    assert (s.numbers[ghosts] == -8).all() and np.array_equal(s.positions, plain.positions)
+    H = synthetic_hamiltonian(s, BASIS, PARAMS)
+    A = H.toarray()
+    off = BASIS.orbital_offsets(s.numbers)[:-1]
+    assert A.shape[0] == 32 * 10 + 64 * 4 and abs(H - H.T).max() == 0.0
+    g = off[ghosts[0]]
+    assert np.abs(A[g:g + 4, :g]).max() > 1e-3  # hops to its neighbours
+    # levels 0.5 Eh above an O's on average (no potential), not an O
+    o = off[s.numbers == 8]
+    assert 0.3 < A[off[ghosts], off[ghosts]].mean() - A[o, o].mean() < 0.7
+    # the real atoms see the ghost as the orbital-less one in their coordination: on-site
+    # blocks of a Hf far from every ghost are the same as with Z = 0 ghosts
+    B = synthetic_hamiltonian(plain, BASIS, PARAMS).toarray()
+    off_p = BASIS.orbital_offsets(plain.numbers)[:-1]
+    frac = (s.positions[:, None] - s.positions[ghosts][None]) @ np.linalg.inv(s.cell)
+    far = np.linalg.norm((frac - np.round(frac)) @ s.cell, axis=2).min(1) > PARAMS.interaction_radius
+    hf = np.flatnonzero(far & (s.numbers == 72))[0]
+    assert np.abs(A[off[hf]:off[hf] + 10, off[hf]:off[hf] + 10]
+                  - B[off_p[hf]:off_p[hf] + 10, off_p[hf]:off_p[hf] + 10]).max() < 1e-14
+    # exactly rotation covariant, ghost blocks included
+    R = _random_rotation(1)
+    H2 = synthetic_hamiltonian(Structure(s.numbers, s.positions @ R.T, s.cell @ R.T, s.pbc),
+                               BASIS, PARAMS).toarray()
+    D = torch.block_diag(*[block_rotation(BASIS.shells_of(int(z)), torch.tensor(R))
+                           for z in s.numbers if z]).numpy()
+    assert np.abs(D @ A @ D.T - H2).max() < 1e-12
+
+
 def test_refuses_radius_beyond_half_the_cell():
     s = make_structure("hfo2", seed=0, size=(2, 2, 2))
     with pytest.raises(InputError, match="below 5.2"):

@@ -61,3 +61,20 @@ def test_size_by_atom_count_keeps_the_density():
     assert make_structure("gst", atoms=1000).n_atoms == 1008
     with pytest.raises(InputError, match="both"):
         make_structure("si", size=2, atoms=64)
+
+
+def test_vacancies_keeping_orbitals_from_the_command(tmp_path, capsys):
+    from hampart.cli import main
+    from hampart.io.dataset import load_dataset
+
+    s = make_structure("hfo2", seed=1, vacancies=0.10, size=(3, 3, 3), vacancy_orbitals=True)
+    plain = make_structure("hfo2", seed=1, vacancies=0.10, size=(3, 3, 3))
+    assert np.array_equal(np.where(s.numbers < 0, 0, s.numbers), plain.numbers)
+    assert (s.numbers == -8).sum() == 22 and "vacancy_orbitals=True" in s.source
+    out = tmp_path / "hfox"
+    assert main(["generate", "hfo2", "--seed", "1", "--vacancies", "0.1", "--size", "2",
+                 "--interaction-radius", "4.5", "--vacancy-orbitals", "--out", str(out)]) == 0
+    assert "6 ghosts keeping orbitals" in capsys.readouterr().out
+    ds = load_dataset(out)
+    assert (ds.structure.numbers == -8).sum() == 6 and ds.basis.ghosts == (8,)
+    assert ds.hamiltonian.shape == (32 * 10 + 64 * 4,) * 2 and ds.meta["vacancy_orbitals"]

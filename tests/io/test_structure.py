@@ -27,6 +27,35 @@ def test_extxyz_round_trip_is_bitwise_with_ghosts(tmp_path):
     assert symbols.count("X") == int((s.numbers == 0).sum())
 
 
+def test_ghosts_keeping_orbitals_round_trip_as_a_ghost_column(tmp_path):
+    import ase.io
+
+    s = _triclinic(seed=4)
+    numbers = s.numbers.copy()
+    numbers[[3, 5]] = [-8, -72]
+    numbers[7] = 0
+    s = Structure(numbers, s.positions, s.cell, s.pbc)
+    write_structure(tmp_path / "g.xyz", s)
+    text = (tmp_path / "g.xyz").read_text().splitlines()
+    assert "Properties=species:S:1:pos:R:3:ghost:L:1" in text[1]
+    assert text[2 + 3].split()[::4] == ["O", "T"] and text[2 + 5].split()[::4] == ["Hf", "T"]
+    t = read_structure(tmp_path / "g.xyz")
+    assert t.numbers.tolist() == numbers.tolist() and np.array_equal(t.positions, s.positions)
+    atoms = ase.io.read(tmp_path / "g.xyz")  # plain ase: the element plus a ghost array
+    assert atoms.numbers[3] == 8 and atoms.arrays["ghost"].tolist().count(True) == 2
+    # without ghosts keeping orbitals the file has no ghost column (as before)
+    write_structure(tmp_path / "p.xyz", Structure(np.abs(numbers), s.positions, s.cell, s.pbc))
+    assert "ghost" not in (tmp_path / "p.xyz").read_text()
+
+
+def test_ghost_column_that_is_not_logical_is_refused(tmp_path):
+    path = tmp_path / "bad.xyz"
+    path.write_text('2\nLattice="5 0 0 0 5 0 0 0 5" Properties=species:S:1:pos:R:3:ghost:I:1 '
+                    'pbc="T T T"\nO 0 0 0 1\nO 1 1 1 0\n')
+    with pytest.raises(InputError, match="bad.xyz.*'ghost' is int"):
+        read_structure(path)
+
+
 def test_molecule_round_trip_has_no_cell(tmp_path):
     s = Structure([8, 1, 1], [[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]], np.zeros((3, 3)), False)
     write_structure(tmp_path / "w.xyz", s)

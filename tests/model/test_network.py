@@ -181,3 +181,41 @@ def test_edge_outputs_are_the_first_edges_blocks(structure, edge_chunk):
     assert eb.shape == (0, 10, 10) and torch.allclose(nb, n1, atol=1e-12)
     with pytest.raises(InputError, match="edge blocks"):
         _model(torch.float64)(z, pos, box, ei, es, edge_outputs=ei.shape[1] + 1)
+
+
+def test_ghost_keeping_orbitals_is_a_species_of_its_own(structure):
+    """A ghost of O (-8) and of Hf (-72): own embedding row and heads, blocks with the
+    element's orbitals, equivariant; a model without the ghost species refuses it."""
+    numbers, positions, cell = structure
+    numbers = numbers.copy()
+    numbers[np.flatnonzero(numbers == O)[:2]] = -O
+    numbers[np.flatnonzero(numbers == HF)[:1]] = -HF
+    basis = szv_basis().with_ghosts(numbers)
+    assert basis.species == [O, HF, -O, -HF]
+    torch.manual_seed(0)
+    model = _random_node_heads(HamiltonianModel(basis, **dict(PAPER_HYPERPARAMETERS, rcut=RCUT)))
+    model = model.double()
+    assert model.embed.num_embeddings == 5 and {"-8", "-72"} <= set(model.node_heads)
+    assert len(model.edge_heads) == 16 and "-8-72" in model.edge_heads
+    (z, pos, box, ei, es), _ = graph_tensors(numbers, positions, cell, RCUT)
+    rot = torch.tensor(Rotation.random(random_state=3).as_matrix())
+    with torch.no_grad():
+        nb, eb = model(z, pos, box, ei, es)
+        nb_r, eb_r = model(z, pos @ rot.T, box @ rot.T, ei, es)
+    d = so3.block_rotation(basis.union_shells, rot)
+    assert (d @ nb @ d.T - nb_r).abs().max() < 1e-10 * nb.abs().max()
+    assert (d @ eb @ d.T - eb_r).abs().max() < 1e-10 * eb.abs().max()
+    node_mask, edge_mask = block_masks_torch(z, ei, basis)
+    assert (nb[~node_mask] == 0).all() and (eb[~edge_mask] == 0).all()
+    ghost = z == -O
+    assert int(node_mask[ghost].sum()) == 2 * 4 * 4 and (nb[ghost][node_mask[ghost]] != 0).all()
+    touches = ((z[ei[0]] < 0) | (z[ei[1]] < 0)) & (z[ei[0]] != 0) & (z[ei[1]] != 0)
+    assert int(touches.sum()) > 10  # edges to and from these ghosts have blocks
+    assert (eb[touches].abs().sum((1, 2)) > 0).all()
+    # the ghost is not its element: the same atom as O gets another block
+    z_real = z.abs()
+    with torch.no_grad():
+        nb_real, _ = model(z_real, pos, box, ei, es)
+    assert (nb_real[ghost] - nb[ghost]).abs().max() > 1e-6
+    with pytest.raises(InputError, match="O_ghost.*not covered by the model"):
+        _model(torch.float64, layers=1)(z, pos, box, ei, es)

@@ -36,9 +36,9 @@ def _parts(data, halo, layers):
     return full, torch.as_tensor(nodes), torch.as_tensor(edges), batches, ids
 
 
-def _model(layers, **kw):
+def _model(layers, basis=None, **kw):
     torch.manual_seed(0)
-    model = HamiltonianModel(load_basis("SZV"), lmax=4, mmax=4, channels=8, ff_hidden=16,
+    model = HamiltonianModel(basis or load_basis("SZV"), lmax=4, mmax=4, channels=8, ff_hidden=16,
                              heads=2, layers=layers, rcut=RCUT, **kw).double()
     with torch.no_grad():  # node heads start at zero with neighbour sums: make them count here
         for head in model.node_heads.values():
@@ -104,3 +104,53 @@ def test_halo_l_gives_exact_owned_atoms(data, layers, options):
             got, want = pe[:b.n_owned_edges], full_edges[eid]
             assert torch.allclose(got[exact], want[exact], rtol=1e-12, atol=1e-12)
             assert not torch.allclose(got[~exact], want[~exact], rtol=1e-6, atol=1e-9)
+
+
+@pytest.fixture(scope="module")
+def ghost_data(data):
+    """The same cell with 3 of its 5 vacancies ghosts keeping O's orbitals (-8), the others
+    orbital-less (0), and a random H with exactly the graph's pattern (ghost rows included)."""
+    import numpy as np
+
+    from hampart.blocks import assemble_blocks
+    from hampart.graph import radius_graph
+    from hampart.io.structure import Structure
+
+    s, basis, _ = data
+    numbers = s.numbers.copy()
+    numbers[np.flatnonzero(numbers == 0)[:3]] = -8
+    s = Structure(numbers, s.positions, s.cell, s.pbc)
+    basis = basis.with_ghosts(numbers)
+    g = radius_graph(s.positions, s.cell, s.pbc, RCUT)
+    rng = np.random.default_rng(2)
+    u = basis.n_union
+    H = assemble_blocks(rng.normal(size=(s.n_atoms, u, u)), rng.normal(size=(g.n_edges, u, u)),
+                        numbers, basis, g.edge_index)
+    return s, basis, H
+
+
+def test_ghost_species_halo_l_plus_1_sums_to_full_graph(ghost_data):
+    layers, basis = 2, ghost_data[1]
+    full, tn, te, batches, _ = _parts(ghost_data, layers + 1, layers)
+    ghosts = full[0] == -8
+    assert int(ghosts.sum()) == 3 and tn[ghosts].abs().sum() > 0  # ghost rows are labelled
+    model = _model(layers, basis)
+    sse_full, count_full = block_loss(*model(*full), tn, te, full[0], full[3], basis)
+    sse_full.backward()
+    sse_full = sse_full.detach()
+    grads_full = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    assert {"node_heads.-8.bias", "embed.weight"} <= set(grads_full)
+    assert any(n.startswith("edge_heads.-8-72.") for n in grads_full)
+    model.zero_grad()
+    sse_sum, count_sum = 0.0, 0
+    for b in batches:
+        sse, count = block_loss(*model(*_inputs(b)), b.node_blocks, b.edge_blocks, b.numbers,
+                                b.edge_index, basis, b.node_exact, b.edge_exact)
+        sse.backward()
+        sse_sum, count_sum = sse_sum + sse.detach(), count_sum + int(count)
+    assert count_sum == int(count_full)
+    assert abs(float(sse_sum) - float(sse_full)) <= 1e-9 * float(sse_full)
+    for n, p in model.named_parameters():
+        if n in grads_full:
+            g_full = grads_full[n]
+            assert torch.allclose(p.grad, g_full, rtol=1e-9, atol=1e-9 * g_full.abs().max())
