@@ -36,6 +36,7 @@ from pathlib import Path
 
 import torch
 
+from hampart.errors import InputError
 from hampart.experiments import (Cell, Settings, check_dataset, environment, epoch_seconds,
                                  read_log, slice_cell, write_json, write_text)
 
@@ -209,4 +210,7 @@ def main(argv=None) -> list[dict]:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except InputError as error:  # a user's mistake: one line naming the file and the fix
+        sys.exit(f"{Path(__file__).name}: error: {error}")

@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
+from hampart.errors import InputError
 from hampart.experiments import (Cell, Settings, check_dataset, environment, latest_records,
                                  mean_spread, run_cell, write_json, write_text)
 
@@ -152,4 +154,7 @@ def report(out: Path, settings: Settings, seeds, parts: int) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except InputError as error:  # a user's mistake: one line naming the file and the fix
+        sys.exit(f"{Path(__file__).name}: error: {error}")

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
+from hampart.errors import InputError
 from hampart.experiments import (Cell, Settings, check_dataset, environment, latest_records,
                                  run_cell, write_json, write_text)
 
@@ -158,4 +160,7 @@ def main(argv=None) -> list[dict]:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except InputError as error:  # a user's mistake: one line naming the file and the fix
+        sys.exit(f"{Path(__file__).name}: error: {error}")

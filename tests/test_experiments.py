@@ -111,3 +111,16 @@ def test_bench_scaling_times_and_memory(tmp_path, monkeypatch):
     one, two = records
     assert two["stored_edges"] > one["stored_edges"] == one["n_edges"]
     assert "| 1 | 1 |" in table and "| 2 | 1 |" in table
+
+
+def test_a_test_structure_without_overlap_is_refused_before_any_work(tmp_path):
+    from hampart.errors import InputError
+
+    script = _script("examples/ablation_halo.py")
+    with pytest.raises(InputError, match="S.npz"):
+        script.main(["--data", str(DATA / "a"), "--test", str(DATA / "a"),
+                     "--out", str(tmp_path / "out")])
+    with pytest.raises(InputError, match="not a dataset directory"):
+        script.main(["--data", str(tmp_path / "missing"), "--test", str(DATA / "b"),
+                     "--out", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
