@@ -18,46 +18,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import statistics
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from hampart.distributed.trainer import TrainConfig, train
+from hampart.experiments import judge
 from hampart.model.io import load_model
-from hampart.evaluate.metrics import HARTREE_EV, block_errors, eigenvalues
-from hampart.evaluate.predict import predict_hamiltonian
-from hampart.graph import radius_graph
-from hampart.io.csr import read_matrix
-from hampart.io.dataset import load_dataset
 from hampart.model import PAPER_HYPERPARAMETERS
 from hampart.partition import slice_dataset
 
 MODELS = {"default": {}, "paper": PAPER_HYPERPARAMETERS, "invariants": {"onsite_invariants": True}}
-
-
-def judge(model, test_dir) -> dict:
-    """Errors of ``model``'s prediction for the dataset ``test_dir`` (needs S.npz)."""
-    data = load_dataset(test_dir)
-    s = data.structure
-    with torch.no_grad():
-        H, _ = predict_hamiltonian(model, model.basis, s, n_layers=model.layers_n, rcut=model.rcut)
-    graph = radius_graph(s.positions, s.cell, s.pbc, rcut=model.rcut)
-    out = block_errors(H, data.hamiltonian, s.numbers, model.basis, graph)
-    S = read_matrix(os.path.join(test_dir, "S.npz"))
-    e, e_ref = eigenvalues(H, S), eigenvalues(data.hamiltonian, S)
-    out["eig_l1_pct"] = 100 * float(np.abs(e - e_ref).sum() / np.abs(e_ref).sum())
-    out["eig_mae_meV"] = 1e3 * HARTREE_EV * float(np.abs(e - e_ref).mean())
-    electrons = data.meta.get("electrons") if hasattr(data, "meta") else None
-    if electrons:
-        homo = int(electrons) // 2 - 1  # closed shell, two electrons per state
-        out["gap_eV"] = HARTREE_EV * float(e[homo + 1] - e[homo])
-        out["gap_ref_eV"] = HARTREE_EV * float(e_ref[homo + 1] - e_ref[homo])
-    return out
 
 
 def main(argv=None) -> None:

@@ -11,7 +11,8 @@ no module may import one of a higher layer:
     3  model
     4  distributed
     5  evaluate
-    6  cli, command, inspect and every ``<area>.commands`` (the command line, which drives any)
+    6  cli, command, inspect, experiments and every ``<area>.commands`` (the command line and
+       the experiment scripts' shared code, which drive any)
 """
 
 import ast
@@ -31,7 +32,7 @@ LAYERS = {
     "model": 3,
     "distributed": 4,
     "evaluate": 5,
-    "cli": TOP, "command": TOP, "inspect": TOP,
+    "cli": TOP, "command": TOP, "inspect": TOP, "experiments": TOP,
 }
 
 
