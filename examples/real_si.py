@@ -15,9 +15,10 @@ quality, machine, versions, parameters and seeds. Everything is built in a tempo
 beside OUT and renamed to OUT at the end: a failure leaves nothing (the failing stage's log is
 printed).
 
-    python examples/real_si.py OUT                       # about 30-60 min on 2 cores
+    python examples/real_si.py OUT                       # 2 cores: see docs/real-data.md
     examples/real_si.sh OUT                              # installs what is missing first
     python examples/real_si.py OUT --train-data DIR --test-data DIR   # skip MD and CP2K
+    python examples/real_si.py table OUT/results.json    # the Markdown table of a run
 
 ``--train-data`` / ``--test-data`` take dataset directories already labelled (structure.xyz,
 H.npz, S.npz, basis.yaml, meta.json: what ``hampart label --dft cp2k`` writes).
@@ -305,7 +306,41 @@ def run(config: RealSiConfig) -> dict:
         }
         results["machine"]["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
         (work / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+        (work / "table.md").write_text(markdown_table(results))
     return results
+
+
+def _fmt(value, digits=3) -> str:
+    return "-" if value is None else f"{value:.{digits}g}"
+
+
+def markdown_table(results: dict) -> str:
+    """The errors beside the paper's a-HfO2 numbers, then each stage's time and load, as
+    Markdown (what docs/real-data.md shows; written to OUT/table.md)."""
+    e, paper = results["errors_on_test"], results["paper_a_hfo2"]
+    train, test = results["train"], results["test"]
+    run = (f"this run: a-Si, train {train['atoms']} atoms, test {test['atoms']} atoms, "
+           f"{results['training']['epochs_run']} epochs")
+    lines = [f"| | {run} | paper, a-HfO2 |", "| --- | --- | --- |",
+             f"| node MAE (mE_h) | {_fmt(e['node_mae_mEh'])} | "
+             f"{paper['node_mae_mEh'][0]}-{paper['node_mae_mEh'][1]} |",
+             f"| edge MAE (mE_h) | {_fmt(e['edge_mae_mEh'])} | "
+             f"{paper['edge_mae_mEh'][0]}-{paper['edge_mae_mEh'][1]} |",
+             f"| total MAE (meV) | {_fmt(e['total_mae_meV'])} | |",
+             f"| eigenvalue L1 (%) | {_fmt(e['eig_l1_percent'])} | {paper['eig_l1_percent']} |",
+             f"| eigenvalue MAE (meV) | {_fmt(e['eig_mae_meV'])} | |",
+             f"| gap: reference / predicted (eV), error (meV) | {_fmt(e['reference_gap_eV'])} / "
+             f"{_fmt(e['predicted_gap_eV'])}, {_fmt(e['gap_error_meV'])} | |",
+             "", "| stage | seconds | load average: mean / max |", "| --- | --- | --- |"]
+    for name, stage in results["stages"].items():
+        lines.append(f"| {name} | {stage['seconds']:.0f} | {stage['load_mean']:.1f} / "
+                     f"{stage['load_max']:.1f} |")
+    lines.append(f"| all | {results['total_seconds']:.0f} | |")
+    m = results["machine"]
+    lines += ["", f"{m['cpu']}, {m['usable_cpus']} usable CPUs; load average "
+              f"{m['load_average_at_start'][0]:.1f} at the start, "
+              f"{m['load_average_at_end'][0]:.1f} at the end."]
+    return "\n".join(lines) + "\n"
 
 
 def parse_args(argv=None) -> RealSiConfig:
@@ -342,6 +377,10 @@ def parse_args(argv=None) -> RealSiConfig:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["table"]:  # real_si.py table OUT/results.json: print its Markdown table
+        print(markdown_table(json.loads(Path(argv[1]).read_text())), end="")
+        return 0
     try:
         config = parse_args(argv)
         results = run(config)

@@ -74,6 +74,11 @@ def test_stages_on_committed_cp2k_data_write_one_results_json(real_si, tmp_path,
     assert results["parameters"]["extra"] == {"note": "test"}
     assert results["versions"]["torch"] and results["machine"]["usable_cpus"] >= 1
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+    table = (out / "table.md").read_text()
+    assert table == real_si.markdown_table(results)
+    assert f"| node MAE (mE_h) | {errors['node_mae_mEh']:.3g} | 2.2-2.7 |" in table
+    assert f"| eigenvalue L1 (%) | {errors['eig_l1_percent']:.3g} | 0.55 |" in table
+    assert "| train |" in table and "train 8 atoms, test 8 atoms, 2 epochs" in table
 
 
 def test_refusals_come_before_any_work(real_si, tmp_path, monkeypatch):
