@@ -1,7 +1,8 @@
 """Real amorphous silicon end to end, as a user runs it, with every number and stage time in JSON.
 
-1. ``hampart amorphize si``: a 216-atom training cell and an unseen, larger test cell (512
-   atoms), each by its own melt-quench seed;
+1. ``hampart amorphize si``: a 216-atom training cell and an unseen test cell (216 atoms by
+   default, ``--test-atoms 512`` for a larger one where CP2K has the memory and time: about
+   4 GB per process), each by its own melt-quench seed;
 2. ``hampart label --dft cp2k``: Kohn-Sham H and overlap S of both (PBE, SZV-MOLOPT-SR-GTH);
 3. ``hampart slice``: the training cell in METIS parts with a halo;
 4. ``mpirun -n RANKS hampart train``;
@@ -54,7 +55,7 @@ class RealSiConfig:
 
     out: str
     train_atoms: int = 216
-    test_atoms: int = 512
+    test_atoms: int = 216
     train_seed: int = 0           # melt-quench seed of the training cell
     test_seed: int = 1            # ... of the test cell
     potential: str | None = None  # amorphize --potential (None: hampart's default for Si)

