@@ -36,7 +36,7 @@ MODEL_FORMAT = "hampart-model"
 
 # Model options whose default changed after models were first saved: their value in files that
 # predate them. Training writes every such option into the file explicitly.
-BEFORE_OPTIONS = {"degree_embedding": False, "onsite_channels": 0}
+BEFORE_OPTIONS = {"degree_embedding": False, "onsite_channels": 0, "elements": None}
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,8 @@ def save_model(path, model, model_kwargs, basis, extra=None) -> None:
     """Atomic: ``{format, version, model (kwargs), basis, state_dict, info}``."""
     # options whose default has changed are written as the model has them, whatever was given
     built = {"degree_embedding": any(b.degree is not None for b in model.message),
-             "onsite_channels": model.onsite.channels if model.onsite is not None else 0}
+             "onsite_channels": model.onsite.channels if model.onsite is not None else 0,
+             "elements": list(model.elements)}
     payload = {"format": MODEL_FORMAT, "version": 1, "model": {**dict(model_kwargs), **built},
                "basis": basis.to_dict(), "state_dict": model.state_dict(),
                "info": dict(extra or {})}
@@ -286,6 +287,11 @@ def train(config: TrainConfig) -> dict:
                 raise InputError(val_dirs[0], f"was sliced with another basis than {where}",
                                  "validate on a structure labelled in the training basis")
 
+        # heads for the species the training data has (an untrained head would predict noise)
+        model_kwargs["elements"] = _data_elements(batches, ctx, model_kwargs["elements"], where)
+        for b in val_batches:
+            _refuse_unknown(b.numbers, model_kwargs["elements"], ", ".join(val_dirs),
+                            "validation data")
         model = HamiltonianModel(basis=basis, **model_kwargs).to(device=ctx.device, dtype=dtype)
         params = [p for p in model.parameters() if p.requires_grad]
         if ctx.backend is not None:  # identical start on every rank
@@ -413,6 +419,32 @@ def _default_option(key: str):
     return inspect.signature(HamiltonianModel.__init__).parameters[key].default
 
 
+def _data_elements(batches, ctx, given, where) -> list[int]:
+    """Atomic numbers (ghosts excepted) in all ranks' training partitions; with ``given``
+    (``--model '{"elements": [...]}'``) those, which must include the data's."""
+    count = torch.zeros(119, dtype=torch.float64, device=ctx.device)
+    for b in batches:
+        count += torch.bincount(b.numbers.long(), minlength=119).to(count)
+    count = launch.all_reduce_sum(ctx, count)
+    present = [z for z in range(1, 119) if float(count[z]) > 0]
+    if given is None:
+        return present
+    _refuse_unknown(torch.tensor(present, dtype=torch.long), given, where, "training data")
+    return sorted({int(z) for z in given})
+
+
+def _refuse_unknown(numbers, elements, where, what) -> None:
+    from ase.data import chemical_symbols
+
+    extra = sorted({int(z) for z in numbers.unique().tolist() if z} - set(map(int, elements)))
+    if extra:
+        have = ", ".join(chemical_symbols[int(z)] for z in elements)
+        raise InputError(where, f"the {what} has {', '.join(chemical_symbols[z] for z in extra)}"
+                         f", the model is built for {have} only",
+                         "train on data containing every element to predict, or add them to "
+                         "the model's elements")
+
+
 def _mean_degree(batches, rcut: float, ctx) -> float:
     """Mean over all ranks' owned atoms of sum_j envelope(r_ij): the typical neighbour count
     that ``attention_degree`` normalises by (owned atoms have all their incoming edges)."""
@@ -463,7 +495,7 @@ def _onsite_fit(model, batches, ctx) -> None:
 
 def _onsite_fit_size(model) -> int:
     c = model.onsite.channels
-    return sum((c + (L == 0)) * (c + (L == 0) + w) for z in model.basis.elements
+    return sum((c + (L == 0)) * (c + (L == 0) + w) for z in model.elements
                for L, w in enumerate(model.node_heads[str(z)].place.width))
 
 

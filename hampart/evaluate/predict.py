@@ -405,6 +405,15 @@ def predict_file(model_path, structure_path, out=None, images="refuse", max_atom
             raise InputError(structure_path, "directory without structure.xyz",
                              "give a structure file or a directory made by hampart generate")
     structure = read_structure(path)
+    unknown = model.unknown_elements(structure.numbers)
+    if unknown:  # no head for them: the model never saw these elements
+        from ase.data import chemical_symbols
+
+        names = ", ".join(chemical_symbols[z] for z in unknown)
+        have = ", ".join(chemical_symbols[z] for z in model.elements)
+        raise InputError(model_path, f"was trained on {have} only, not on {names} (in "
+                         f"{structure_path})", "predict structures of those elements, or train "
+                         f"on data containing {names}")
     _warn_untrained_elements(payload, structure, model_path)
     H, info = predict_hamiltonian(model, basis, structure, int(payload["model"].get("layers", 1)),
                                   float(payload["model"]["rcut"]), images=images,

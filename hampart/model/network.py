@@ -75,6 +75,9 @@ class HamiltonianModel(nn.Module):
     ``attention_degree`` (default None: the paper's softmax mean) turns each message into a
     normalised sum over neighbours (see :class:`~hampart.model.layers.MessageBlock`); give the
     mean envelope-weighted in-degree of the data (``hampart train`` resolves ``"auto"``).
+    ``elements`` (atomic numbers, default: every element of the basis) are the species the
+    model embeds and has output heads for: ``hampart train`` gives those of its training data,
+    so no head is left untrained; atoms of other elements are refused.
     """
 
     def __init__(self, basis, lmax: int = 4, mmax: int | None = None, channels: int = 16,
@@ -82,17 +85,18 @@ class HamiltonianModel(nn.Module):
                  n_radial: int = 16, radial_hidden: int = 64, edge_channels: int | None = None,
                  att_channels: int = 8, edge_chunk: int | None = None,
                  attention_degree: float | None = None, degree_embedding: bool = True,
-                 onsite_channels: int = 16):
+                 onsite_channels: int = 16, elements=None):
         super().__init__()
         self.basis = load_basis(basis)
         mmax = lmax if mmax is None else mmax
         self._check_args(lmax, mmax, channels, heads, layers, rcut, attention_degree)
+        self.elements = self._check_elements(elements)  # species with heads, atomic numbers
         self.lmax, self.mmax, self.channels = int(lmax), int(mmax), int(channels)
         self.layers_n, self.rcut = int(layers), float(rcut)
         c_edge = int(edge_channels or channels)
 
         self.edge_chunk = int(edge_chunk) if edge_chunk else None
-        species = [0] + list(self.basis.elements)
+        species = [0] + self.elements
         self.species = species  # species index -> Z; 0 = ghost
         table = torch.full((119,), -1, dtype=torch.long)
         table[torch.tensor(species)] = torch.arange(len(species))
@@ -118,14 +122,14 @@ class HamiltonianModel(nn.Module):
         self._irreps_to_blocks = torch.as_tensor(np.asarray(layout.U, dtype=np.float64))
         self.node_heads = nn.ModuleDict()
         self.edge_heads = nn.ModuleDict()
-        for zi in self.basis.elements:
+        for zi in self.elements:
             self.node_heads[str(zi)] = NodeHead(layout, present_entries(layout, self.basis, zi, zi),
                                                 u * u, c_node)
             if onsite_channels:  # on-site blocks start at the bias (plus a fitted linear term)
                 with torch.no_grad():
                     for w in self.node_heads[str(zi)].weight:
                         w.zero_()
-            for zj in self.basis.elements:
+            for zj in self.elements:
                 ids = present_entries(layout, self.basis, zi, zj)
                 self.edge_heads[f"{zi}-{zj}"] = EdgeHead(layout, ids, u * u, lmax, mmax, c_edge)
 
@@ -133,15 +137,16 @@ class HamiltonianModel(nn.Module):
     def set_label_statistics(self, sums) -> None:
         """Node-head biases and head scales from :class:`~hampart.model.statistics.LabelSums`
         of the training labels (see that module for why)."""
-        if tuple(sums.species) != tuple(self.basis.elements):
+        if not set(self.elements) <= set(sums.species):
             raise InputError("label statistics", f"are for elements {sums.species}, the model "
-                             f"for {tuple(self.basis.elements)}", "compute them with this basis")
+                             f"for {tuple(self.elements)}", "compute them with this basis")
         u = self.basis.n_union
         U = self._irreps_to_blocks.to(sums.node_sum.device)
         mean_irreps = sums.node_mean().reshape(-1, u * u) @ U.T  # U orthogonal: blocks -> irreps
         node_scale, edge_scale = sums.node_scale(self.basis), sums.edge_scale()
         for k, zi in enumerate(sums.species):
-            self.node_heads[str(zi)].set_statistics(mean_irreps[k], node_scale)
+            if str(zi) in self.node_heads:  # the basis' other elements have no head
+                self.node_heads[str(zi)].set_statistics(mean_irreps[k], node_scale)
         for head in self.edge_heads.values():
             head.scale.fill_(edge_scale)
 
@@ -212,7 +217,7 @@ class HamiltonianModel(nn.Module):
         irreps = node_blocks.reshape(n_owned, u * u).double() @ U.T  # U orthogonal
         numbers = numbers[:n_owned]
         out = []
-        for z in self.basis.elements:
+        for z in self.elements:
             head = self.node_heads[str(z)]
             sel = (numbers == z) if atoms is None else (numbers == z) & atoms
             targets = self._head_targets(head, irreps[sel])
@@ -242,7 +247,7 @@ class HamiltonianModel(nn.Module):
         starts from the best linear on-site model in the neighbour sums, as the biases start
         from the species means. Species without atoms keep their weights."""
         c, offset = self.onsite.channels, 0
-        for z in self.basis.elements:
+        for z in self.elements:
             head = self.node_heads[str(z)]
             for L, (weight, w) in enumerate(zip(head.weight, head.place.width)):
                 k = c + (L == 0)
@@ -263,6 +268,23 @@ class HamiltonianModel(nn.Module):
         return self.onsite is not None or any(b.degree is not None for b in self.message)
 
     # ------------------------------------------------------------------ checks
+    def _check_elements(self, elements) -> list[int]:
+        if elements is None:
+            return list(self.basis.elements)
+        zs = sorted({int(z) for z in elements})
+        extra = [z for z in zs if z not in self.basis.elements]
+        if not zs or extra:
+            names = ", ".join(chemical_symbols[z] if 0 < z <= 118 else str(z) for z in extra)
+            raise InputError("model elements", f"{list(elements)}: " + (
+                f"{names} not in basis '{self.basis.name}'" if extra else "none given"),
+                "give atomic numbers of elements the basis has")
+        return zs
+
+    def unknown_elements(self, numbers) -> list[int]:
+        """Atomic numbers (ghosts excepted) among ``numbers`` that the model has no heads for."""
+        zs = {int(z) for z in np.unique(np.asarray(numbers)) if z}
+        return sorted(zs - set(self.elements))
+
     def _check_args(self, lmax, mmax, channels, heads, layers, rcut, attention_degree):
         need = 2 * self.basis.lmax
         if lmax < need:
@@ -309,9 +331,9 @@ class HamiltonianModel(nn.Module):
         if bool(bad.any()):
             zs = sorted({int(z) for z in numbers[bad].tolist()})
             names = ", ".join(chemical_symbols[z] if 0 <= z <= 118 else str(z) for z in zs)
-            have = ", ".join(chemical_symbols[z] for z in self.basis.elements)
+            have = ", ".join(chemical_symbols[z] for z in self.elements)
             raise InputError("numbers", f"element(s) {names} not covered by the model (it was "
-                             f"built for {have})", "train a model whose basis has these elements")
+                             f"built for {have})", "train a model on data with these elements")
 
     # ------------------------------------------------------------------ forward
     def forward(self, numbers, positions, cell, edge_index, edge_shift,
@@ -409,7 +431,7 @@ class HamiltonianModel(nn.Module):
     def _node_irreps(self, x, numbers):
         u = self.basis.n_union
         rows, vals = [], []
-        for z in self.basis.elements:
+        for z in self.elements:
             idx = torch.nonzero(numbers == z).flatten()
             if idx.numel():
                 rows.append(idx)
