@@ -251,6 +251,11 @@ def train(config: TrainConfig) -> dict:
         basis = Basis(basis.shells, basis.name, tuple(
             {g for m in manifests + (val_manifests if val_dirs else [])
              for g in Basis.from_dict(m["params"]["basis"], source=where).ghosts}))
+        # heads for the species the training data has (an untrained head would predict noise)
+        model_kwargs["elements"] = _data_elements(batches, ctx, model_kwargs["elements"], where)
+        for b in val_batches:
+            _refuse_unknown(b.numbers, model_kwargs["elements"], ", ".join(val_dirs),
+                            "validation data")
         model = HamiltonianModel(basis=basis, **model_kwargs).to(device=ctx.device, dtype=dtype)
         params = [p for p in model.parameters() if p.requires_grad]
         if ctx.backend is not None:  # identical start on every rank
@@ -381,6 +386,35 @@ def _split_mae(sums, counts, prefix: str = "") -> dict:
     """Node and edge MAE in milli-Hartree from the ``(4,)`` sums and ``[node, edge]`` counts."""
     return {f"{prefix}node_mae_mEh": 1e3 * float(sums[2]) / max(counts[0], 1.0),
             f"{prefix}edge_mae_mEh": 1e3 * float(sums[3]) / max(counts[1], 1.0)}
+
+
+def _data_elements(batches, ctx, given, where) -> list[int]:
+    """Species in all ranks' training partitions (atomic numbers; -Z a ghost keeping Z's
+    orbitals; orbital-less ghosts excepted); with ``given`` (``--model '{"elements": [...]}'``)
+    those, which must include the data's."""
+    count = torch.zeros(2 * 118 + 1, dtype=torch.float64, device=ctx.device)
+    for b in batches:  # index z + 118: ghosts' negative numbers count too
+        count += torch.bincount(b.numbers.long() + 118, minlength=2 * 118 + 1).to(count)
+    count = launch.all_reduce_sum(ctx, count)
+    present = sorted((z for z in range(-118, 119) if z and float(count[z + 118]) > 0),
+                     key=lambda z: (z < 0, abs(z)))
+    if given is None:
+        return present
+    _refuse_unknown(torch.tensor(present, dtype=torch.long), given, where, "training data")
+    return sorted({int(z) for z in given}, key=lambda z: (z < 0, abs(z)))
+
+
+def _refuse_unknown(numbers, elements, where, what) -> None:
+    from ..basis import species_name
+
+    extra = sorted({int(z) for z in numbers.unique().tolist() if z} - set(map(int, elements)),
+                   key=abs)
+    if extra:
+        have = ", ".join(species_name(int(z)) for z in elements)
+        raise InputError(where, f"the {what} has {', '.join(species_name(z) for z in extra)}"
+                         f", the model is built for {have} only",
+                         "train on data containing every species to predict, or add them to "
+                         "the model's elements")
 
 
 def _mean_degree(batches, rcut: float, ctx) -> float:

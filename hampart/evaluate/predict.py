@@ -354,19 +354,19 @@ def predict_hamiltonian(model, basis, structure, n_layers: int, rcut: float,
     return H, info
 
 
-def _check_species(basis, structure, model_path) -> None:
+def _check_species(model, structure, model_path, structure_path) -> None:
     """InputError naming the model file when the structure has species the model has no heads
-    for (an element outside its basis, or a ghost keeping orbitals it was not trained with)."""
+    for (an element it was not trained on, or a ghost keeping orbitals it was not trained with)."""
     from ..basis import species_name
 
-    present = {int(z) for z in np.unique(structure.numbers) if z}
-    missing = sorted(present - set(basis.species), key=abs)
-    if missing:
-        raise InputError(model_path, f"has no species {', '.join(map(species_name, missing))} "
-                         f"of {structure.source or 'the structure'} (it has "
-                         f"{', '.join(map(species_name, basis.species))})",
-                         "train a model on data with these species (a ghost keeping an "
-                         "element's orbitals, <El>_ghost, is a species of its own)")
+    unknown = model.unknown_elements(structure.numbers)
+    if unknown:
+        names = ", ".join(map(species_name, unknown))
+        raise InputError(model_path, f"was trained on {', '.join(map(species_name, model.elements))}"
+                         f" only, not on {names} (in {structure_path})",
+                         f"predict structures of those species, or train on data containing "
+                         f"{names} (a ghost keeping an element's orbitals, <El>_ghost, is a "
+                         "species of its own)")
 
 
 def _warn_untrained_elements(payload, structure, model_path) -> None:
@@ -416,7 +416,7 @@ def predict_file(model_path, structure_path, out=None, images="refuse", max_atom
             raise InputError(structure_path, "directory without structure.xyz",
                              "give a structure file or a directory made by hampart generate")
     structure = read_structure(path)
-    _check_species(basis, structure, model_path)
+    _check_species(model, structure, model_path, structure_path)
     _warn_untrained_elements(payload, structure, model_path)
     H, info = predict_hamiltonian(model, basis, structure, int(payload["model"].get("layers", 1)),
                                   float(payload["model"]["rcut"]), images=images,

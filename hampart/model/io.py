@@ -26,7 +26,8 @@ MODEL_FORMAT = "hampart-model"
 
 # Model options whose default changed after models were first saved: their value in files that
 # predate them. Training writes every such option into the file explicitly.
-BEFORE_OPTIONS = {"degree_embedding": False, "onsite_channels": 0, "onsite_invariants": False}
+BEFORE_OPTIONS = {"degree_embedding": False, "onsite_channels": 0, "onsite_invariants": False,
+                  "elements": None}
 
 
 def default_option(key: str):
@@ -41,7 +42,8 @@ def save_model(path, model, model_kwargs, basis, extra=None) -> None:
     # options whose default has changed are written as the model has them, whatever was given
     built = {"degree_embedding": any(b.degree is not None for b in model.message),
              "onsite_channels": model.onsite.channels if model.onsite is not None else 0,
-             "onsite_invariants": bool(model.onsite is not None and model.onsite.n_invariants)}
+             "onsite_invariants": bool(model.onsite is not None and model.onsite.n_invariants),
+             "elements": list(model.elements)}
     payload = {"format": MODEL_FORMAT, "version": 1, "model": {**dict(model_kwargs), **built},
                "basis": basis.to_dict(), "state_dict": model.state_dict(),
                "info": dict(extra or {})}

@@ -103,7 +103,7 @@ def _saved_bytes(model, inputs, edge_outputs: int | None = None) -> int:
 def _random_graph(model, n_nodes: int, n_edges: int, device, dtype, seed: int = 0):
     """Atoms of the model's species at distinct points, ``n_edges`` random edges within rcut."""
     gen = torch.Generator().manual_seed(seed)
-    species = torch.tensor(list(model.basis.species))
+    species = torch.tensor(list(model.elements))
     numbers = species[torch.randint(len(species), (n_nodes,), generator=gen)]
     side = model.rcut * 0.5
     positions = torch.rand(n_nodes, 3, generator=gen, dtype=torch.float64) * side

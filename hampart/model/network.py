@@ -76,6 +76,9 @@ class HamiltonianModel(nn.Module):
     ``attention_degree`` (default None: the paper's softmax mean) turns each message into a
     normalised sum over neighbours (see :class:`~hampart.model.layers.MessageBlock`); give the
     mean envelope-weighted in-degree of the data (``hampart train`` resolves ``"auto"``).
+    ``elements`` (atomic numbers, -Z for a ghost keeping Z's orbitals; default: every species
+    of the basis) are the species the model embeds and has output heads for: ``hampart train``
+    gives those of its training data, so no head is left untrained; other atoms are refused.
     """
 
     def __init__(self, basis, lmax: int = 4, mmax: int | None = None, channels: int = 16,
@@ -83,17 +86,18 @@ class HamiltonianModel(nn.Module):
                  n_radial: int = 16, radial_hidden: int = 64, edge_channels: int | None = None,
                  att_channels: int = 8, edge_chunk: int | None = None,
                  attention_degree: float | None = None, degree_embedding: bool = True,
-                 onsite_channels: int = 16, onsite_invariants: bool = False):
+                 onsite_channels: int = 16, onsite_invariants: bool = False, elements=None):
         super().__init__()
         self.basis = load_basis(basis)
         mmax = lmax if mmax is None else mmax
         self._check_args(lmax, mmax, channels, heads, layers, rcut, attention_degree)
+        self.elements = self._check_elements(elements)  # species with heads, atomic numbers
         self.lmax, self.mmax, self.channels = int(lmax), int(mmax), int(channels)
         self.layers_n, self.rcut = int(layers), float(rcut)
         c_edge = int(edge_channels or channels)
 
         self.edge_chunk = int(edge_chunk) if edge_chunk else None
-        species = [0] + list(self.basis.species)
+        species = [0] + self.elements
         self.species = species  # species index -> Z; 0 = ghost without orbitals, -Z ghost of Z
         table = torch.full((2 * 118 + 1,), -1, dtype=torch.long)  # a ghost's -Z wraps to the end
         table[torch.tensor(species)] = torch.arange(len(species))
@@ -121,14 +125,14 @@ class HamiltonianModel(nn.Module):
         self._irreps_to_blocks = torch.as_tensor(np.asarray(layout.U, dtype=np.float64))
         self.node_heads = nn.ModuleDict()
         self.edge_heads = nn.ModuleDict()
-        for zi in self.basis.species:
+        for zi in self.elements:
             self.node_heads[str(zi)] = NodeHead(layout, present_entries(layout, self.basis, zi, zi),
                                                 u * u, c_node, n_invariants)
             if onsite_channels:  # on-site blocks start at the bias (plus a fitted linear term)
                 with torch.no_grad():
                     for w in self.node_heads[str(zi)].weight:
                         w.zero_()
-            for zj in self.basis.species:
+            for zj in self.elements:
                 ids = present_entries(layout, self.basis, zi, zj)
                 self.edge_heads[f"{zi}-{zj}"] = EdgeHead(layout, ids, u * u, lmax, mmax, c_edge)
 
@@ -136,15 +140,16 @@ class HamiltonianModel(nn.Module):
     def set_label_statistics(self, sums) -> None:
         """Node-head biases and head scales from :class:`~hampart.model.statistics.LabelSums`
         of the training labels (see that module for why)."""
-        if tuple(sums.species) != tuple(self.basis.species):
-            raise InputError("label statistics", f"are for species {sums.species}, the model "
-                             f"for {tuple(self.basis.species)}", "compute them with this basis")
+        if not set(self.elements) <= set(sums.species):
+            raise InputError("label statistics", f"are for elements {sums.species}, the model "
+                             f"for {tuple(self.elements)}", "compute them with this basis")
         u = self.basis.n_union
         U = self._irreps_to_blocks.to(sums.node_sum.device)
         mean_irreps = sums.node_mean().reshape(-1, u * u) @ U.T  # U orthogonal: blocks -> irreps
         node_scale, edge_scale = sums.node_scale(self.basis), sums.edge_scale()
         for k, zi in enumerate(sums.species):
-            self.node_heads[str(zi)].set_statistics(mean_irreps[k], node_scale)
+            if str(zi) in self.node_heads:  # the basis' other elements have no head
+                self.node_heads[str(zi)].set_statistics(mean_irreps[k], node_scale)
         for head in self.edge_heads.values():
             head.scale.fill_(edge_scale)
 
@@ -228,7 +233,7 @@ class HamiltonianModel(nn.Module):
         irreps = node_blocks.reshape(n_owned, u * u).double() @ U.T  # U orthogonal
         numbers = numbers[:n_owned]
         out = []
-        for z in self.basis.species:
+        for z in self.elements:
             head = self.node_heads[str(z)]
             sel = (numbers == z) if atoms is None else (numbers == z) & atoms
             targets = self._head_targets(head, irreps[sel])
@@ -259,7 +264,7 @@ class HamiltonianModel(nn.Module):
         starts from the best linear on-site model in the neighbour sums, as the biases start
         from the species means. Species without atoms keep their weights."""
         c, p, offset = self.onsite.channels, self.onsite.n_invariants, 0
-        for z in self.basis.species:
+        for z in self.elements:
             head = self.node_heads[str(z)]
             for L, (weight, w) in enumerate(zip(head.weight, head.place.width)):
                 k = c + (p + 1 if L == 0 else 0)
@@ -281,7 +286,7 @@ class HamiltonianModel(nn.Module):
         """Length of the vector :meth:`onsite_normal_equations` returns."""
         c, p = self.onsite.channels, self.onsite.n_invariants
         size = 0
-        for z in self.basis.species:
+        for z in self.elements:
             for L, w in enumerate(self.node_heads[str(z)].place.width):
                 k = c + (p + 1 if L == 0 else 0)
                 size += k * (k + w)
@@ -293,6 +298,24 @@ class HamiltonianModel(nn.Module):
         return self.onsite is not None or any(b.degree is not None for b in self.message)
 
     # ------------------------------------------------------------------ checks
+    def _check_elements(self, elements) -> list[int]:
+        if elements is None:
+            return list(self.basis.species)
+        zs = sorted({int(z) for z in elements}, key=lambda z: (z < 0, abs(z)))
+        extra = [z for z in zs if z not in self.basis.species]
+        if not zs or extra:
+            names = ", ".join(species_name(z) if 0 < abs(z) <= 118 else str(z) for z in extra)
+            raise InputError("model elements", f"{list(elements)}: " + (
+                f"{names} not in basis '{self.basis.name}'" if extra else "none given"),
+                "give atomic numbers of elements the basis has")
+        return zs
+
+    def unknown_elements(self, numbers) -> list[int]:
+        """Species (atomic numbers; -Z a ghost keeping Z's orbitals; orbital-less ghosts
+        excepted) among ``numbers`` that the model has no heads for."""
+        zs = {int(z) for z in np.unique(np.asarray(numbers)) if z}
+        return sorted(zs - set(self.elements))
+
     def _check_args(self, lmax, mmax, channels, heads, layers, rcut, attention_degree):
         need = 2 * self.basis.lmax
         if lmax < need:
@@ -339,7 +362,7 @@ class HamiltonianModel(nn.Module):
         if bool(bad.any()):
             zs = sorted({int(z) for z in numbers[bad].tolist()}, key=abs)
             names = ", ".join(species_name(z) if abs(z) <= 118 else str(z) for z in zs)
-            have = ", ".join(species_name(z) for z in self.basis.species)
+            have = ", ".join(species_name(z) for z in self.elements)
             raise InputError("numbers", f"species {names} not covered by the model (it was "
                              f"built for {have})", "train a model on data with these species "
                              "(a ghost keeping orbitals, <El>_ghost, is a species of its own)")
@@ -442,7 +465,7 @@ class HamiltonianModel(nn.Module):
     def _node_irreps(self, x, numbers, scalars=None):
         u = self.basis.n_union
         rows, vals = [], []
-        for z in self.basis.species:
+        for z in self.elements:
             idx = torch.nonzero(numbers == z).flatten()
             if idx.numel():
                 rows.append(idx)

@@ -176,7 +176,7 @@ def test_slice_train_predict_evaluate_inspect_export(tmp_path, capsys):
     kwargs = dict(MODEL, rcut=4.0)
     plain = HamiltonianModel(load_dataset(SI8).basis, **kwargs)
     save_model(tmp_path / "plain.pt", plain, kwargs, load_dataset(SI8).basis)
-    with pytest.raises(InputError, match=r"plain.pt: has no species Si_ghost of .*structure"):
+    with pytest.raises(InputError, match=r"plain.pt: was trained on Si only, not on Si_ghost \(in .*cp2k-si8-ghost"):
         run_predict(PredictConfig(str(tmp_path / "plain.pt"), GHOST, str(tmp_path / "x.npz"),
                                   images="minimum", dtype="float64"))
     assert not (tmp_path / "x.npz").exists()

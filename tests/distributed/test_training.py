@@ -172,8 +172,8 @@ def test_several_structures_train_together(parts, tmp_path):
     basis = Basis.from_dict(load_manifest(parts_a)["params"]["basis"])
     batches = [load_batch(d, k, 1, dtype=torch.float64)
                for d, n in ((parts_a, 3), (parts_b, 2)) for k in range(n)]
-    torch.manual_seed(0)
-    model = HamiltonianModel(basis, rcut=4.0, **MODEL).to(torch.float64)
+    torch.manual_seed(0)  # the trainer builds heads for the training data's species only
+    model = HamiltonianModel(basis, rcut=4.0, elements=[8, 72], **MODEL).to(torch.float64)
     # the trainer's start, over both structures: mean degree, neighbour-sum standardisation,
     # label statistics, then the least-squares on-site fit
     degree = sum(float(envelope((b.positions[b.edge_index[0, :b.n_owned_edges]]
@@ -309,8 +309,8 @@ def test_neighbour_sums_are_normalised_saved_and_older_files_still_load(parts, t
     assert saved["model"]["onsite_invariants"] is False  # written, as every changed option
     plain_kw = {k: v for k, v in saved["model"].items()
                 if k not in ("onsite_channels", "degree_embedding", "onsite_invariants",
-                             "attention_degree")}
-    assert plain_kw == old
+                             "attention_degree", "elements")}
+    assert plain_kw == old and saved["model"]["elements"] == [8, 72]
     from hampart.model import HamiltonianModel
 
     before = HamiltonianModel(plain.basis, **old, degree_embedding=False, onsite_channels=0)
@@ -348,3 +348,35 @@ def test_node_weight_scales_the_on_site_gradient_and_logs_both_errors(parts, tmp
     node_part = grads[2.0] - grads[1.0]
     assert node_part.abs().max() > 0
     torch.testing.assert_close(grads[10.0], grads[1.0] + 9 * node_part)
+
+
+def test_heads_for_the_training_species_only_older_files_load_others_refused(parts, tmp_path):
+    """The basis (SZV) has eight elements, the data Hf and O: the model is built, saved and
+    loaded with heads for those two; predicting Si with it is refused naming the model file;
+    a file from before (no ``elements``) loads with every element of its basis."""
+    from hampart.distributed.trainer import save_model
+    from hampart.evaluate.predict import predict_file
+    from hampart.generate import make_structure
+    from hampart.io.structure import write_structure
+    from hampart.model import HamiltonianModel
+
+    root, parts_dir, _ = parts
+    train(_config(parts_dir, tmp_path / "run", epochs=1))
+    path = tmp_path / "run" / "model.pt"
+    model, payload = load_model(path, dtype=torch.float64)
+    assert len(model.basis.elements) == 8
+    assert payload["model"]["elements"] == [8, 72] == model.elements
+    assert set(model.node_heads) == {"8", "72"} and len(model.edge_heads) == 4
+    write_structure(tmp_path / "si.xyz", make_structure("si", size=(3, 3, 3)))
+    with pytest.raises(InputError, match=r"model\.pt: was trained on O, Hf only, not on Si"):
+        predict_file(path, tmp_path / "si.xyz")
+    assert not (tmp_path / "H.npz").exists()
+
+    kwargs = {k: v for k, v in payload["model"].items() if k != "elements"}
+    older = HamiltonianModel(model.basis, **kwargs)
+    save_model(tmp_path / "old.pt", older, kwargs, model.basis)
+    old = torch.load(tmp_path / "old.pt", weights_only=True)
+    del old["model"]["elements"]  # as written before the option existed
+    torch.save(old, tmp_path / "old.pt")
+    loaded, _ = load_model(tmp_path / "old.pt")
+    assert loaded.elements == list(model.basis.elements) and len(loaded.edge_heads) == 64

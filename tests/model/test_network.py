@@ -130,6 +130,39 @@ def test_bad_input(structure):
         model(z, pos[:-1], box, ei, es)
 
 
+def test_heads_only_for_the_given_elements(structure):
+    """``elements``: heads and embedding for those species only; the blocks of those species are
+    what a model of the whole basis with the same weights predicts; others are refused."""
+    numbers, positions, cell = structure
+    (z, pos, box, ei, es), _ = graph_tensors(numbers, positions, cell, RCUT)
+    basis = Basis({HF: (0, 0, 1, 2), O: (0, 1), 14: (0, 1), 1: (0,)}, name="SZV-HfOSiH")
+    full = _random_node_heads(HamiltonianModel(basis, rcut=RCUT, lmax=4, mmax=2, channels=8,
+                                               heads=2)).double()
+    torch.manual_seed(1)
+    small = HamiltonianModel(basis, rcut=RCUT, lmax=4, mmax=2, channels=8, heads=2,
+                             elements=[O, HF]).double()
+    assert small.elements == [O, HF] and set(small.node_heads) == {"8", "72"}
+    assert set(small.edge_heads) == {"8-8", "8-72", "72-8", "72-72"}
+    n_small = sum(p.numel() for p in small.parameters())
+    assert n_small < sum(p.numel() for p in full.parameters())
+    # the same weights where both have them (the embedding rows of ghost, O and Hf)
+    state = {k: v for k, v in full.state_dict().items() if k in small.state_dict()}
+    rows = torch.tensor([full.species.index(zz) for zz in small.species])
+    state["embed.weight"] = full.embed.weight[rows]
+    if small.onsite is not None:
+        state["onsite.species.weight"] = full.onsite.species.weight[rows]
+    small.load_state_dict(state)
+    for a, b in zip(small(z, pos, box, ei, es), full(z, pos, box, ei, es)):
+        assert torch.allclose(a, b, atol=1e-12)
+    zz = z.clone()
+    zz[0] = 14  # Si: in the basis, not in the model's elements
+    assert small.unknown_elements(zz.numpy()) == [14] and full.unknown_elements(zz.numpy()) == []
+    with pytest.raises(InputError, match="Si"):
+        small(zz, pos, box, ei, es)
+    with pytest.raises(InputError, match="Pt not in basis"):
+        HamiltonianModel(basis, elements=[O, 78])
+
+
 def test_basis_with_f_shells_needs_lmax_6():
     basis = Basis({HF: (0, 1, 2, 3)})
     with pytest.raises(InputError, match="lmax >= 6"):
