@@ -9,7 +9,8 @@ the numbers in docs/model.md come from), ``hampart train`` (one process, Adam at
 predict the test structure, then node / edge MAE (mE_h, elements of the blocks within r_cut),
 the paper's relative eigenvalue error ||e - e_ref||_1 / ||e_ref||_1 of H c = E S c with the test
 set's S, eigenvalue MAE, and the band gap from the electron count in the test set's meta.json.
-``--stages 300 600 ...`` resumes one run and evaluates after each (accuracy against epochs).
+``--stages 300 600 ...`` resumes one run and evaluates after each (accuracy against epochs);
+``--resume`` continues runs from their checkpoints in OUT.
 Writes one JSON line per evaluation to OUT/results.jsonl and a Markdown summary to OUT/table.md
 (mean +- standard deviation over seeds).
 """
@@ -33,10 +34,18 @@ from hampart.evaluate.predict import predict_hamiltonian
 from hampart.graph import radius_graph
 from hampart.io.csr import read_matrix
 from hampart.io.dataset import load_dataset
-from hampart.model import PAPER_HYPERPARAMETERS
+from hampart.model import OFFICIAL_HYPERPARAMETERS, PAPER_HYPERPARAMETERS
 from hampart.partition import slice_dataset
 
-MODELS = {"default": {}, "paper": PAPER_HYPERPARAMETERS}
+# named configurations: hampart's default, the paper's network, each option from the paper's
+# code alone on top of the default, and the paper's network with all of them ("official")
+MODELS = {"default": {}, "paper": PAPER_HYPERPARAMETERS,
+          "edge-embedding": {"edge_embedding": True},
+          "message-3c": {"message_edges": True},
+          "radial-species": {"radial_species": True},
+          "attention": {"att_channels": 16, "attention_norm": True, "value_channels": 16},
+          "radial-basis": {"radial_stop": 13.0, "radial_width": 2.0},
+          "official": OFFICIAL_HYPERPARAMETERS}
 
 
 def judge(model, test_dir) -> dict:
@@ -70,6 +79,9 @@ def main(argv=None) -> None:
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--patience", type=int, default=500)
     p.add_argument("--rcut", type=float, default=8.0)
+    p.add_argument("--resume", action="store_true",
+                   help="continue each run from its checkpoint in OUT (its train_seconds then "
+                        "count only the resumed part)")
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
     out = Path(a.out)
@@ -84,7 +96,7 @@ def main(argv=None) -> None:
             for k, epochs in enumerate(stages):
                 train(TrainConfig(parts=str(parts), out=str(run), model=dict(MODELS[name]),
                                   epochs=epochs, lr=a.lr, patience=a.patience, seed=seed,
-                                  resume=k > 0, log_every=50, device="cpu"))
+                                  resume=k > 0 or a.resume, log_every=50, device="cpu"))
                 seconds = time.perf_counter() - t0
                 model, _ = load_model(run / "model.pt")
                 record = {"model": name, "seed": seed, "epochs": epochs, "lr": a.lr,

@@ -8,7 +8,8 @@ Structure: HfO2 at the paper's density (3,000 atoms in 52.3 x 26.2 x 26.3 A, Hf:
 rattled grid, scaled to the requested atom count at the same density; SZV basis (Hf s,s,p,d;
 O s,p); paper hyperparameters (lmax = mmax = 4, 16 channels, ff 64, 2 heads, 1 layer), as the
 paper's network or hampart's default (``--networks paper default``: the same sizes plus on-site
-neighbour sums and a degree embedding). Each case
+neighbour sums and a degree embedding), or any named configuration of
+``benchmarks/accuracy_real.py`` (the options from the paper's code, ``official``). Each case
 runs in a fresh subprocess so that its peak memory (ru_maxrss on CPU,
 torch.cuda.max_memory_allocated on CUDA) is its own. Timings: median of ``--repeat`` steps
 after one warm-up step. A "step" = forward + loss + backward (no optimiser); for a partition the
@@ -28,6 +29,8 @@ import time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from accuracy_real import MODELS  # noqa: E402  the named configurations, one list for both
 sys.path.insert(0, ROOT)
 
 PAPER_CELL = np.array([52.3, 26.2, 26.3])
@@ -52,7 +55,7 @@ def run_case(n_atoms, rcut, device, dtype_name, repeat, profile, layers, edge_ch
 
     from hampart.basis import Basis
     from hampart.graph import radius_graph
-    from hampart.model import HamiltonianModel, PAPER_HYPERPARAMETERS
+    from hampart.model import HamiltonianModel
 
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", torch.get_num_threads())))
     dtype = getattr(torch, dtype_name)
@@ -86,7 +89,7 @@ def run_case(n_atoms, rcut, device, dtype_name, repeat, profile, layers, edge_ch
                      "edge_outputs": "all" if all_edge_outputs else "exact owned"}
         g = type(g)(edge_index=arrays["edge_index"], edge_shift=arrays["edge_shift"],
                     n_nodes=len(ids), rcut=g.rcut)
-    base = PAPER_HYPERPARAMETERS if network == "paper" else {}  # "default": hampart's defaults
+    base = MODELS[network]  # "paper": PAPER_HYPERPARAMETERS; "default": hampart's defaults
     args = dict(base, layers=layers, rcut=rcut, edge_chunk=edge_chunk or None)
     torch.manual_seed(0)
     model = HamiltonianModel(basis, **args).to(device=device, dtype=dtype)
@@ -116,12 +119,13 @@ def run_case(n_atoms, rcut, device, dtype_name, repeat, profile, layers, edge_ch
     sync()
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    times = []
+    times, cpu_times = [], []
     for _ in range(repeat):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         step()
         sync()
         times.append(time.perf_counter() - t)
+        cpu_times.append(time.process_time() - c)  # on a shared CPU: less hit by other jobs
     # forward only (inference), for reference
     t = time.perf_counter()
     with torch.no_grad():
@@ -133,6 +137,7 @@ def run_case(n_atoms, rcut, device, dtype_name, repeat, profile, layers, edge_ch
            "device": device,
            "dtype": dtype_name, "layers": layers, "edge_chunk": edge_chunk or None, "threads": torch.get_num_threads(),
            "graph_seconds": round(t_graph, 3), "step_seconds": round(sec, 4),
+           "step_cpu_seconds": round(float(np.median(cpu_times)), 4),
            "forward_no_grad_seconds": round(t_fwd, 4), "edges_per_second": round(g.n_edges / sec),
            "parameters": sum(p.numel() for p in model.parameters()), **part_info}
     out["estimated_step_gib"] = round(estimated, 3)
@@ -170,9 +175,10 @@ def main():
     ap.add_argument("--all-edge-outputs", action="store_true",
                     help="partitions: blocks of every edge, not only the owned ones (baseline)")
     ap.add_argument("--profile", action="store_true", help="profile the last case")
-    ap.add_argument("--networks", nargs="+", default=["paper"], choices=["paper", "default"],
-                    help="the paper's network (PAPER_HYPERPARAMETERS) and/or hampart's default "
-                    "(neighbour sums, degree embedding); each case runs for each")
+    ap.add_argument("--networks", nargs="+", default=["paper"], choices=list(MODELS),
+                    help="the paper's network (PAPER_HYPERPARAMETERS), hampart's default "
+                    "(neighbour sums, degree embedding) and/or the named configurations of "
+                    "accuracy_real.py; each case runs for each")
     ap.add_argument("--network", default="paper", help=argparse.SUPPRESS)  # with --one
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one case, print its JSON
     a = ap.parse_args()
