@@ -68,6 +68,20 @@ def judge(model, test_dir) -> dict:
     return out
 
 
+def judge_checkpoint(path, parts, test_dir) -> dict:
+    """Errors on ``test_dir`` of the model in a training checkpoint (``epochs``: epochs run)."""
+    from hampart.basis import Basis
+    from hampart.distributed.trainer import BEFORE_OPTIONS, load_state
+    from hampart.model import HamiltonianModel
+    from hampart.partition import load_manifest
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    basis = Basis.from_dict(load_manifest(parts)["params"]["basis"], source=str(parts))
+    model = HamiltonianModel(basis, **{**BEFORE_OPTIONS, **state["model"]})
+    load_state(model, state["state_dict"], path)
+    return {"epochs": int(state["epoch"]) + 1, **judge(model.eval(), test_dir)}
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--train", required=True)
@@ -79,6 +93,9 @@ def main(argv=None) -> None:
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--patience", type=int, default=500)
     p.add_argument("--rcut", type=float, default=8.0)
+    p.add_argument("--checkpoints", nargs="+", metavar="MODEL=PATH",
+                   help="judge these training checkpoints (a run's checkpoint.pt, copied) "
+                        "instead of training: accuracy part-way through a run")
     p.add_argument("--resume", action="store_true",
                    help="continue each run from its checkpoint in OUT (its train_seconds then "
                         "count only the resumed part)")
@@ -88,6 +105,18 @@ def main(argv=None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     parts, _ = slice_dataset(a.train, rcut=a.rcut, method="metis", parts=2, halo=1,
                              out=out / "parts")
+    if a.checkpoints:
+        for spec in a.checkpoints:
+            name, path = spec.split("=", 1)
+            record = judge_checkpoint(path, parts, a.test)
+            record.update(model=name, seed=a.seeds[0], lr=a.lr, patience=a.patience,
+                          train=str(a.train),
+                          checkpoint=str(path))
+            print(json.dumps(record), flush=True)
+            with open(out / "results.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+        write_table(out)
+        return
     stages = a.stages or [a.epochs]
     for name in a.models:
         for seed in a.seeds:
