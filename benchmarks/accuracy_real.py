@@ -9,7 +9,8 @@ the numbers in docs/model.md come from), ``hampart train`` (one process, Adam at
 predict the test structure, then node / edge MAE (mE_h, elements of the blocks within r_cut),
 the paper's relative eigenvalue error ||e - e_ref||_1 / ||e_ref||_1 of H c = E S c with the test
 set's S, eigenvalue MAE, and the band gap from the electron count in the test set's meta.json.
-``--stages 300 600 ...`` resumes one run and evaluates after each (accuracy against epochs).
+``--stages 300 600 ...`` resumes one run and evaluates after each (accuracy against epochs);
+``--resume`` continues runs from their checkpoints in OUT.
 Writes one JSON line per evaluation to OUT/results.jsonl and a Markdown summary to OUT/table.md
 (mean +- standard deviation over seeds).
 """
@@ -27,11 +28,34 @@ import torch
 
 from hampart.distributed.trainer import TrainConfig, train
 from hampart.experiments import judge
+from hampart.model import OFFICIAL_HYPERPARAMETERS, PAPER_HYPERPARAMETERS
 from hampart.model.io import load_model
-from hampart.model import PAPER_HYPERPARAMETERS
 from hampart.partition import slice_dataset
 
-MODELS = {"default": {}, "paper": PAPER_HYPERPARAMETERS, "invariants": {"onsite_invariants": True}}
+# named configurations: hampart's default, the paper's network, each option from the paper's
+# code alone on top of the default, and the paper's network with all of them ("official")
+MODELS = {"default": {}, "paper": PAPER_HYPERPARAMETERS,
+          "invariants": {"onsite_invariants": True},
+          "edge-embedding": {"edge_embedding": True},
+          "message-3c": {"message_edges": True},
+          "radial-species": {"radial_species": True},
+          "attention": {"att_channels": 16, "attention_norm": True, "value_channels": 16},
+          "radial-basis": {"radial_stop": 13.0, "radial_width": 2.0},
+          "official": OFFICIAL_HYPERPARAMETERS}
+
+
+def judge_checkpoint(path, parts, test_dir) -> dict:
+    """Errors on ``test_dir`` of the model in a training checkpoint (``epochs``: epochs run)."""
+    from hampart.basis import Basis
+    from hampart.distributed.trainer import BEFORE_OPTIONS, load_state
+    from hampart.model import HamiltonianModel
+    from hampart.partition import load_manifest
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    basis = Basis.from_dict(load_manifest(parts)["params"]["basis"], source=str(parts))
+    model = HamiltonianModel(basis, **{**BEFORE_OPTIONS, **state["model"]})
+    load_state(model, state["state_dict"], path)
+    return {"epochs": int(state["epoch"]) + 1, **judge(model.eval(), test_dir)}
 
 
 def main(argv=None) -> None:
@@ -47,12 +71,30 @@ def main(argv=None) -> None:
     p.add_argument("--rcut", type=float, default=8.0)
     p.add_argument("--node-weight", type=float, default=1.0,
                    help="loss weight of on-site elements (TrainConfig.node_weight)")
+    p.add_argument("--checkpoints", nargs="+", metavar="MODEL=PATH",
+                   help="judge these training checkpoints (a run's checkpoint.pt, copied) "
+                        "instead of training: accuracy part-way through a run")
+    p.add_argument("--resume", action="store_true",
+                   help="continue each run from its checkpoint in OUT (its train_seconds then "
+                        "count only the resumed part)")
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     parts, _ = slice_dataset(a.train, rcut=a.rcut, method="metis", parts=2, halo=1,
                              out=out / "parts")
+    if a.checkpoints:
+        for spec in a.checkpoints:
+            name, path = spec.split("=", 1)
+            record = judge_checkpoint(path, parts, a.test)
+            record.update(model=name, seed=a.seeds[0], lr=a.lr, patience=a.patience,
+                          train=str(a.train),
+                          checkpoint=str(path))
+            print(json.dumps(record), flush=True)
+            with open(out / "results.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+        write_table(out)
+        return
     stages = a.stages or [a.epochs]
     for name in a.models:
         for seed in a.seeds:
@@ -63,11 +105,12 @@ def main(argv=None) -> None:
                 train(TrainConfig(parts=str(parts), out=str(run), model=dict(MODELS[name]),
                                   epochs=epochs, lr=a.lr, patience=a.patience, seed=seed,
                                   node_weight=a.node_weight,
-                                  resume=k > 0, log_every=50, device="cpu"))
+                                  resume=k > 0 or a.resume, log_every=50, device="cpu"))
                 seconds = time.perf_counter() - t0
                 model, _ = load_model(run / "model.pt")
                 record = {"model": name, "seed": seed, "epochs": epochs, "lr": a.lr,
-                          "patience": a.patience, "node_weight": a.node_weight, "train_seconds": round(seconds, 1),
+                          "patience": a.patience, "node_weight": a.node_weight,
+                          "train_seconds": round(seconds, 1),
                           "threads": torch.get_num_threads(), "torch": torch.__version__,
                           "machine": platform.processor() or platform.machine(),
                           "train": str(a.train), "test": str(a.test), **judge(model, a.test)}

@@ -13,7 +13,8 @@ Structure: HfO2 at the paper's density (3,000 atoms in 52.3 x 26.2 x 26.3 A, Hf:
 rattled grid, scaled to the requested atom count at the same density; SZV basis (Hf s,s,p,d;
 O s,p); paper hyperparameters (lmax = mmax = 4, 16 channels, ff 64, 2 heads, 1 layer), as the
 paper's network or hampart's default (``--networks paper default``: the same sizes plus on-site
-neighbour sums and a degree embedding). Each case
+neighbour sums and a degree embedding), or any named configuration of
+``benchmarks/accuracy_real.py`` (the options from the paper's code, ``official``). Each case
 runs in a fresh subprocess so that its peak memory (ru_maxrss on CPU,
 torch.cuda.max_memory_allocated on CUDA) is its own. Timings: median of ``--repeat`` steps
 after one warm-up step. A "step" = forward + loss + backward (no optimiser); for a partition the
@@ -46,6 +47,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # --code DIR (internal): import hampart from DIR, the baseline checkout of an A/B comparison
 _CODE = sys.argv[sys.argv.index("--code") + 1] if "--code" in sys.argv else ROOT
 sys.path.insert(0, os.path.abspath(_CODE))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from accuracy_real import MODELS  # noqa: E402  the named configurations, one list for both
 
 PAPER_CELL = np.array([52.3, 26.2, 26.3])
 PAPER_ATOMS = 3000
@@ -80,7 +83,7 @@ def run_case(n_atoms, rcut, device, dtype_name, repeat, profile, layers, edge_ch
 
     from hampart.basis import Basis, builtin_basis
     from hampart.graph import radius_graph
-    from hampart.model import HamiltonianModel, PAPER_HYPERPARAMETERS
+    from hampart.model import HamiltonianModel
 
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", torch.get_num_threads())))
     dtype = getattr(torch, dtype_name)
@@ -119,7 +122,7 @@ def run_case(n_atoms, rcut, device, dtype_name, repeat, profile, layers, edge_ch
                      "edge_outputs": "all" if all_edge_outputs else "exact owned"}
         g = type(g)(edge_index=arrays["edge_index"], edge_shift=arrays["edge_shift"],
                     n_nodes=len(ids), rcut=g.rcut)
-    base = PAPER_HYPERPARAMETERS if network == "paper" else {}  # "default": hampart's defaults
+    base = MODELS[network]  # "paper": PAPER_HYPERPARAMETERS; "default": hampart's defaults
     args = dict(base, layers=layers, rcut=rcut, edge_chunk=edge_chunk or None)
     if "elements" in inspect.signature(HamiltonianModel.__init__).parameters:
         args["elements"] = sorted({int(z) for z in numbers if z})  # as hampart train builds it
@@ -157,7 +160,7 @@ def run_case(n_atoms, rcut, device, dtype_name, repeat, profile, layers, edge_ch
         step()
         sync()
         times.append(time.perf_counter() - t)
-        cpu_times.append(time.process_time() - c)
+        cpu_times.append(time.process_time() - c)  # on a shared CPU: less hit by other jobs
     # forward only (inference), for reference
     t = time.perf_counter()
     with torch.no_grad():
@@ -207,9 +210,10 @@ def main():
     ap.add_argument("--all-edge-outputs", action="store_true",
                     help="partitions: blocks of every edge, not only the owned ones (baseline)")
     ap.add_argument("--profile", action="store_true", help="profile the last case")
-    ap.add_argument("--networks", nargs="+", default=["paper"], choices=["paper", "default"],
-                    help="the paper's network (PAPER_HYPERPARAMETERS) and/or hampart's default "
-                    "(neighbour sums, degree embedding); each case runs for each")
+    ap.add_argument("--networks", nargs="+", default=["paper"], choices=list(MODELS),
+                    help="the paper's network (PAPER_HYPERPARAMETERS), hampart's default "
+                    "(neighbour sums, degree embedding) and/or the named configurations of "
+                    "accuracy_real.py; each case runs for each")
     ap.add_argument("--split", default="metis", choices=["metis", "slab"],
                     help="partition cases: METIS parts or equal-width slabs along x")
     ap.add_argument("--baseline", help="a checkout of the baseline code: every case runs with "

@@ -5,6 +5,8 @@ orbital-basis blocks outside.
 """
 
 from .loss import block_loss, masked_sse
-from .network import PAPER_HYPERPARAMETERS, HamiltonianModel
+from .network import (OFFICIAL_HYPERPARAMETERS, OFFICIAL_OPTIONS, PAPER_HYPERPARAMETERS,
+                      HamiltonianModel)
 
-__all__ = ["HamiltonianModel", "PAPER_HYPERPARAMETERS", "masked_sse", "block_loss"]
+__all__ = ["HamiltonianModel", "PAPER_HYPERPARAMETERS", "OFFICIAL_OPTIONS",
+           "OFFICIAL_HYPERPARAMETERS", "masked_sse", "block_loss"]

@@ -27,7 +27,11 @@ MODEL_FORMAT = "hampart-model"
 # Model options whose default changed after models were first saved: their value in files that
 # predate them. Training writes every such option into the file explicitly.
 BEFORE_OPTIONS = {"degree_embedding": False, "onsite_channels": 0, "onsite_invariants": False,
-                  "elements": None}
+                  "elements": None,
+                  # options from the paper's code (hampart.model.OFFICIAL_OPTIONS), off before
+                  "edge_embedding": False, "message_edges": False, "radial_species": False,
+                  "attention_norm": False, "value_channels": None, "radial_stop": None,
+                  "radial_width": 1.0}
 
 
 def default_option(key: str):

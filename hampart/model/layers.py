@@ -17,11 +17,12 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from .radial import RadialMLP
+from .radial import RadialMLP, make_radial
 from .so2 import EdgeFrame, SO2Linear, gate_frame
 
 __all__ = ["EdgeGeometry", "LinearPerL", "EquivariantLayerNorm", "gate_nodes", "FeedForward",
-           "receiver_softmax", "scatter_sum", "edge_frame_input", "MessageBlock", "EdgeBlock"]
+           "receiver_softmax", "scatter_sum", "edge_frame_input", "smooth_leaky_relu",
+           "MessageBlock", "EdgeBlock"]
 
 
 @dataclass
@@ -34,6 +35,7 @@ class EdgeGeometry:
     frame: EdgeFrame
     rbf: torch.Tensor       # (m, n_radial)
     env: torch.Tensor       # (m,) smooth cutoff envelope, 0 at rcut
+    kind: torch.Tensor | None = None  # (n,) species index of every node (species-aware radials)
 
 
 def _split_l(x: torch.Tensor, lmax: int):
@@ -166,6 +168,12 @@ def _edge_frame_input(x: torch.Tensor, geom: EdgeGeometry, scale: torch.Tensor) 
     return geom.frame.rotate_in(pieces)
 
 
+def smooth_leaky_relu(x: torch.Tensor, slope: float = 0.2) -> torch.Tensor:
+    """``(1 + a)/2 x + (1 - a)/2 x tanh(x/2)``: leaky ReLU of slope a for large |x|, smooth at 0
+    (``tanh(x/2) = 2 sigmoid(x) - 1``); the paper's attention activation."""
+    return 0.5 * (1.0 + slope) * x + 0.5 * (1.0 - slope) * x * torch.tanh(0.5 * x)
+
+
 class MessageBlock(nn.Module):
     """SO(2) convolution with multi-head equivariant graph attention; returns ``(n, K, C)``.
 
@@ -178,38 +186,59 @@ class MessageBlock(nn.Module):
     With ``degree`` a neighbour sum ``sum_j R(r_ij, x_i, x_j) Y(r_ij) / d`` is added to the
     messages (a degree embedding, as in EquiformerV2, but inside the layer, so the receptive
     field and the partition halos it needs are unchanged); d is ``degree_norm``.
+
+    Options of the paper's code (all off by default): ``edge_in`` > 0 reads edge features
+    ``(m, K_m, edge_in)`` (edge frame) beside ``[x_i, x_j]``; ``attention_norm`` puts a layer
+    norm over each head's ``att_channels`` and a smooth leaky ReLU before the logit;
+    ``value_channels`` is each head's value width (default ``channels // heads``; the output
+    projection maps ``heads * value_channels`` back to ``channels``); ``n_species`` > 0 makes
+    the radial species-aware (:class:`~hampart.model.radial.SpeciesRadialMLP`).
     """
 
     def __init__(self, lmax: int, mmax: int, channels: int, heads: int, n_radial: int,
                  radial_hidden: int, att_channels: int = 8, attention_degree: float | None = None,
-                 degree: bool = False):
+                 degree: bool = False, edge_in: int = 0, attention_norm: bool = False,
+                 value_channels: int | None = None, n_species: int = 0):
         super().__init__()
         self.lmax, self.mmax, self.channels, self.heads = lmax, mmax, channels, heads
         self.att_channels = att_channels
         self.attention_degree = attention_degree
-        self.radial = RadialMLP(n_radial, radial_hidden, (lmax + 1) * 2 * channels)
+        self.edge_in = int(edge_in)
+        self.values = heads * int(value_channels) if value_channels else channels  # value width
+        self.radial = make_radial(n_radial, radial_hidden, (lmax + 1) * 2 * channels, n_species)
         # neighbour sum sum_j R(r_ij, x_i, x_j) Y(r_ij) / d: density the softmax mean cannot see
-        self.degree = (RadialMLP(n_radial + 2 * channels, radial_hidden, (lmax + 1) * channels)
+        self.degree = (RadialMLP(n_radial + 2 * channels, radial_hidden, (lmax + 1) * self.values)
                        if degree else None)
         if degree:  # d: the training data's mean envelope-weighted in-degree, saved
             self.register_buffer("degree_norm", torch.ones(()))
-        self.conv1 = SO2Linear(lmax, mmax, 2 * channels, channels,
+        self.conv1 = SO2Linear(lmax, mmax, 2 * channels + self.edge_in, channels,
                                n_scalars=lmax * channels + heads * att_channels)
+        self.att_norm = nn.LayerNorm(att_channels) if attention_norm else None
         self.att_vector = nn.Parameter(torch.randn(heads, att_channels) / math.sqrt(att_channels))
-        self.conv2 = SO2Linear(lmax, mmax, channels, channels)
-        self.proj = LinearPerL(lmax, channels, channels)
+        self.conv2 = SO2Linear(lmax, mmax, channels, self.values)
+        self.proj = LinearPerL(lmax, self.values, channels)
 
-    def forward(self, x: torch.Tensor, geom: EdgeGeometry) -> torch.Tensor:
-        return self.proj(self.aggregate(x, geom))
+    def forward(self, x: torch.Tensor, geom: EdgeGeometry,
+                edge: torch.Tensor | None = None) -> torch.Tensor:
+        return self.proj(self.aggregate(x, geom, edge))
 
-    def aggregate(self, x: torch.Tensor, geom: EdgeGeometry) -> torch.Tensor:
-        """Summed messages before the output projection: additive over sets of receivers."""
+    def aggregate(self, x: torch.Tensor, geom: EdgeGeometry,
+                  edge: torch.Tensor | None = None) -> torch.Tensor:
+        """Summed messages before the output projection: additive over sets of receivers.
+        ``edge`` ``(m, K_m, edge_in)``: edge features in the edge frame (when ``edge_in``)."""
         m_edges = geom.sender.shape[0]
-        scale = self.radial(geom.rbf, geom.env).reshape(m_edges, self.lmax + 1, 2 * self.channels)
-        y, scalars = self.conv1(edge_frame_input(x, geom, scale, recompute=True))
+        scale = self.radial.edge_weights(geom).reshape(m_edges, self.lmax + 1, 2 * self.channels)
+        frame_in = edge_frame_input(x, geom, scale, recompute=True)
+        if self.edge_in:  # [x_i, x_j, e]: the edge's own features join the message input
+            frame_in = torch.cat([frame_in, edge], dim=2)
+        y, scalars = self.conv1(frame_in)
         gates, att = scalars.split([self.lmax * self.channels, self.heads * self.att_channels], 1)
         y = gate_frame(y, gates, self.lmax, self.mmax)
-        att = torch.nn.functional.leaky_relu(att, 0.2).reshape(m_edges, self.heads, -1)
+        att = att.reshape(m_edges, self.heads, -1)
+        if self.att_norm is not None:  # the paper's code: layer norm, smooth leaky ReLU
+            att = smooth_leaky_relu(self.att_norm(att))
+        else:
+            att = torch.nn.functional.leaky_relu(att, 0.2)
         logits = (att * self.att_vector).sum(-1)
         alpha = receiver_softmax(logits, geom.receiver, geom.n_nodes, geom.env)
         if self.attention_degree:  # weighted mean -> normalised sum: neighbour counts matter
@@ -218,7 +247,7 @@ class MessageBlock(nn.Module):
         value, _ = self.conv2(y)
         k = value.shape[1]
         value = (value.reshape(m_edges, k, self.heads, -1) * alpha[:, None, :, None])
-        pieces = geom.frame.rotate_out(value.reshape(m_edges, k, self.channels))
+        pieces = geom.frame.rotate_out(value.reshape(m_edges, k, self.values))
         if self.degree is not None:
             pieces = [p + q for p, q in zip(pieces, self._degree_pieces(x, geom))]
         # one scatter of whole (K, C) rows: faster than one per l, and nothing kept for backward
@@ -232,7 +261,7 @@ class MessageBlock(nn.Module):
         inputs = torch.cat([geom.rbf, x[:, 0].index_select(0, geom.receiver),
                             x[:, 0].index_select(0, geom.sender)], dim=1)
         weight = (self.degree(inputs, geom.env) / self.degree_norm).reshape(
-            m_edges, self.lmax + 1, self.channels)
+            m_edges, self.lmax + 1, self.values)
         out = []
         for l, d in enumerate(geom.frame.wigner):
             zero = min(l, self.mmax)  # column of m = 0 among the kept -min(l, mmax)..min(l, mmax)
@@ -247,16 +276,16 @@ class EdgeBlock(nn.Module):
     """
 
     def __init__(self, lmax: int, mmax: int, channels: int, c_edge: int, n_radial: int,
-                 radial_hidden: int):
+                 radial_hidden: int, n_species: int = 0):
         super().__init__()
         self.lmax, self.mmax, self.channels = lmax, mmax, channels
-        self.radial = RadialMLP(n_radial, radial_hidden, (lmax + 1) * 2 * channels)
+        self.radial = make_radial(n_radial, radial_hidden, (lmax + 1) * 2 * channels, n_species)
         self.conv1 = SO2Linear(lmax, mmax, 2 * channels, c_edge, n_scalars=lmax * c_edge)
         self.conv2 = SO2Linear(lmax, mmax, c_edge, c_edge)
 
     def forward(self, x: torch.Tensor, geom: EdgeGeometry) -> torch.Tensor:
         m_edges = geom.sender.shape[0]
-        scale = self.radial(geom.rbf, geom.env).reshape(m_edges, self.lmax + 1, 2 * self.channels)
+        scale = self.radial.edge_weights(geom).reshape(m_edges, self.lmax + 1, 2 * self.channels)
         y, gates = self.conv1(edge_frame_input(x, geom, scale))
         y = gate_frame(y, gates, self.lmax, self.mmax)
         return self.conv2(y)[0]

@@ -37,17 +37,26 @@ from torch.utils.checkpoint import checkpoint
 
 from ..basis import load_basis, species_name
 from ..errors import InputError
+from .edges import EdgeEmbedding, EdgeUpdate
 from .heads import EdgeHead, NodeHead, present_entries
 from .layers import EdgeBlock, EdgeGeometry, EquivariantLayerNorm, FeedForward, MessageBlock
 from .onsite import NeighbourSum
 from .radial import GaussianBasis, envelope
 from .so2 import EdgeFrame
 
-__all__ = ["HamiltonianModel", "PAPER_HYPERPARAMETERS"]
+__all__ = ["HamiltonianModel", "PAPER_HYPERPARAMETERS", "OFFICIAL_OPTIONS",
+           "OFFICIAL_HYPERPARAMETERS"]
 
 # the paper's network: its sizes, and neither the neighbour sums nor the degree embedding
 PAPER_HYPERPARAMETERS = {"lmax": 4, "mmax": 4, "channels": 16, "ff_hidden": 64, "heads": 2,
                          "layers": 1, "degree_embedding": False, "onsite_channels": 0}
+
+# components of the paper's own code that the network above simplifies (docs/model.md,
+# "Options from the paper's code"); each is an option, all off by default
+OFFICIAL_OPTIONS = {"edge_embedding": True, "message_edges": True, "radial_species": True,
+                    "att_channels": 16, "attention_norm": True, "value_channels": 16,
+                    "radial_stop": 13.0, "radial_width": 2.0}
+OFFICIAL_HYPERPARAMETERS = {**PAPER_HYPERPARAMETERS, **OFFICIAL_OPTIONS}
 
 
 def _make_layout(basis):
@@ -61,7 +70,7 @@ def _first_edges(geom: EdgeGeometry, k: int) -> EdgeGeometry:
     if k == geom.sender.shape[0]:
         return geom
     return EdgeGeometry(geom.sender[:k], geom.receiver[:k], geom.n_nodes,
-                        geom.frame.select(slice(0, k)), geom.rbf[:k], geom.env[:k])
+                        geom.frame.select(slice(0, k)), geom.rbf[:k], geom.env[:k], geom.kind)
 
 
 class HamiltonianModel(nn.Module):
@@ -79,6 +88,16 @@ class HamiltonianModel(nn.Module):
     ``elements`` (atomic numbers, -Z for a ghost keeping Z's orbitals; default: every species
     of the basis) are the species the model embeds and has output heads for: ``hampart train``
     gives those of its training data, so no head is left untrained; other atoms are refused.
+
+    Options from the paper's code (off by default; ``OFFICIAL_OPTIONS`` turns all on; see
+    docs/model.md): ``edge_embedding`` keeps an edge feature that every layer updates
+    (:mod:`hampart.model.edges`; it replaces the single edge block); ``message_edges`` feeds
+    ``[x_i, x_j, e]`` into the messages (e: the persistent edge feature, or without it the
+    initial radial edge embedding); ``radial_species`` puts both end atoms' species and a layer
+    norm into the radial MLPs; ``attention_norm`` (layer norm and smooth leaky ReLU on the
+    attention channels) and ``value_channels`` (each head's value width, default
+    ``channels // heads``) with ``att_channels``; ``radial_stop`` (Angstrom, default ``rcut``) and
+    ``radial_width`` (in Gaussian spacings, default 1) place the radial basis.
     """
 
     def __init__(self, basis, lmax: int = 4, mmax: int | None = None, channels: int = 16,
@@ -86,12 +105,17 @@ class HamiltonianModel(nn.Module):
                  n_radial: int = 16, radial_hidden: int = 64, edge_channels: int | None = None,
                  att_channels: int = 8, edge_chunk: int | None = None,
                  attention_degree: float | None = None, degree_embedding: bool = True,
-                 onsite_channels: int = 16, onsite_invariants: bool = False, elements=None):
+                 onsite_channels: int = 16, onsite_invariants: bool = False, elements=None,
+                 edge_embedding: bool = False, message_edges: bool = False,
+                 radial_species: bool = False, attention_norm: bool = False,
+                 value_channels: int | None = None, radial_stop: float | None = None,
+                 radial_width: float = 1.0):
         super().__init__()
         self.basis = load_basis(basis)
         mmax = lmax if mmax is None else mmax
         self._check_args(lmax, mmax, channels, heads, layers, rcut, attention_degree)
         self.elements = self._check_elements(elements)  # species with heads, atomic numbers
+        self._check_options(value_channels, radial_stop, radial_width)
         self.lmax, self.mmax, self.channels = int(lmax), int(mmax), int(channels)
         self.layers_n, self.rcut = int(layers), float(rcut)
         c_edge = int(edge_channels or channels)
@@ -103,16 +127,32 @@ class HamiltonianModel(nn.Module):
         table[torch.tensor(species)] = torch.arange(len(species))
         self.register_buffer("species_of_z", table, persistent=False)
         self.embed = nn.Embedding(len(species), channels)
-        self.radial_basis = GaussianBasis(n_radial, rcut)
+        self.radial_basis = GaussianBasis(n_radial, rcut, radial_stop, radial_width)
+        n_sp = len(species) if radial_species else 0  # species-aware radial MLPs
+        self.message_edges = bool(message_edges)
         self.norm_msg = nn.ModuleList([EquivariantLayerNorm(lmax, channels) for _ in range(layers)])
         self.message = nn.ModuleList([MessageBlock(lmax, mmax, channels, heads, n_radial,
                                                    radial_hidden, att_channels,
-                                                   attention_degree, degree_embedding)
+                                                   attention_degree, degree_embedding,
+                                                   edge_in=c_edge if message_edges else 0,
+                                                   attention_norm=attention_norm,
+                                                   value_channels=value_channels, n_species=n_sp)
                                       for _ in range(layers)])
         self.norm_ff = nn.ModuleList([EquivariantLayerNorm(lmax, channels) for _ in range(layers)])
         self.ff = nn.ModuleList([FeedForward(lmax, channels, ff_hidden) for _ in range(layers)])
         self.norm_out = EquivariantLayerNorm(lmax, channels)
-        self.edge_block = EdgeBlock(lmax, mmax, channels, c_edge, n_radial, radial_hidden)
+        # initial edge features: read by the messages ([x_i, x_j, e]) or updated by every layer
+        self.edge_embed = (EdgeEmbedding(lmax, mmax, c_edge, n_radial, radial_hidden, n_sp)
+                           if edge_embedding or message_edges else None)
+        if edge_embedding:  # every layer updates e; the last update is the edge output
+            self.edge_update = nn.ModuleList([
+                EdgeUpdate(lmax, mmax, channels, c_edge, ff_hidden, n_radial, radial_hidden, n_sp,
+                           final=k == layers - 1) for k in range(layers)])
+            self.edge_block = None
+        else:
+            self.edge_update = None
+            self.edge_block = EdgeBlock(lmax, mmax, channels, c_edge, n_radial, radial_hidden,
+                                        n_sp)
         self.onsite = (NeighbourSum(len(species), lmax, mmax, int(onsite_channels), n_radial,
                                     radial_hidden, invariants=onsite_invariants)
                        if onsite_channels else None)
@@ -338,6 +378,21 @@ class HamiltonianModel(nn.Module):
                              "give a positive number (a typical envelope-weighted neighbour "
                              "count), or 'auto' to hampart train, or leave it out")
 
+    @staticmethod
+    def _check_options(value_channels, radial_stop, radial_width):
+        if value_channels is not None and not (isinstance(value_channels, int)
+                                               and value_channels > 0):
+            raise InputError("model value_channels", f"{value_channels!r}",
+                             "give a positive integer (each attention head's value width) or "
+                             "leave it out")
+        if radial_stop is not None and not (isinstance(radial_stop, (int, float))
+                                            and radial_stop > 0):
+            raise InputError("model radial_stop", f"{radial_stop!r}",
+                             "give the last Gaussian centre in Angstrom (> 0) or leave it out")
+        if not (isinstance(radial_width, (int, float)) and radial_width > 0):
+            raise InputError("model radial_width", f"{radial_width!r}",
+                             "give the Gaussian width in spacings (> 0), e.g. 1 or 2")
+
     def _check_inputs(self, numbers, positions, cell, edge_index, edge_shift):
         n = numbers.shape[0]
         if numbers.dim() != 1 or positions.shape != (n, 3) or tuple(cell.shape) != (3, 3):
@@ -389,10 +444,11 @@ class HamiltonianModel(nn.Module):
             raise InputError("positions", "two atoms joined by an edge coincide",
                              "remove the duplicate atom")
         n = numbers.shape[0]
+        kind = self.species_of_z[numbers]
         order, bounds = self._edge_chunks(receiver, n)
         shared = None
         if order is None:  # one chunk: the edges' geometry (Wigner blocks...) serves every layer
-            shared = self._geometry(sender, receiver, vec, n)
+            shared = self._geometry(sender, receiver, vec, n, kind)
         else:
             s, r, v = sender[order], receiver[order], vec[order]
             chunks = [(s[a:b], r[a:b], v[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
@@ -401,17 +457,34 @@ class HamiltonianModel(nn.Module):
         def run(fn, *args):  # a chunk's activations are recomputed in backward, not stored
             return checkpoint(fn, *args, use_reentrant=False) if remat else fn(*args)
 
+        # edge features of every edge (edge frame; per chunk when chunked): only when the
+        # messages read them or a layer before the last updates them
+        edges = None
+        if self.message_edges or (self.edge_update is not None and self.layers_n > 1):
+            edges = (self.edge_embed(shared) if shared is not None else
+                     [run(self._edge_init, *c, kind) for c in chunks])
         x = positions.new_zeros(n, (self.lmax + 1) ** 2, self.channels)
-        x = torch.cat([self.embed(self.species_of_z[numbers])[:, None], x[:, 1:]], dim=1)
+        x = torch.cat([self.embed(kind)[:, None], x[:, 1:]], dim=1)
         for k in range(self.layers_n):
             h = self.norm_msg[k](x)
+            if k and self.edge_update is not None:  # layer k-1's update reads its output
+                edges = (self.edge_update[k - 1](h, shared, edges) if shared is not None else
+                         [run(self._edge_step, k - 1, h, e, *c, kind)
+                          for e, c in zip(edges, chunks)])
             if shared is not None:
-                agg = self.message[k].aggregate(h, shared)
+                agg = self.message[k].aggregate(h, shared, edges if self.message_edges else None)
             else:
-                agg = sum(run(self._messages, k, h, *c) for c in chunks)
+                agg = sum(run(self._messages, k, h, *c, kind, e if self.message_edges else None)
+                          for c, e in zip(chunks, edges or [None] * len(chunks)))
             x = x + self.message[k].proj(agg)
             x = x + self.ff[k](self.norm_ff[k](x))
         x = self.norm_out(x)
+        if self.edge_update is None:
+            edges = None  # the edge block reads the node features only
+        elif edges is not None and shared is None:  # back to the edges' own order
+            inverse = torch.empty_like(order)
+            inverse[order] = torch.arange(m, device=order.device)
+            edges = torch.cat(edges).index_select(0, inverse[:m_out])
         x_nodes, scalars = x, None
         if self.onsite is not None:
             kind = self.species_of_z[numbers]
@@ -428,12 +501,13 @@ class HamiltonianModel(nn.Module):
         # edge blocks need no softmax over a receiver: plain contiguous chunks of the wanted edges
         step = self.edge_chunk or max(m_out, 1)
         if shared is not None and m_out <= step:
-            edge_irreps = [self._edge_irreps(x, numbers, _first_edges(shared, m_out))] \
+            edge_irreps = [self._edge_irreps(x, numbers, _first_edges(shared, m_out),
+                                             None if edges is None else edges[:m_out])] \
                 if m_out else []
         else:
             edge_irreps = [run(self._chunk_edge_irreps, x, numbers, sender[a:b], receiver[a:b],
-                               vec[a:b]) for a, b in ((a, min(a + step, m_out))
-                                                      for a in range(0, m_out, step))]
+                               vec[a:b], kind, None if edges is None else edges[a:b])
+                           for a, b in ((a, min(a + step, m_out)) for a in range(0, m_out, step))]
         edge_irreps = torch.cat(edge_irreps) if edge_irreps else x.new_zeros(0, u * u)
         return node_blocks, (edge_irreps @ U).reshape(m_out, u, u)
 
@@ -449,14 +523,24 @@ class HamiltonianModel(nn.Module):
         cuts = ends[torch.searchsorted(ends, targets)]
         return order, sorted({0, m, *cuts.tolist()})
 
-    def _geometry(self, sender, receiver, vec, n):
+    def _geometry(self, sender, receiver, vec, n, kind=None):
         dist = vec.norm(dim=-1)
         return EdgeGeometry(sender, receiver, n, EdgeFrame(vec, self.lmax, self.mmax, vec.dtype),
-                            self.radial_basis(dist), envelope(dist, self.rcut))
+                            self.radial_basis(dist), envelope(dist, self.rcut), kind)
 
-    def _messages(self, k, h, sender, receiver, vec):
+    def _messages(self, k, h, sender, receiver, vec, kind=None, edge=None):
         """Layer k's summed messages ``(n, K, C)`` over a set of edges (whole receivers)."""
-        return self.message[k].aggregate(h, self._geometry(sender, receiver, vec, h.shape[0]))
+        return self.message[k].aggregate(h, self._geometry(sender, receiver, vec, h.shape[0],
+                                                           kind), edge)
+
+    def _edge_init(self, sender, receiver, vec, kind):
+        """Initial edge features ``(m, K_m, C_e)`` of a set of edges."""
+        return self.edge_embed(self._geometry(sender, receiver, vec, kind.shape[0], kind))
+
+    def _edge_step(self, k, h, edge, sender, receiver, vec, kind):
+        """Layer k's update of a set of edges' features."""
+        return self.edge_update[k](h, self._geometry(sender, receiver, vec, h.shape[0], kind),
+                                   edge)
 
     def _onsite(self, kind, sender, receiver, vec):
         """Neighbour sums ``(n, K, C_o)`` over a set of edges (additive over sets)."""
@@ -474,14 +558,20 @@ class HamiltonianModel(nn.Module):
         out = x.new_zeros(x.shape[0], u * u)
         return out.index_copy(0, torch.cat(rows), torch.cat(vals)) if rows else out
 
-    def _chunk_edge_irreps(self, x, numbers, sender, receiver, vec):
-        return self._edge_irreps(x, numbers, self._geometry(sender, receiver, vec, x.shape[0]))
+    def _chunk_edge_irreps(self, x, numbers, sender, receiver, vec, kind=None, edges=None):
+        return self._edge_irreps(x, numbers, self._geometry(sender, receiver, vec, x.shape[0],
+                                                            kind), edges)
 
-    def _edge_irreps(self, x, numbers, geom):
+    def _edge_irreps(self, x, numbers, geom, edges=None):
         """Irreps ``(m, u*u)`` of a set of edges: edge block, then the head of each species pair
-        (edges grouped by pair with one sort, so gradients need no per-pair scatter)."""
+        (edges grouped by pair with one sort, so gradients need no per-pair scatter).
+        ``edges``: the persistent edge features before the last layer's update (None: the
+        initial embedding, computed here)."""
         sender, receiver = geom.sender, geom.receiver
-        feats = self.edge_block(x, geom)
+        if self.edge_update is not None:
+            feats = self.edge_update[-1](x, geom, self.edge_embed(geom) if edges is None else edges)
+        else:
+            feats = self.edge_block(x, geom)
         n_species = len(self.species)
         pair = self.species_of_z[numbers[receiver]] * n_species + self.species_of_z[numbers[sender]]
         order = torch.argsort(pair, stable=True)

@@ -2,7 +2,8 @@
 
 Distances in Angstrom. Every radial quantity here is exactly zero at and beyond ``rcut`` and its
 first two derivatives vanish there, so edges entering or leaving the cutoff sphere change the
-network's output smoothly.
+network's output smoothly; the one exception asks for it (``edge_weights(geom, envelope=False)``,
+the initial persistent edge feature, whose messages still carry the envelope).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["envelope", "GaussianBasis", "RadialMLP"]
+__all__ = ["envelope", "GaussianBasis", "RadialMLP", "SpeciesRadialMLP", "make_radial"]
 
 
 def envelope(r: torch.Tensor, rcut: float) -> torch.Tensor:
@@ -26,14 +27,18 @@ def envelope(r: torch.Tensor, rcut: float) -> torch.Tensor:
 
 
 class GaussianBasis(nn.Module):
-    """``n_radial`` Gaussians centred evenly on [0, rcut], width = spacing: ``(n_edges, n_radial)``."""
+    """``n_radial`` Gaussians centred evenly on [0, stop] (default stop = rcut), standard
+    deviation = ``width`` times their spacing (default 1): ``(n_edges, n_radial)``. The paper's
+    code uses 16 on [0, 13] A with twice the spacing; the envelope, not the basis, makes radial
+    quantities vanish at rcut either way."""
 
-    def __init__(self, n_radial: int, rcut: float):
+    def __init__(self, n_radial: int, rcut: float, stop: float | None = None, width: float = 1.0):
         super().__init__()
         self.rcut = float(rcut)
-        centres = torch.linspace(0.0, self.rcut, int(n_radial), dtype=torch.float64)
+        stop = self.rcut if stop is None else float(stop)
+        centres = torch.linspace(0.0, stop, int(n_radial), dtype=torch.float64)
         self.register_buffer("centres", centres, persistent=False)
-        self.width = self.rcut / max(int(n_radial) - 1, 1)
+        self.width = float(width) * stop / max(int(n_radial) - 1, 1)
 
     def forward(self, r: torch.Tensor) -> torch.Tensor:
         d = (r[:, None] - self.centres.to(r.dtype)) / self.width
@@ -55,3 +60,39 @@ class RadialMLP(nn.Module):
 
     def forward(self, rbf: torch.Tensor, env: torch.Tensor) -> torch.Tensor:
         return self.net(rbf) * env[:, None]
+
+    def edge_weights(self, geom, envelope: bool = True) -> torch.Tensor:
+        """``(n_edges, n_out)`` for an :class:`~hampart.model.layers.EdgeGeometry`; without
+        the envelope when ``envelope`` is False."""
+        return self(geom.rbf, geom.env) if envelope else self.net(geom.rbf)
+
+
+class SpeciesRadialMLP(nn.Module):
+    """Per-edge weights from the radial basis and both end atoms' species, as the paper's code:
+    ``[rbf, embed_receiver(Z_i), embed_sender(Z_j)] -> Linear -> LayerNorm -> SiLU -> Linear``,
+    times the envelope (zero at rcut). ``edge_weights(geom) -> (n_edges, n_out)``; the geometry
+    carries the species index of every node (``geom.kind``)."""
+
+    def __init__(self, n_species: int, n_radial: int, hidden: int, n_out: int):
+        super().__init__()
+        self.receiver_embed = nn.Embedding(int(n_species), int(n_radial))
+        self.sender_embed = nn.Embedding(int(n_species), int(n_radial))
+        self.net = nn.Sequential(nn.Linear(3 * int(n_radial), hidden), nn.LayerNorm(hidden),
+                                 nn.SiLU(), nn.Linear(hidden, n_out))
+        with torch.no_grad():  # unit-scale output at init, as RadialMLP
+            self.net[3].weight.mul_(math.sqrt(3.0))
+
+    def edge_weights(self, geom, envelope: bool = True) -> torch.Tensor:
+        if geom.kind is None:
+            raise ValueError("a species-aware radial needs EdgeGeometry.kind")
+        inputs = torch.cat([geom.rbf, self.receiver_embed(geom.kind[geom.receiver]),
+                            self.sender_embed(geom.kind[geom.sender])], dim=1)
+        out = self.net(inputs)
+        return out * geom.env[:, None] if envelope else out
+
+
+def make_radial(n_radial: int, hidden: int, n_out: int, n_species: int = 0) -> nn.Module:
+    """A :class:`SpeciesRadialMLP` when ``n_species`` > 0, else a :class:`RadialMLP`."""
+    if n_species:
+        return SpeciesRadialMLP(n_species, n_radial, hidden, n_out)
+    return RadialMLP(n_radial, hidden, n_out)

@@ -289,7 +289,7 @@ def test_attention_degree_auto_is_the_mean_envelope_degree(parts, tmp_path):
 def test_neighbour_sums_are_normalised_saved_and_older_files_still_load(parts, tmp_path):
     """The on-site neighbour sums are divided by the training atoms' mean envelope degree (saved
     with the model); a file written before the option existed loads as the model it was."""
-    from hampart.model.io import save_model
+    from hampart.model.io import BEFORE_OPTIONS, save_model
 
     root, parts_dir, _ = parts
     train(TrainConfig(parts=str(parts_dir), out=str(tmp_path / "run"),
@@ -308,15 +308,20 @@ def test_neighbour_sums_are_normalised_saved_and_older_files_still_load(parts, t
     plain, _ = load_model(tmp_path / "plain" / "model.pt")
     assert saved["model"]["onsite_invariants"] is False  # written, as every changed option
     plain_kw = {k: v for k, v in saved["model"].items()
-                if k not in ("onsite_channels", "degree_embedding", "onsite_invariants",
-                             "attention_degree", "elements")}
+                if k not in (*BEFORE_OPTIONS, "attention_degree")}
     assert plain_kw == old and saved["model"]["elements"] == [8, 72]
+    # every option added since is written into the file as the model was built (off here)
+    kept = ("onsite_channels", "degree_embedding", "elements")
+    assert {k: saved["model"][k] for k in BEFORE_OPTIONS if k not in kept} == \
+        {k: v for k, v in BEFORE_OPTIONS.items() if k not in kept}
     from hampart.model import HamiltonianModel
 
     before = HamiltonianModel(plain.basis, **old, degree_embedding=False, onsite_channels=0)
     save_model(tmp_path / "old.pt", before, old, plain.basis)
     loaded, _ = load_model(tmp_path / "old.pt")
     assert loaded.onsite is None and loaded.message[0].degree is None
+    assert loaded.edge_block is not None and loaded.edge_embed is None  # the options are off
+    assert loaded.radial_basis.width == pytest.approx(4.0 / 15)
 
 
 def test_node_weight_scales_the_on_site_gradient_and_logs_both_errors(parts, tmp_path):
@@ -380,3 +385,24 @@ def test_heads_for_the_training_species_only_older_files_load_others_refused(par
     torch.save(old, tmp_path / "old.pt")
     loaded, _ = load_model(tmp_path / "old.pt")
     assert loaded.elements == list(model.basis.elements) and len(loaded.edge_heads) == 64
+
+
+def test_options_from_the_papers_code_train_save_and_load(parts, tmp_path):
+    """A model with every option of the paper's code trains, names them in its file and loads
+    back as that network."""
+    from hampart.model import OFFICIAL_OPTIONS
+    from hampart.partition import load_batch
+
+    _, parts_dir, _ = parts
+    options = dict(OFFICIAL_OPTIONS, value_channels=2, att_channels=4)
+    train(TrainConfig(parts=str(parts_dir), out=str(tmp_path / "run"),
+                      model=dict(MODEL, **options), device="cpu", epochs=2, dtype="float64"))
+    model, payload = load_model(tmp_path / "run" / "model.pt", dtype=torch.float64)
+    assert {k: payload["model"][k] for k in options} == options
+    assert model.edge_update is not None and model.message[0].values == 2
+    b = load_batch(parts_dir, 0, 1, dtype=torch.float64)
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    assert state["model"] == payload["model"]  # a resumed run checks the same options
+    with torch.no_grad():
+        nodes, edges = model(b.numbers, b.positions, b.cell, b.edge_index, b.edge_shift)
+    assert torch.isfinite(nodes).all() and torch.isfinite(edges).all()

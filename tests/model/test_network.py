@@ -6,7 +6,7 @@ import torch
 
 from hampart.basis import Basis
 from hampart.errors import InputError
-from hampart.model import HamiltonianModel, PAPER_HYPERPARAMETERS
+from hampart.model import OFFICIAL_OPTIONS, HamiltonianModel, PAPER_HYPERPARAMETERS
 from hampart.model.loss import block_masks_torch
 from hampart.testing import OrbitalBlocks, assert_equivariant, graph_tensors, random_structure
 
@@ -52,7 +52,16 @@ def structure():
                                                (4, 2, {"degree_embedding": True}),
                                                (4, 2, {"onsite_channels": 4}),
                                                (4, 2, {"onsite_channels": 4,
-                                                       "onsite_invariants": True})])
+                                                       "onsite_invariants": True}),
+                                               (4, 2, {"edge_embedding": True}),
+                                               (4, 2, {"message_edges": True}),
+                                               (4, 2, {"radial_species": True}),
+                                               (4, 2, {"att_channels": 16, "attention_norm": True,
+                                                       "value_channels": 4}),
+                                               (4, 2, {"radial_stop": 6.5, "radial_width": 2.0}),
+                                               (4, 4, OFFICIAL_OPTIONS),
+                                               (5, 3, dict(OFFICIAL_OPTIONS, onsite_channels=4,
+                                                           degree_embedding=True))])
 def test_rotation_equivariance(structure, dtype, tol, lmax, mmax, options):
     """Rotating positions and cell turns every node and edge block into D_i H_ij D_j^T."""
     numbers, positions, cell = structure
@@ -114,6 +123,12 @@ def test_bad_input(structure):
         HamiltonianModel(szv_basis(), lmax=3)
     with pytest.raises(InputError, match="divisible"):
         HamiltonianModel(szv_basis(), channels=15, heads=2)
+    with pytest.raises(InputError, match="value_channels"):
+        HamiltonianModel(szv_basis(), value_channels=0)
+    with pytest.raises(InputError, match="radial_stop"):
+        HamiltonianModel(szv_basis(), radial_stop=-1.0)
+    with pytest.raises(InputError, match="radial_width"):
+        HamiltonianModel(szv_basis(), radial_width=0)
     with pytest.raises(InputError, match="no edges"):
         model(z, pos, box, ei[:, :0], es[:0])
     bad = pos.clone()
@@ -171,7 +186,9 @@ def test_basis_with_f_shells_needs_lmax_6():
 
 @pytest.mark.parametrize("options", [{}, {"attention_degree": 6.0},
                                      {"degree_embedding": True, "onsite_channels": 4},
-                                     {"onsite_channels": 4, "onsite_invariants": True}])
+                                     {"onsite_channels": 4, "onsite_invariants": True},
+                                     {"edge_embedding": True}, {"message_edges": True},
+                                     dict(OFFICIAL_OPTIONS, degree_embedding=True)])
 def test_edge_chunks_with_checkpointing_change_nothing(structure, options):
     numbers, positions, cell = structure
     (z, pos, box, ei, es), g = graph_tensors(numbers, positions, cell, RCUT)
@@ -190,7 +207,8 @@ def test_edge_chunks_with_checkpointing_change_nothing(structure, options):
 
 
 @pytest.mark.parametrize("edge_chunk", [None, 40])
-def test_edge_outputs_are_the_first_edges_blocks(structure, edge_chunk):
+@pytest.mark.parametrize("options", [{}, {"edge_embedding": True, "message_edges": True}])
+def test_edge_outputs_are_the_first_edges_blocks(structure, edge_chunk, options):
     """Asking for the first k edges' blocks gives exactly those of the full output, and the
     gradient of a loss on them is the full model's gradient of the same loss."""
     numbers, positions, cell = structure
@@ -198,7 +216,7 @@ def test_edge_outputs_are_the_first_edges_blocks(structure, edge_chunk):
     k = ei.shape[1] // 3 + 1  # not a multiple of the chunk
     outs = []
     for outputs in (None, k):
-        model = _model(torch.float64, edge_chunk=edge_chunk)
+        model = _model(torch.float64, edge_chunk=edge_chunk, **options)
         nb, eb = model(z, pos, box, ei, es, edge_outputs=outputs)
         assert eb.shape[0] == (ei.shape[1] if outputs is None else k)
         (nb.square().sum() + eb[:k].square().sum()).backward()
@@ -210,7 +228,7 @@ def test_edge_outputs_are_the_first_edges_blocks(structure, edge_chunk):
             assert b is None or not b.any()
         else:
             assert torch.allclose(a, b, rtol=1e-9, atol=1e-10)
-    nb, eb = _model(torch.float64)(z, pos, box, ei, es, edge_outputs=0)
+    nb, eb = _model(torch.float64, **options)(z, pos, box, ei, es, edge_outputs=0)
     assert eb.shape == (0, 10, 10) and torch.allclose(nb, n1, atol=1e-12)
     with pytest.raises(InputError, match="edge blocks"):
         _model(torch.float64)(z, pos, box, ei, es, edge_outputs=ei.shape[1] + 1)
@@ -252,3 +270,33 @@ def test_ghost_keeping_orbitals_is_a_species_of_its_own(structure):
     assert (nb_real[ghost] - nb[ghost]).abs().max() > 1e-6
     with pytest.raises(InputError, match="O_ghost.*not covered by the model"):
         _model(torch.float64, layers=1)(z, pos, box, ei, es)
+
+
+def test_options_from_the_papers_code_build_what_they_say(structure):
+    """Each option changes the network as documented: the radial basis's centres and width,
+    the attention's value width and norm, the message input width, species in the radials, and
+    an edge update per layer in place of the single edge block."""
+    numbers, positions, cell = structure
+    (z, pos, box, ei, es), _ = graph_tensors(numbers, positions, cell, RCUT)
+    plain = _model(torch.float64)
+    assert plain.edge_block is not None and plain.edge_update is None
+    assert plain.radial_basis.width == pytest.approx(RCUT / 15)
+    model = _model(torch.float64, **OFFICIAL_OPTIONS)
+    assert model.radial_basis.centres[-1] == pytest.approx(13.0)
+    assert model.radial_basis.width == pytest.approx(2 * 13.0 / 15)
+    assert model.edge_block is None and len(model.edge_update) == 2
+    block = model.message[0]
+    assert block.values == 2 * 16 and block.proj.weight.shape[1:] == (32, 16)
+    assert block.att_norm is not None and block.conv1.c_in == 3 * 16
+    assert block.radial.receiver_embed.num_embeddings == len(model.species)
+    # the species-aware radial sees the species: swapping O and Hf changes a same-geometry edge
+    geom = model._geometry(ei[0], ei[1], pos[ei[0]] + es.double() @ box - pos[ei[1]], len(z),
+                           model.species_of_z[z])
+    swapped = geom.kind.clone()
+    hf, o = model.species.index(HF), model.species.index(O)
+    swapped[geom.kind == hf], swapped[geom.kind == o] = o, hf
+    w1 = block.radial.edge_weights(geom)
+    geom.kind = swapped
+    assert not torch.allclose(w1, block.radial.edge_weights(geom))
+    nb, eb = model(z, pos, box, ei, es)
+    assert torch.isfinite(nb).all() and torch.isfinite(eb).all()

@@ -8,7 +8,7 @@ import torch
 from hampart.basis import load_basis
 from hampart.blocks import extract_blocks
 from hampart.generate import SyntheticParams, make_structure, synthetic_hamiltonian
-from hampart.model import HamiltonianModel, block_loss
+from hampart.model import OFFICIAL_OPTIONS, HamiltonianModel, block_loss
 from hampart.partition import partition_arrays, to_batch
 
 RCUT = 3.6
@@ -55,7 +55,11 @@ def _inputs(b):
 
 @pytest.mark.parametrize("layers,options", [(1, {}), (2, {}), (2, {"attention_degree": 5.0}),
                                             (2, {"degree_embedding": False, "onsite_channels": 0}),
-                                            (1, {"onsite_invariants": True})])
+                                            (1, {"onsite_invariants": True}),
+                                            (1, {"edge_embedding": True}),
+                                            (2, {"edge_embedding": True, "message_edges": True}),
+                                            (2, {"message_edges": True}),
+                                            (2, OFFICIAL_OPTIONS)])
 def test_halo_l_plus_1_sums_to_full_graph(data, layers, options):
     basis = data[1]
     full, tn, te, batches, _ = _parts(data, layers + 1, layers)
@@ -87,7 +91,10 @@ def test_halo_l_plus_1_sums_to_full_graph(data, layers, options):
 
 @pytest.mark.parametrize("layers,options", [(1, {}), (2, {}), (2, {"onsite_invariants": True}),
                                             (1, {"degree_embedding": False, "onsite_channels": 0}),
-                                            (2, {"degree_embedding": False, "onsite_channels": 0})])
+                                            (2, {"degree_embedding": False, "onsite_channels": 0}),
+                                            (1, {"edge_embedding": True}),
+                                            (2, {"edge_embedding": True, "message_edges": True}),
+                                            (2, OFFICIAL_OPTIONS)])
 def test_halo_l_gives_exact_owned_atoms(data, layers, options):
     full, _, _, batches, ids = _parts(data, layers, layers)
     model = _model(layers, **options)
