@@ -59,10 +59,9 @@ def test_stages_on_committed_cp2k_data_write_one_results_json(real_si, tmp_path,
     assert (out / "evaluation.png").stat().st_size > 0 and (out / "parts.png").is_file()
 
     # the numbers are hampart evaluate's on the prediction the run left behind
-    from hampart.evaluate.commands import EvaluateConfig, evaluate
+    from hampart.evaluate import evaluate
 
-    again = evaluate(EvaluateConfig(prediction=str(out / "H_pred.npz"), reference=SI8,
-                                    rcut=2.6))
+    again = evaluate(str(out / "H_pred.npz"), SI8, rcut=2.6)
     errors = results["errors_on_test"]
     for key in ("node_mae_mEh", "edge_mae_mEh", "total_mae_meV", "eig_l1_percent",
                 "eig_mae_meV", "gap_error_meV"):

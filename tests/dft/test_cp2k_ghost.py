@@ -214,15 +214,17 @@ def test_structures_with_and_without_the_ghost_train_one_model(tmp_path):
     dirs = [str(slice_dataset(d, rcut=4.0, method="slab", parts=1, halo=1, axis="x",
                               images="minimum", out=tmp_path / name)[0])
             for d, name in ((SI8, "full"), (GHOST, "ghost"))]
-    # the crystal alone trains a model without the ghost species; validation on the ghost
-    # structure adds it (its heads exist, the loss counts its blocks)
-    train(TrainConfig(parts=dirs[0], validation=dirs[1], out=str(tmp_path / "a"), model=MODEL,
-                      dtype="float64", epochs=1, device="cpu"))
-    assert load_model(tmp_path / "a" / "model.pt")[0].basis.ghosts == (14,)
+    # the crystal alone trains no head for the ghost species: validating on the ghost structure
+    # is refused (an untrained head would be judged), naming the species
+    with pytest.raises(InputError, match="validation data has Si_ghost, the model is built "
+                                         "for Si only"):
+        train(TrainConfig(parts=dirs[0], validation=dirs[1], out=str(tmp_path / "a"),
+                          model=MODEL, dtype="float64", epochs=1, device="cpu"))
+    assert not (tmp_path / "a").exists()
     summary = train(TrainConfig(parts=dirs, out=str(tmp_path / "b"), model=MODEL,
                                 dtype="float64", epochs=1, device="cpu"))
     assert summary["epochs_run"] == 1
     model, payload = load_model(tmp_path / "b" / "model.pt")
-    assert model.basis.species == [14, -14]
+    assert model.basis.species == [14, -14] and model.elements == [14, -14]
     assert json.loads(payload["info"]["summary"])["label_statistics"]["atoms"] == {
         "Si": 15, "Si_ghost": 1}
