@@ -47,8 +47,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # --code DIR (internal): import hampart from DIR, the baseline checkout of an A/B comparison
 _CODE = sys.argv[sys.argv.index("--code") + 1] if "--code" in sys.argv else ROOT
 sys.path.insert(0, os.path.abspath(_CODE))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from accuracy_real import MODELS  # noqa: E402  the named configurations, one list for both
 
 PAPER_CELL = np.array([52.3, 26.2, 26.3])
 PAPER_ATOMS = 3000
@@ -76,7 +74,7 @@ def generated_hfo2(size):
 
 def run_case(n_atoms, rcut, device, dtype_name, repeat, profile, layers, edge_chunk=0,
              warmup=1, parts=0, halo=None, all_edge_outputs=False, network="paper",
-             split="metis"):
+             split="metis", network_config=None):
     import inspect
 
     import torch
@@ -122,8 +120,7 @@ def run_case(n_atoms, rcut, device, dtype_name, repeat, profile, layers, edge_ch
                      "edge_outputs": "all" if all_edge_outputs else "exact owned"}
         g = type(g)(edge_index=arrays["edge_index"], edge_shift=arrays["edge_shift"],
                     n_nodes=len(ids), rcut=g.rcut)
-    base = MODELS[network]  # "paper": PAPER_HYPERPARAMETERS; "default": hampart's defaults
-    args = dict(base, layers=layers, rcut=rcut, edge_chunk=edge_chunk or None)
+    args = dict(network_config or {}, layers=layers, rcut=rcut, edge_chunk=edge_chunk or None)
     if "elements" in inspect.signature(HamiltonianModel.__init__).parameters:
         args["elements"] = sorted({int(z) for z in numbers if z})  # as hampart train builds it
     torch.manual_seed(0)
@@ -195,6 +192,14 @@ def run_case(n_atoms, rcut, device, dtype_name, repeat, profile, layers, edge_ch
     return out
 
 
+def _named_models() -> dict:
+    """accuracy_real.py's named configurations (imports today's hampart: parent process only)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from accuracy_real import MODELS
+
+    return MODELS
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="cpu")
@@ -210,7 +215,7 @@ def main():
     ap.add_argument("--all-edge-outputs", action="store_true",
                     help="partitions: blocks of every edge, not only the owned ones (baseline)")
     ap.add_argument("--profile", action="store_true", help="profile the last case")
-    ap.add_argument("--networks", nargs="+", default=["paper"], choices=list(MODELS),
+    ap.add_argument("--networks", nargs="+", default=["paper"],
                     help="the paper's network (PAPER_HYPERPARAMETERS), hampart's default "
                     "(neighbour sums, degree embedding) and/or the named configurations of "
                     "accuracy_real.py; each case runs for each")
@@ -222,6 +227,9 @@ def main():
                     help="with --baseline: alternations of baseline and current per case")
     ap.add_argument("--code", default=ROOT, help=argparse.SUPPRESS)  # internal, see _CODE
     ap.add_argument("--network", default="paper", help=argparse.SUPPRESS)  # with --one
+    # with --one: the network's hyperparameters as JSON, resolved by the parent with this code,
+    # so a baseline checkout needs none of today's named configurations
+    ap.add_argument("--network-config", default="{}", help=argparse.SUPPRESS)
     ap.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one case, print its JSON
     a = ap.parse_args()
     if a.one:
@@ -230,8 +238,12 @@ def main():
         print(json.dumps(run_case(n if n.startswith("hfo2:") else int(n), float(rc), a.device,
                                   a.dtype, a.repeat, a.profile, a.layers, a.edge_chunk,
                                   a.warmup, parts, halo, a.all_edge_outputs, a.network,
-                                  a.split)))
+                                  a.split, json.loads(a.network_config))))
         return
+    unknown = sorted(set(a.networks) - set(_named_models()))
+    if unknown:
+        ap.error(f"unknown --networks {', '.join(unknown)}: choose from "
+                 f"{', '.join(_named_models())}")
     cpu_cases = ["500,5.0", "1000,5.0", "3000,5.0", "1200,8.0", "3000,8.0,8,1", "3000,8.0,8"]
     gpu_cases = ["1200,8.0", "3000,8.0", "3000,8.0,8,1", "3000,8.0,8"]
     cases = a.case or (cpu_cases if a.device == "cpu" else gpu_cases)
@@ -244,6 +256,7 @@ def main():
             pair = {}
             for label, code in codes:  # alternating: both see the same load, in turn
                 cmd = [sys.executable, __file__, "--one", case, "--network", net,
+                       "--network-config", json.dumps(_named_models()[net]),
                        "--device", a.device, "--dtype", a.dtype, "--repeat", str(a.repeat),
                        "--layers", str(a.layers), "--edge-chunk", str(a.edge_chunk),
                        "--warmup", str(a.warmup), "--split", a.split, "--code", code]
