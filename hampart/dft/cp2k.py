@@ -299,7 +299,7 @@ def label_cp2k(structure, out, settings: CP2KSettings = CP2KSettings(), cores: i
             raise InputError(source, f"CP2K counted {run.electrons} electrons, the potentials "
                              f"give {made.electrons}", "check the potential file (CP2K_DATA_DIR)")
         check_matrix(H, structure, made.basis, source=f"{workdir}: KS matrix")
-        check_matrix(S, structure, made.basis, source=f"{workdir}: overlap matrix")
+        check_matrix(S, structure, made.basis, source=f"{workdir}: overlap matrix", overlap=True)
         for path in glob.glob(os.path.join(workdir, "*")):  # keep only the input and the log
             if os.path.basename(path) not in (INPUT_NAME, LOG_NAME):
                 os.remove(path)

@@ -61,11 +61,13 @@ def _matching_bases(numbers, n: int) -> list[str]:
     return found
 
 
-def check_matrix(H, structure: Structure, basis: Basis, source="hamiltonian") -> None:
+def check_matrix(H, structure: Structure, basis: Basis, source="hamiltonian",
+                 overlap: bool = False) -> None:
     """Square, finite, and as large as the basis says for these atoms; else InputError.
 
     The size message gives both numbers, the orbitals per element, and the built-in bases
-    that would fit.
+    that would fit. A Hamiltonian (``overlap=False``) whose diagonal is all ones draws a
+    warning that it looks like S.
     """
     basis.check(structure.numbers, source=structure.source or str(source))
     expected = int(basis.orbital_offsets(structure.numbers)[-1])
@@ -88,7 +90,7 @@ def check_matrix(H, structure: Structure, basis: Basis, source="hamiltonian") ->
     if not np.isfinite(data).all():
         raise InputError(source, "contains NaN or infinite values", "regenerate the matrix")
     diagonal = H.diagonal()
-    if diagonal.size and np.abs(diagonal - 1.0).max() < 1e-6:
+    if not overlap and diagonal.size and np.abs(diagonal - 1.0).max() < 1e-6:
         warnings.warn(InputWarning(source, "every diagonal element is 1, as in an overlap matrix "
                                    "S (S_CSR_WRITE), not the Kohn-Sham H (KS_CSR_WRITE)",
                                    "pass the KS matrix, unless you mean to learn S"), stacklevel=2)

@@ -175,3 +175,19 @@ def test_overlap_passed_as_hamiltonian_is_flagged(tmp_path, capsys):
                  "--basis", "SZV", "--rcut", "3", "--parts", "1", "--out",
                  str(tmp_path / "p")]) == 0  # valid input: a warning, not a refusal
     assert "warning: " + str(tmp_path / "S.npz") in capsys.readouterr().err
+
+
+def test_an_overlap_checked_as_overlap_draws_no_warning():
+    # the CP2K labeller checks the S it wrote with overlap=True: a unit diagonal is expected there
+    import warnings
+
+    from hampart.errors import InputWarning
+
+    s, H, basis = _dataset()
+    S = H.tolil()
+    S.setdiag(1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InputWarning)
+        check_matrix(S.tocsr(), s, basis, source="S", overlap=True)
+    with pytest.warns(InputWarning, match="overlap matrix"):
+        check_matrix(S.tocsr(), s, basis, source="S")
