@@ -102,8 +102,12 @@ def test_metrics_on_known_errors():
     err = block_errors(shifted, H, s.numbers, basis, graph)
     assert err["edge_mae_mEh"] == 0.0
     assert abs(err["node_mae_mEh"] - 1.0 / 4) < 1e-9  # 4 of every 16 node elements are diagonal
+    assert err["node_diagonal_shift_mEh"] == pytest.approx(1.0, rel=1e-9)
+    assert zero["node_diagonal_shift_mEh"] == 0.0
     ev = eigenvalue_errors(eigenvalues(shifted), eigenvalues(H))
     assert abs(ev["eig_mae_meV"] - 1e3 * HARTREE_EV * 1e-3) < 1e-6
+    assert ev["eig_shift_meV"] == pytest.approx(ev["eig_mae_meV"], rel=1e-9)
+    assert ev["eig_mae_aligned_meV"] < 1e-9
 
 
 @pytest.mark.parametrize("rows_per_chunk", [None, 37])

@@ -35,6 +35,17 @@ def test_relative_l1_and_mae_are_the_papers_formulas():
         eigenvalue_errors(Spectrum(np.ones(2), 5, 10, "sparse"), b)
 
 
+def test_a_common_shift_is_reported_apart_and_removed_by_the_aligned_errors():
+    # a cell's energy zero is its own mean potential: a common shift moves every eigenvalue
+    ref = np.array([-2.0, -1.0, 0.5, 3.0])
+    noise = np.array([0.01, -0.02, 0.0, 0.01])
+    err = eigenvalue_errors(ref + 0.1 + noise, ref)
+    assert err["eig_shift_meV"] == pytest.approx(1e3 * HARTREE_EV * 0.1, rel=1e-12)
+    assert err["eig_mae_aligned_meV"] == pytest.approx(1e3 * HARTREE_EV * 0.01, rel=1e-12)
+    assert err["eig_l1_aligned_percent"] == pytest.approx(100 * 0.04 / 6.5, rel=1e-12)
+    assert err["eig_l1_percent"] == pytest.approx(100 * (0.11 + 0.08 + 0.1 + 0.11) / 6.5)
+
+
 def test_gap_from_the_electron_count_closed_shell():
     H = sp.diags([-3.0, -2.0, -1.0, 1.0, 2.0, 3.0]).tocsr()
     spectrum = solve(H)
