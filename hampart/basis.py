@@ -36,7 +36,7 @@ from ase.data import atomic_numbers, chemical_symbols
 from .errors import InputError
 
 __all__ = ["Basis", "BUILTIN_BASES", "builtin_basis", "load_basis", "species_name",
-           "same_shells"]
+           "same_shells", "merge_bases"]
 
 # Shell lists of CP2K's SZV- and DZVP-MOLOPT-SR-GTH sets (valence of the GTH-PBE potentials),
 # equal to what hampart.dft.library parses from CP2K 2023.1's BASIS_MOLOPT (tested when the
@@ -270,6 +270,36 @@ def same_shells(a: Mapping | None, b: Mapping | None) -> bool:
         return None if d is None else {k: v for k, v in d.items() if k != "ghosts"}
 
     return strip(a) == strip(b)
+
+
+def merge_bases(records: Sequence[tuple[str, Mapping]]) -> Basis:
+    """One basis for data sets labelled in one basis set, from their ``(source,``
+    :meth:`Basis.to_dict` ``)`` records: the union of their elements' shells and ghosts.
+
+    A data set may list only the elements it holds (``hampart label``) or a whole table (a
+    basis file), so records agree when they have one name and every element two of them list
+    has the same shells; otherwise InputError naming both sources.
+    """
+    shells: dict[int, tuple[int, ...]] = {}
+    ghosts: set[int] = set()
+    first_source, first = records[0]
+    name = first.get("name")
+    seen: dict[int, str] = {}
+    for source, record in records:
+        basis = Basis.from_dict(record, source=source)
+        if record.get("name") != name:
+            raise InputError(source, f"was labelled in basis '{record.get('name')}', "
+                             f"{first_source} in '{name}'",
+                             "train and validate on structures labelled in one basis set")
+        for z, ls in basis.shells.items():
+            if z in shells and shells[z] != ls:
+                raise InputError(source, f"gives {chemical_symbols[z]} the shells {list(ls)}, "
+                                 f"{seen[z]} gives it {list(shells[z])}",
+                                 "train and validate on structures labelled in one basis set")
+            shells.setdefault(z, ls)
+            seen.setdefault(z, source)
+        ghosts.update(basis.ghosts)
+    return Basis(shells, str(name), tuple(sorted(ghosts)))
 
 
 def builtin_basis(name: str) -> Basis:

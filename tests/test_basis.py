@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from hampart.basis import Basis, builtin_basis, load_basis, same_shells, species_name
+from hampart.basis import Basis, builtin_basis, load_basis, merge_bases, same_shells, species_name
 from hampart.errors import InputError
 
 
@@ -88,3 +88,19 @@ def test_ghost_of_an_unknown_element_is_named():
         Basis({8: (0, 1)}, ghosts=(72,))
     with pytest.raises(InputError, match="not a list of element symbols"):
         Basis.from_dict({"shells": {"O": [0, 1]}, "ghosts": "O"})
+
+
+def test_data_sets_listing_their_own_elements_or_a_whole_table_share_one_basis():
+    # hampart label lists the elements a structure holds; a basis file may list a whole table
+    table = builtin_basis("SZV")
+    si_only = Basis({14: table.shells[14]}, name=table.name)
+    o_ghost = Basis({8: table.shells[8]}, name=table.name, ghosts=(8,))
+    merged = merge_bases([("a", table.to_dict()), ("b", si_only.to_dict()), ("c", o_ghost.to_dict())])
+    assert merged.shells == table.shells and merged.ghosts == (8,) and merged.name == table.name
+    assert merge_bases([("b", si_only.to_dict())]) == si_only
+    other = Basis({14: (0, 0, 1, 1, 2)}, name=table.name)
+    with pytest.raises(InputError, match="b: gives Si the shells \\[0, 0, 1, 1, 2\\], a gives "
+                                         "it \\[0, 1\\]"):
+        merge_bases([("a", table.to_dict()), ("b", other.to_dict())])
+    with pytest.raises(InputError, match="b: was labelled in basis 'DZVP'"):
+        merge_bases([("a", table.to_dict()), ("b", builtin_basis("DZVP").to_dict())])

@@ -26,7 +26,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from ..basis import same_shells
+from ..basis import merge_bases
 from ..errors import InputError, InputWarning
 from ..io.atomic import atomic_file
 # model files live in hampart.model.io; save_model / load_model stay importable from here
@@ -169,10 +169,8 @@ def _load_parts(directories, ctx, n_layers, dtype):
 
     manifests = [load_manifest(d) for d in directories]
     first, where = manifests[0]["params"], directories[0]
+    merge_bases([(d, m["params"]["basis"]) for d, m in zip(directories, manifests)])
     for d, m in zip(directories[1:], manifests[1:]):
-        if not same_shells(m["params"]["basis"], first["basis"]):
-            raise InputError(d, f"was sliced with another basis than {where}",
-                             "train on structures labelled in one basis")
         if abs(float(m["params"]["rcut"]) - float(first["rcut"])) > 1e-9:
             raise InputError(d, f"was sliced at r_cut {m['params']['rcut']}, {where} at "
                              f"{first['rcut']}", "slice every structure with the same --rcut")
@@ -199,7 +197,6 @@ def _warn_raw(directories, manifests, n_layers: int) -> None:
 
 def train(config: TrainConfig) -> dict:
     """Train; returns a summary (rank 0's view, identical on all ranks)."""
-    from ..basis import Basis
     from ..model import HamiltonianModel
 
     check_config(config)
@@ -227,7 +224,6 @@ def train(config: TrainConfig) -> dict:
                                        f"{ctx.size - n_parts} rank(s) will idle",
                                        f"slice into {ctx.size} or more parts, or run fewer ranks"))
         sliced = manifests[0]["params"]  # the slicing parameters, shared by all directories
-        basis = Basis.from_dict(sliced["basis"], source=train_dirs[0])
         model_kwargs.setdefault("rcut", float(sliced["rcut"]))
         if float(model_kwargs["rcut"]) > float(sliced["rcut"]) + 1e-9:
             raise InputError(where, f"model rcut {model_kwargs['rcut']} exceeds the "
@@ -243,14 +239,11 @@ def train(config: TrainConfig) -> dict:
             val_manifests, _, val_batches = _load_parts(val_dirs, ctx, n_layers, dtype)
             if ctx.is_main:
                 _warn_raw(val_dirs, val_manifests, n_layers)
-            if not same_shells(val_manifests[0]["params"]["basis"], sliced["basis"]):
-                raise InputError(val_dirs[0], f"was sliced with another basis than {where}",
-                                 "validate on a structure labelled in the training basis")
 
-        # every ghost species of the training and validation data gets its own heads
-        basis = Basis(basis.shells, basis.name, tuple(
-            {g for m in manifests + (val_manifests if val_dirs else [])
-             for g in Basis.from_dict(m["params"]["basis"], source=where).ghosts}))
+        # one basis for all: the union of the data sets' elements, and every ghost species
+        # of the training and validation data gets its own heads
+        basis = merge_bases([(d, m["params"]["basis"]) for d, m in zip(
+            train_dirs + val_dirs, manifests + (val_manifests if val_dirs else []))])
         # heads for the species the training data has (an untrained head would predict noise)
         model_kwargs["elements"] = _data_elements(batches, ctx, model_kwargs["elements"], where)
         for b in val_batches:
