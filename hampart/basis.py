@@ -132,6 +132,17 @@ class Basis:
             return self
         return Basis(self.shells, self.name, tuple(sorted(found | set(self.ghosts))))
 
+    def for_structure(self, numbers: Sequence[int], source: str = "structure") -> "Basis":
+        """This basis with only the elements of ``numbers`` (a ghost's element included) and
+        its ghosts as species: what partitions store, so data sets labelled from one basis
+        table or from the elements they hold pad their blocks alike."""
+        with_ghosts = self.with_ghosts(numbers, source=source)
+        present = {abs(int(z)) for z in np.unique(np.asarray(numbers, dtype=np.int64))} - {0}
+        shells = {z: ls for z, ls in self.shells.items() if z in present}
+        if shells == self.shells:
+            return with_ghosts
+        return Basis(shells, self.name, with_ghosts.ghosts)
+
     def shells_of(self, z: int) -> tuple[int, ...]:
         """Shells of species ``z`` (a ghost ``-Z``: those of Z; 0: none)."""
         if z == 0:

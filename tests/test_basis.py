@@ -104,3 +104,13 @@ def test_data_sets_listing_their_own_elements_or_a_whole_table_share_one_basis()
         merge_bases([("a", table.to_dict()), ("b", other.to_dict())])
     with pytest.raises(InputError, match="b: was labelled in basis 'DZVP'"):
         merge_bases([("a", table.to_dict()), ("b", builtin_basis("DZVP").to_dict())])
+
+
+def test_partitions_store_the_structures_elements_only():
+    table = builtin_basis("SZV")
+    si = table.for_structure([14, 14])
+    assert list(si.shells) == [14] and si.n_union == 4 and si.name == table.name
+    hf_o = table.for_structure([72, -8, 8, 0])
+    assert sorted(hf_o.shells) == [8, 72] and hf_o.ghosts == (8,) and hf_o.n_union == 10
+    with pytest.raises(InputError, match="Pt"):
+        Basis({14: (0, 1)}, name="Si").for_structure([78])

@@ -26,7 +26,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from ..basis import merge_bases
+from ..basis import Basis, merge_bases
 from ..errors import InputError, InputWarning
 from ..io.atomic import atomic_file
 # model files live in hampart.model.io; save_model / load_model stay importable from here
@@ -169,7 +169,13 @@ def _load_parts(directories, ctx, n_layers, dtype):
 
     manifests = [load_manifest(d) for d in directories]
     first, where = manifests[0]["params"], directories[0]
-    merge_bases([(d, m["params"]["basis"]) for d, m in zip(directories, manifests)])
+    merged = merge_bases([(d, m["params"]["basis"]) for d, m in zip(directories, manifests)])
+    for d, m in zip(directories, manifests):
+        if Basis.from_dict(m["params"]["basis"], source=d).union_shells != merged.union_shells:
+            raise InputError(d, "stores its blocks padded for a basis table with other elements "
+                             f"than {', '.join(x for x in directories if x != d)}",
+                             "slice it again (hampart slice now stores the structure's elements "
+                             "only)")
     for d, m in zip(directories[1:], manifests[1:]):
         if abs(float(m["params"]["rcut"]) - float(first["rcut"])) > 1e-9:
             raise InputError(d, f"was sliced at r_cut {m['params']['rcut']}, {where} at "

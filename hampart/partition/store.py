@@ -571,9 +571,9 @@ def slice_dataset(dataset_or_path, rcut, method, parts, halo, out, axis=None, ba
     structure, H, the_basis = dataset.structure, dataset.hamiltonian, dataset.basis
     if H is not None and the_basis is None:
         raise InputError(dataset_or_path, "a Hamiltonian without a basis", "pass --basis")
-    if the_basis is not None:  # the structure's ghosts keeping orbitals are species of it
-        the_basis = the_basis.with_ghosts(structure.numbers,
-                                          source=str(getattr(structure, "source", "structure")))
+    if the_basis is not None:  # the structure's elements, and its ghosts keeping orbitals
+        the_basis = the_basis.for_structure(structure.numbers,
+                                            source=str(getattr(structure, "source", "structure")))
 
     timings, entries, sizes = {}, [], []
     graph = own = None
