@@ -356,9 +356,11 @@ def test_node_weight_scales_the_on_site_gradient_and_logs_both_errors(parts, tmp
 
 
 def test_heads_for_the_training_species_only_older_files_load_others_refused(parts, tmp_path):
-    """The basis (SZV) has eight elements, the data Hf and O: the model is built, saved and
-    loaded with heads for those two; predicting Si with it is refused naming the model file;
-    a file from before (no ``elements``) loads with every element of its basis."""
+    """The dataset's basis (SZV) has eight elements, the data Hf and O: partitions store the
+    basis of those two, the model is built, saved and loaded with heads for them; predicting
+    Si with it is refused naming the model file; a file from before (no ``elements``, the
+    whole table as basis) loads with every element of its basis."""
+    from hampart.basis import builtin_basis
     from hampart.distributed.trainer import save_model
     from hampart.evaluate.predict import predict_file
     from hampart.generate import make_structure
@@ -369,7 +371,7 @@ def test_heads_for_the_training_species_only_older_files_load_others_refused(par
     train(_config(parts_dir, tmp_path / "run", epochs=1))
     path = tmp_path / "run" / "model.pt"
     model, payload = load_model(path, dtype=torch.float64)
-    assert len(model.basis.elements) == 8
+    assert model.basis.elements == [8, 72]
     assert payload["model"]["elements"] == [8, 72] == model.elements
     assert set(model.node_heads) == {"8", "72"} and len(model.edge_heads) == 4
     write_structure(tmp_path / "si.xyz", make_structure("si", size=(3, 3, 3)))
@@ -378,13 +380,14 @@ def test_heads_for_the_training_species_only_older_files_load_others_refused(par
     assert not (tmp_path / "H.npz").exists()
 
     kwargs = {k: v for k, v in payload["model"].items() if k != "elements"}
-    older = HamiltonianModel(model.basis, **kwargs)
-    save_model(tmp_path / "old.pt", older, kwargs, model.basis)
+    table = builtin_basis("SZV")
+    older = HamiltonianModel(table, **kwargs)
+    save_model(tmp_path / "old.pt", older, kwargs, table)
     old = torch.load(tmp_path / "old.pt", weights_only=True)
     del old["model"]["elements"]  # as written before the option existed
     torch.save(old, tmp_path / "old.pt")
     loaded, _ = load_model(tmp_path / "old.pt")
-    assert loaded.elements == list(model.basis.elements) and len(loaded.edge_heads) == 64
+    assert loaded.elements == list(table.elements) and len(loaded.edge_heads) == 64
 
 
 def test_options_from_the_papers_code_train_save_and_load(parts, tmp_path):
