@@ -38,12 +38,16 @@ def test_relative_l1_and_mae_are_the_papers_formulas():
 def test_a_common_shift_is_reported_apart_and_removed_by_the_aligned_errors():
     # a cell's energy zero is its own mean potential: a common shift moves every eigenvalue
     ref = np.array([-2.0, -1.0, 0.5, 3.0])
-    noise = np.array([0.01, -0.02, 0.0, 0.01])
+    noise = np.array([0.01, -0.02, 0.0, 0.0])
     err = eigenvalue_errors(ref + 0.1 + noise, ref)
-    assert err["eig_shift_meV"] == pytest.approx(1e3 * HARTREE_EV * 0.1, rel=1e-12)
-    assert err["eig_mae_aligned_meV"] == pytest.approx(1e3 * HARTREE_EV * 0.01, rel=1e-12)
-    assert err["eig_l1_aligned_percent"] == pytest.approx(100 * 0.04 / 6.5, rel=1e-12)
-    assert err["eig_l1_percent"] == pytest.approx(100 * (0.11 + 0.08 + 0.1 + 0.11) / 6.5)
+    assert err["eig_shift_meV"] == pytest.approx(1e3 * HARTREE_EV * 0.1, rel=1e-12)  # median
+    assert err["eig_mae_aligned_meV"] == pytest.approx(1e3 * HARTREE_EV * 0.0075, rel=1e-12)
+    assert err["eig_l1_aligned_percent"] == pytest.approx(100 * 0.03 / 6.5, rel=1e-12)
+    assert err["eig_l1_percent"] == pytest.approx(100 * (0.11 + 0.08 + 0.1 + 0.1) / 6.5)
+    # the median is the shift that leaves the least: never more than without it
+    skewed = eigenvalue_errors(ref + np.array([0.0, 0.0, 0.0, 0.5]), ref)
+    assert skewed["eig_shift_meV"] == 0.0
+    assert skewed["eig_l1_aligned_percent"] == pytest.approx(skewed["eig_l1_percent"])
 
 
 def test_gap_from_the_electron_count_closed_shell():
