@@ -692,7 +692,8 @@ def amorphize(material: str, atoms: int | None = None, seed: int = 0, out="data/
             reverse = _coordination(final, m.cutoff, m.neighbour, m.centre)
             extra[f"{m.neighbour}_coordination_by_{m.centre}"] = float(reverse.mean())
         write_structure(os.path.join(tmp, STRUCTURE_FILE), final)
-        title = (f"a-{m.centre}, {final.n_atoms} atoms, {potential.upper()}, seed {seed}: "
+        formula = m.crystal.split(":")[0]  # Si, Ge, HfO2
+        title = (f"a-{formula}, {final.n_atoms} atoms, {potential.upper()}, seed {seed}: "
                  f"{report.density:.3f} g/cm$^3$")
         write_report(report, tmp, title)
         meta = {
