@@ -328,3 +328,25 @@ def test_committed_md_structure_reads_and_measures_as_documented():
     meta = json.loads(open(os.path.join(os.path.dirname(path), "meta.json")).read())
     assert meta["potential"] == "vbwm" and meta["seed"] == 0
     assert meta["schedule"] == asdict(amorphous.default_schedule("si"))  # today's default
+
+
+def test_committed_hfo2_structures_measure_as_documented():
+    """benchmarks/results/real_hfo2: the default schedule's 96-atom a-HfO2 (seeds 0 and 1), as
+    docs/amorphous.md reports them; checked without LAMMPS."""
+    results = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "results",
+                           "real_hfo2")
+    documented = {"train": (1.980, 5.81, 2.91), "test": (1.989, 6.12, 3.06)}
+    for role, (peak, hf, o) in documented.items():
+        s = read_structure(os.path.join(results, f"{role}-structure.xyz"))
+        assert (s.numbers == 72).sum() == 32 and (s.numbers == 8).sum() == 64
+        report = amorphous.quality_of(s, "hfo2")
+        assert abs(report.density - 9.2) < 1e-3
+        assert abs(report.first_peak - peak) < 0.001
+        assert abs(report.mean_coordination - hf) < 0.005
+        assert abs(coordination(s, 2.9, "O", "Hf").mean() - o) < 0.005
+        assert max(report.coordination_fractions.values()) < amorphous.HFO2_CRYSTAL_FRACTION
+        closest = closest_pairs(s)
+        assert all(closest[k] > v for k, v in amorphous.HFO2_MIN_DISTANCES.items())
+        meta = json.loads(open(os.path.join(results, f"{role}-md-meta.json")).read())
+        assert meta["schedule"] == asdict(amorphous.default_schedule("hfo2"))
+        assert meta["stages"][0]["msd_by_element"]["Hf"] > amorphous.MELTED_MSD
