@@ -4,9 +4,11 @@ Units are LAMMPS ``metal``: Angstrom, ps, K, eV, bar; the timestep is given in f
 
 The run, in one LAMMPS instance on one core (deterministic for a given seed):
 
-1. a crystalline supercell (diamond Si/Ge, fluorite HfO2) at the crystal's density;
+1. a crystalline supercell (diamond Si/Ge, fluorite HfO2) at the crystal's density (or at
+   ``density``: HfO2 defaults to :data:`HFO2_DENSITY`);
 2. velocities drawn at ``melt_temperature`` (LAMMPS seed = ``seed + 1``, as it must be > 0);
-3. melt: ``melt_ps`` at ``melt_temperature``;
+3. melt: ``melt_ps`` at ``melt_temperature`` (refused unless every element moved
+   :data:`MELTED_MSD` on average);
 4. quench: linear ramp to ``anneal_temperature`` at ``quench_rate`` K/ps;
 5. anneal: ``anneal_ps`` at ``anneal_temperature``;
 6. cool: linear ramp to ``final_temperature`` at ``quench_rate`` (none if already there);
