@@ -1,4 +1,5 @@
-"""Real amorphous silicon end to end, as a user runs it, with every number and stage time in JSON.
+"""Real amorphous silicon (or hafnia) end to end, as a user runs it, with every number and stage
+time in JSON.
 
 1. ``hampart amorphize si``: a 216-atom training cell and an unseen test cell (216 atoms by
    default, ``--test-atoms 512`` for a larger one where CP2K has the memory and time: about
@@ -23,6 +24,10 @@ printed).
 
 ``--train-data`` / ``--test-data`` take dataset directories already labelled (structure.xyz,
 H.npz, S.npz, basis.yaml, meta.json: what ``hampart label --dft cp2k`` writes).
+
+``--material hfo2`` (what examples/real_hfo2.py runs) takes the same stages with the defaults of
+:data:`MATERIALS`: 96-atom cells (10.7 Angstrom across, so ``--images minimum``: each pair once,
+at its closest image) and ``--scf`` as measured faster for HfO2.
 """
 
 from __future__ import annotations
@@ -48,14 +53,20 @@ from hampart.io.atomic import atomic_directory, check_output_directory
 PAPER_HFO2 = {"node_mae_mEh": [2.2, 2.7], "edge_mae_mEh": [0.16, 0.20], "eig_l1_percent": 0.55}
 LOAD_EVERY_S = 5.0  # seconds between load-average samples while a stage runs
 
+# Per material: cell size, periodic-image rule (cells under 2 r_cut need "minimum"), CP2K SCF.
+MATERIALS = {
+    "si": {"name": "a-Si", "atoms": 216, "images": "refuse", "scf": "diag"},
+    "hfo2": {"name": "a-HfO2", "atoms": 96, "images": "minimum", "scf": "diag"},
+}
+
 
 @dataclass(frozen=True)
 class RealSiConfig:
     """Parameters of one run; Angstrom for r_cut, K and ps as ``hampart amorphize``."""
 
     out: str
-    train_atoms: int = 216
-    test_atoms: int = 216
+    train_atoms: int | None = None  # None: the material's (MATERIALS)
+    test_atoms: int | None = None
     train_seed: int = 0           # melt-quench seed of the training cell
     test_seed: int = 1            # ... of the test cell
     potential: str | None = None  # amorphize --potential (None: hampart's default for Si)
@@ -74,6 +85,20 @@ class RealSiConfig:
     test_data: str | None = None
     force: bool = False
     extra: dict = field(default_factory=dict)  # recorded as is (e.g. a note on the machine)
+    material: str = "si"          # a key of MATERIALS
+    images: str | None = None     # slice/predict/evaluate --images (None: the material's)
+    scf: str | None = None        # label --scf (None: the material's)
+    trained: str | None = None    # a `hampart train --out` directory: skip slice and train
+
+    def __post_init__(self):
+        if self.material not in MATERIALS:
+            raise InputError("--material", f"'{self.material}' is not supported",
+                             f"choose one of {', '.join(MATERIALS)}")
+        defaults = MATERIALS[self.material]
+        for name, key in (("train_atoms", "atoms"), ("test_atoms", "atoms"),
+                          ("images", "images"), ("scf", "scf")):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, defaults[key])
 
 
 class StageError(RuntimeError):
@@ -120,6 +145,14 @@ def check(config: RealSiConfig) -> None:
                 if not os.path.isfile(os.path.join(given, name)):
                     raise InputError(given, f"has no {name}",
                                      "give a directory written by hampart label --dft cp2k")
+    if config.trained is not None:
+        for name in ("model.pt", "summary.json"):
+            if not os.path.isfile(os.path.join(config.trained, name)):
+                raise InputError(config.trained, f"has no {name}",
+                                 "give a directory written by hampart train --out")
+        if config.train_data is None:
+            raise InputError("--trained", "needs --train-data and --test-data",
+                             "give the labelled datasets the model was trained on and the test")
     if config.train_data is None:
         import importlib.util
 
@@ -244,50 +277,64 @@ def run(config: RealSiConfig) -> dict:
             for role, (md, atoms, seed) in mds.items():
                 potential = ["--potential", config.potential] if config.potential else []
                 run_stage(f"amorphize-{role}", hampart + [
-                    "amorphize", "si", "--atoms", str(atoms), "--seed", str(seed), *potential,
-                    "--out", md], work, stages, {"OMP_NUM_THREADS": "1"})
+                    "amorphize", config.material, "--atoms", str(atoms), "--seed", str(seed),
+                    *potential, "--out", md], work, stages, {"OMP_NUM_THREADS": "1"})
             for role, (md, _, _) in mds.items():
                 run_stage(f"label-{role}", hampart + [
                     "label", f"{md}/structure.xyz", "--dft", "cp2k", "--cores", str(config.cores),
-                    "--out", role], work, stages)
+                    "--scf", config.scf, "--out", role], work, stages)
             train_dir, test_dir = "train", "test"
         else:
             train_dir = os.path.abspath(config.train_data)
             test_dir = os.path.abspath(config.test_data)
-        run_stage("slice", hampart + [
-            "slice", train_dir, "--rcut", str(config.rcut), "--method", "metis", "--parts",
-            str(config.parts), "--halo", str(config.halo), "--seed", str(config.metis_seed),
-            "--out", "parts", "--plot", "parts.png"], work, stages)
-        train_cmd = hampart + [
-            "train", "--parts", "parts", "--out", "model", "--epochs", str(config.epochs),
-            "--lr", str(config.lr), "--seed", str(config.train_seed_model), "--device",
-            config.device]
-        if config.model:
-            train_cmd += ["--model", json.dumps(config.model)]
-        if config.ranks > 1:
-            train_cmd = [_mpirun(), "-n", str(config.ranks)] + train_cmd
-        # one thread per rank: the ranks share the cores instead of oversubscribing them
-        run_stage("train", train_cmd, work, stages, {"OMP_NUM_THREADS": "1"})
-        summary = json.loads((work / "model" / "summary.json").read_text())
+        if config.trained is None:
+            run_stage("slice", hampart + [
+                "slice", train_dir, "--rcut", str(config.rcut), "--method", "metis", "--parts",
+                str(config.parts), "--halo", str(config.halo), "--seed", str(config.metis_seed),
+                "--images", config.images, "--out", "parts", "--plot", "parts.png"], work,
+                stages)
+            train_cmd = hampart + [
+                "train", "--parts", "parts", "--out", "model", "--epochs", str(config.epochs),
+                "--lr", str(config.lr), "--seed", str(config.train_seed_model), "--device",
+                config.device]
+            if config.model:
+                train_cmd += ["--model", json.dumps(config.model)]
+            if config.ranks > 1:
+                train_cmd = [_mpirun(), "-n", str(config.ranks)] + train_cmd
+            # one thread per rank: the ranks share the cores instead of oversubscribing them
+            run_stage("train", train_cmd, work, stages, {"OMP_NUM_THREADS": "1"})
+            model_dir, model_file = work / "model", "model/model.pt"
+        else:  # trained beforehand (e.g. while the test cell was being labelled): its files
+            model_dir = Path(os.path.abspath(config.trained))
+            model_file = str(model_dir / "model.pt")
+        summary = json.loads((model_dir / "summary.json").read_text())
         if summary["ranks"] != config.ranks:
             raise StageError(f"training ran on {summary['ranks']} rank(s), not {config.ranks}: "
-                             f"{train_cmd[0]} belongs to another MPI than mpi4py's")
-        run_stage("predict", hampart + ["predict", "model/model.pt", test_dir, "--out",
-                                        "H_pred.npz", "--device", config.device], work, stages)
+                             "the MPI of mpirun is not mpi4py's, or --ranks differs from the "
+                             "trained model's")
+        run_stage("predict", hampart + ["predict", model_file, test_dir, "--out",
+                                        "H_pred.npz", "--device", config.device, "--images",
+                                        config.images], work, stages)
         run_stage("evaluate", hampart + [
             "evaluate", "H_pred.npz", "--reference", test_dir, "--rcut", str(config.rcut),
-            "--plot", "evaluation.png", "--json", "evaluation.json"], work, stages)
+            "--images", config.images, "--plot", "evaluation.png", "--json", "evaluation.json"],
+            work, stages)
         report = json.loads((work / "evaluation.json").read_text())
         errors = {k: report.get(k) for k in (
             "node_mae_mEh", "edge_mae_mEh", "total_mae_meV", "eig_l1_percent", "eig_mae_meV",
             "eig_max_meV", "n_eigenvalues", "eigenvalue_problem", "reference_gap_eV",
             "predicted_gap_eV", "gap_error_meV", "n_node_elements", "n_edge_elements")}
+        # what the graph leaves out: reference elements of pairs beyond r_cut (here also those
+        # folded to their closest image by --images minimum)
+        errors.update({k: v for k, v in report.items() if k.startswith("reference_outside")})
         md_dirs = (work / "train-md", work / "test-md") if config.train_data is None else (
             None, None)
         last = summary.get("last") or {}
         results = {
-            "what": "hampart on real amorphous Si: train on one CP2K-labelled cell, "
-                    "predict an unseen one (examples/real_si.py)",
+            "what": f"hampart on real {MATERIALS[config.material]['name']}: train on one "
+                    "CP2K-labelled cell, predict an unseen one (examples/real_"
+                    f"{config.material}.py)",
+            "material": config.material,
             "started_utc": started,
             "total_seconds": round(time.perf_counter() - t0, 1),
             "errors_on_test": errors,
@@ -320,7 +367,8 @@ def markdown_table(results: dict) -> str:
     Markdown (what docs/real-data.md shows; written to OUT/table.md)."""
     e, paper = results["errors_on_test"], results["paper_a_hfo2"]
     train, test = results["train"], results["test"]
-    run = (f"this run: a-Si, train {train['atoms']} atoms, test {test['atoms']} atoms, "
+    name = MATERIALS[results.get("material", "si")]["name"]
+    run = (f"this run: {name}, train {train['atoms']} atoms, test {test['atoms']} atoms, "
            f"{results['training']['epochs_run']} epochs")
     lines = [f"| | {run} | paper, a-HfO2 |", "| --- | --- | --- |",
              f"| node MAE (mE_h) | {_fmt(e['node_mae_mEh'])} | "
@@ -344,12 +392,13 @@ def markdown_table(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def parse_args(argv=None) -> RealSiConfig:
-    d = RealSiConfig(out="")
+def parse_args(argv=None, material: str = "si") -> RealSiConfig:
+    d = RealSiConfig(out="", material=material)
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--material", choices=sorted(MATERIALS), default=material)
     p.add_argument("out", help="output directory (must not exist or be empty, unless --force)")
-    p.add_argument("--train-atoms", type=int, default=d.train_atoms)
-    p.add_argument("--test-atoms", type=int, default=d.test_atoms)
+    p.add_argument("--train-atoms", type=int, help=f"default {d.train_atoms} ({material})")
+    p.add_argument("--test-atoms", type=int, help=f"default {d.test_atoms} ({material})")
     p.add_argument("--train-seed", type=int, default=d.train_seed,
                    help="melt-quench seed of the training cell")
     p.add_argument("--test-seed", type=int, default=d.test_seed,
@@ -365,28 +414,35 @@ def parse_args(argv=None) -> RealSiConfig:
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--seed", type=int, default=d.train_seed_model, help="hampart train --seed")
     p.add_argument("--device", default=d.device)
+    p.add_argument("--images", choices=("refuse", "minimum"),
+                   help=f"slice/predict/evaluate --images (default {d.images} for {material})")
+    p.add_argument("--scf", choices=("diag", "ot"),
+                   help=f"label --scf (default {d.scf} for {material})")
     p.add_argument("--model", type=json_object, help="hampart train --model (JSON)")
     p.add_argument("--train-data", help="labelled dataset directory: skip amorphize and label")
     p.add_argument("--test-data", help="labelled dataset directory of the test cell")
+    p.add_argument("--trained", help="a hampart train --out directory (model.pt, summary.json) "
+                   "trained on --train-data: skip slice and train, record its summary")
     p.add_argument("--note", help="free text recorded in results.json (e.g. the machine load)")
     p.add_argument("--force", action="store_true", help="replace an existing OUT")
     a = p.parse_args(argv)
     return RealSiConfig(a.out, a.train_atoms, a.test_atoms, a.train_seed, a.test_seed,
                         a.potential, a.cores, a.ranks, a.parts, a.halo, a.rcut, a.metis_seed,
                         a.epochs, a.lr, a.seed, a.device, a.model, a.train_data, a.test_data,
-                        a.force, {"note": a.note} if a.note else {})
+                        a.force, {"note": a.note} if a.note else {}, a.material, a.images,
+                        a.scf, a.trained)
 
 
-def main(argv=None) -> int:
+def main(argv=None, material: str = "si") -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["table"]:  # real_si.py table OUT/results.json: print its Markdown table
         print(markdown_table(json.loads(Path(argv[1]).read_text())), end="")
         return 0
     try:
-        config = parse_args(argv)
+        config = parse_args(argv, material)
         results = run(config)
     except (InputError, StageError) as e:
-        print(f"real_si: error: {e}", file=sys.stderr)
+        print(f"real_{material}: error: {e}", file=sys.stderr)
         return 2
     e = results["errors_on_test"]
     print(f"{config.out}: node MAE {e['node_mae_mEh']:.3g} mEh, edge MAE {e['edge_mae_mEh']:.3g} "

@@ -79,6 +79,36 @@ def test_stages_on_committed_cp2k_data_write_one_results_json(real_si, tmp_path,
     assert f"| eigenvalue L1 (%) | {errors['eig_l1_percent']:.3g} | 0.55 |" in table
     assert "| train |" in table and "train 8 atoms, test 8 atoms, 2 epochs" in table
 
+    # a model trained beforehand (--trained): only predict and evaluate run, same numbers
+    again = real_si.run(_tiny(real_si, tmp_path / "again", trained=str(out / "model")))
+    assert list(again["stages"]) == ["predict", "evaluate"]
+    assert again["errors_on_test"] == errors and again["training"] == results["training"]
+    assert not (tmp_path / "again" / "model").exists()
+
+
+def test_hfo2_defaults_and_the_real_hfo2_entry_point(real_si, tmp_path):
+    """--material hfo2 (examples/real_hfo2.py): 96-atom cells, --images minimum, --scf diag;
+    every default can be overridden; unknown materials and bad --trained are refused."""
+    c = real_si.parse_args([str(tmp_path / "o")], material="hfo2")
+    assert (c.material, c.train_atoms, c.test_atoms, c.images, c.scf) == (
+        "hfo2", 96, 96, "minimum", "diag")
+    c = real_si.parse_args([str(tmp_path / "o"), "--material", "hfo2", "--test-atoms", "324",
+                            "--images", "refuse", "--scf", "ot"])
+    assert (c.train_atoms, c.test_atoms, c.images, c.scf) == (96, 324, "refuse", "ot")
+    si = real_si.parse_args([str(tmp_path / "o")])
+    assert (si.material, si.train_atoms, si.images, si.scf) == ("si", 216, "refuse", "diag")
+    with pytest.raises(InputError, match="--material"):
+        real_si.RealSiConfig(out=str(tmp_path / "o"), material="gaas")
+    with pytest.raises(InputError, match="has no model.pt"):
+        real_si.check(_tiny(real_si, tmp_path / "p", trained=str(tmp_path)))
+    (tmp_path / "m").mkdir()
+    for name in ("model.pt", "summary.json"):
+        (tmp_path / "m" / name).write_text("{}")
+    with pytest.raises(InputError, match="needs --train-data"):
+        real_si.check(real_si.RealSiConfig(out=str(tmp_path / "q"), trained=str(tmp_path / "m")))
+    entry = (ROOT / "examples" / "real_hfo2.py").read_text()
+    assert 'real_si.main(material="hfo2")' in entry
+
 
 def test_refusals_come_before_any_work(real_si, tmp_path, monkeypatch):
     occupied = tmp_path / "occupied"

