@@ -47,7 +47,7 @@ def save_model(path, model, model_kwargs, basis, extra=None) -> None:
     built = {"degree_embedding": any(b.degree is not None for b in model.message),
              "onsite_channels": model.onsite.channels if model.onsite is not None else 0,
              "onsite_invariants": bool(model.onsite is not None and model.onsite.n_invariants),
-             "elements": list(model.elements)}
+             "radial_species": model.radial_species, "elements": list(model.elements)}
     payload = {"format": MODEL_FORMAT, "version": 1, "model": {**dict(model_kwargs), **built},
                "basis": basis.to_dict(), "state_dict": model.state_dict(),
                "info": dict(extra or {})}

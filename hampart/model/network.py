@@ -128,6 +128,7 @@ class HamiltonianModel(nn.Module):
         self.register_buffer("species_of_z", table, persistent=False)
         self.embed = nn.Embedding(len(species), channels)
         self.radial_basis = GaussianBasis(n_radial, rcut, radial_stop, radial_width)
+        self.radial_species = bool(radial_species)
         n_sp = len(species) if radial_species else 0  # species-aware radial MLPs
         self.message_edges = bool(message_edges)
         self.norm_msg = nn.ModuleList([EquivariantLayerNorm(lmax, channels) for _ in range(layers)])
