@@ -10,7 +10,8 @@ predict the test structure, then node / edge MAE (mE_h, elements of the blocks w
 the paper's relative eigenvalue error ||e - e_ref||_1 / ||e_ref||_1 of H c = E S c with the test
 set's S, eigenvalue MAE, and the band gap from the electron count in the test set's meta.json.
 ``--stages 300 600 ...`` resumes one run and evaluates after each (accuracy against epochs);
-``--resume`` continues runs from their checkpoints in OUT.
+``--resume`` continues runs from their checkpoints in OUT. ``--train A B C`` trains one model
+on several cells, each sliced alike (give such runs their own OUT).
 Writes one JSON line per evaluation to OUT/results.jsonl and a Markdown summary to OUT/table.md
 (mean +- standard deviation over seeds).
 """
@@ -60,7 +61,8 @@ def judge_checkpoint(path, parts, test_dir) -> dict:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--train", required=True)
+    p.add_argument("--train", required=True, nargs="+",
+                   help="training dataset(s): several train one model on all of them")
     p.add_argument("--test", required=True)
     p.add_argument("--models", nargs="+", default=["default", "paper"], choices=list(MODELS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
@@ -81,14 +83,18 @@ def main(argv=None) -> None:
     a = p.parse_args(argv)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    parts, _ = slice_dataset(a.train, rcut=a.rcut, method="metis", parts=2, halo=1,
-                             out=out / "parts")
+    # one training set keeps OUT/parts (results of earlier runs); several get one each
+    all_parts = [slice_dataset(d, rcut=a.rcut, method="metis", parts=2, halo=1,
+                               out=out / ("parts" if len(a.train) == 1 else
+                                          f"parts-{Path(d).name}"))[0] for d in a.train]
+    parts = all_parts[0]
+    train_name = a.train[0] if len(a.train) == 1 else ",".join(a.train)
     if a.checkpoints:
         for spec in a.checkpoints:
             name, path = spec.split("=", 1)
             record = judge_checkpoint(path, parts, a.test)
             record.update(model=name, seed=a.seeds[0], lr=a.lr, patience=a.patience,
-                          train=str(a.train),
+                          train=train_name,
                           checkpoint=str(path))
             print(json.dumps(record), flush=True)
             with open(out / "results.jsonl", "a") as f:
@@ -102,7 +108,7 @@ def main(argv=None) -> None:
             run = out / f"{name}{tag}-seed{seed}"
             t0 = time.perf_counter()
             for k, epochs in enumerate(stages):
-                train(TrainConfig(parts=str(parts), out=str(run), model=dict(MODELS[name]),
+                train(TrainConfig(parts=[str(x) for x in all_parts], out=str(run), model=dict(MODELS[name]),
                                   epochs=epochs, lr=a.lr, patience=a.patience, seed=seed,
                                   node_weight=a.node_weight,
                                   resume=k > 0 or a.resume, log_every=50, device="cpu"))
@@ -113,7 +119,7 @@ def main(argv=None) -> None:
                           "train_seconds": round(seconds, 1),
                           "threads": torch.get_num_threads(), "torch": torch.__version__,
                           "machine": platform.processor() or platform.machine(),
-                          "train": str(a.train), "test": str(a.test), **judge(model, a.test)}
+                          "train": train_name, "test": str(a.test), **judge(model, a.test)}
                 print(json.dumps(record), flush=True)
                 with open(out / "results.jsonl", "a") as f:
                     f.write(json.dumps(record) + "\n")

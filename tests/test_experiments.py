@@ -124,3 +124,16 @@ def test_a_test_structure_without_overlap_is_refused_before_any_work(tmp_path):
         script.main(["--data", str(tmp_path / "missing"), "--test", str(DATA / "b"),
                      "--out", str(tmp_path / "out")])
     assert not (tmp_path / "out").exists()
+
+
+def test_accuracy_real_trains_one_model_on_several_cells(tmp_path):
+    # each training cell is sliced alike and the records name them all
+    script = _script("benchmarks/accuracy_real.py")
+    script.main(["--train", str(DATA / "a"), str(DATA / "b"), "--test", str(DATA / "b"),
+                 "--models", "default", "--epochs", "2", "--rcut", "4", "--out", str(tmp_path)])
+    assert (tmp_path / "parts-a" / "manifest.json").is_file()
+    assert (tmp_path / "parts-b" / "manifest.json").is_file()
+    record = json.loads((tmp_path / "results.jsonl").read_text().splitlines()[-1])
+    assert record["train"] == f"{DATA / 'a'},{DATA / 'b'}" and record["epochs"] == 2
+    assert math.isfinite(record["node_mae_mEh"]) and math.isfinite(record["eig_l1_aligned_percent"])
+    assert "| default | 2 |" in (tmp_path / "table.md").read_text()
