@@ -15,7 +15,7 @@ Each entry of :data:`FIELDS` says ``(kind, shape, dtype, unit, meaning)``; ``kin
 __all__ = [
     "NODE_IDS", "NODE_HOP", "NUMBERS", "POSITIONS", "CELL", "PBC",
     "EDGE_INDEX", "EDGE_SHIFT", "EDGE_OWNED", "EDGE_IDS", "NODE_BLOCKS", "EDGE_BLOCKS",
-    "FIELDS", "kind_of",
+    "HALO", "PART", "FIELDS", "kind_of",
 ]
 
 NODE_IDS = "node_ids"
@@ -30,6 +30,8 @@ EDGE_OWNED = "edge_owned"
 EDGE_IDS = "edge_ids"
 NODE_BLOCKS = "node_blocks"
 EDGE_BLOCKS = "edge_blocks"
+HALO = "halo"
+PART = "part"
 
 FIELDS = {
     NODE_IDS: ("node", "[n]", "int64", "-", "global atom index; owned atoms first"),
@@ -47,6 +49,8 @@ FIELDS = {
                   "H_ii in the padded union basis (see Basis.union_index), owned atoms"),
     EDGE_BLOCKS: ("edge", "[m_owned, u, u]", "float64", "Hartree",
                   "H_ij in the padded union basis, owned edges (they come first)"),
+    HALO: ("graph", "[]", "int64", "hops", "halo depth k the part was built with"),
+    PART: ("graph", "[]", "int64", "-", "index of the part in its partition directory"),
 }
 
 
