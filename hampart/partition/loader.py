@@ -27,9 +27,9 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..keys import (CELL, EDGE_BLOCKS, EDGE_INDEX, EDGE_OWNED, EDGE_SHIFT, NODE_BLOCKS, NODE_HOP,
-                    NODE_IDS, NUMBERS, POSITIONS)
-from .store import HALO, load_partition
+from ..keys import (CELL, EDGE_BLOCKS, EDGE_INDEX, EDGE_OWNED, EDGE_SHIFT, HALO, NODE_BLOCKS,
+                    NODE_HOP, NODE_IDS, NUMBERS, POSITIONS)
+from .store import load_partition
 
 __all__ = ["PartitionBatch", "exact_masks", "to_batch", "load_batch", "batch_bytes",
            "exact_edges_first"]
@@ -98,7 +98,7 @@ def exact_masks(node_hop, edge_index, edge_owned, halo: int, n_layers: int,
 def to_batch(arrays: dict, n_layers: int, device="cpu", dtype=torch.float32, halo=None,
              source: str = "partition") -> PartitionBatch:
     """A :class:`PartitionBatch` from part arrays (a part file's, or
-    :func:`hampart.partition.store.partition_arrays`'); ``halo`` defaults to the stored depth."""
+    :func:`hampart.partition.build.partition_arrays`'); ``halo`` defaults to the stored depth."""
     halo = int(arrays[HALO]) if halo is None else int(halo)
     node_exact, edge_exact = exact_masks(arrays[NODE_HOP], arrays[EDGE_INDEX], arrays[EDGE_OWNED],
                                          halo, n_layers, source)
