@@ -128,14 +128,16 @@ class PartitionLoss:
             edge, exact = edge[:n_exact], exact[:n_exact]
         return node & batch.node_exact[:, None, None], edge & exact[:, None, None]
 
-    def __call__(self, model, batch, masks):
+    def __call__(self, model, batch, masks, edge_chunk=None):
         """``(objective, sums)``: the weighted squared error to differentiate, and the float64
-        ``(4,)`` node SSE, edge SSE, node SAE, edge SAE (unweighted) to report."""
+        ``(4,)`` node SSE, edge SSE, node SAE, edge SAE (unweighted) to report. ``edge_chunk``:
+        the model's edges per chunk for this partition (None: the model's own)."""
         node_mask, edge_mask = masks
         n_owned, m_out = node_mask.shape[0], edge_mask.shape[0]
         # only exact owned edges count in the loss: the others' blocks are not computed
         pred_nodes, pred_edges = model(batch.numbers, batch.positions, batch.cell,
-                                       batch.edge_index, batch.edge_shift, edge_outputs=m_out)
+                                       batch.edge_index, batch.edge_shift, edge_outputs=m_out,
+                                       edge_chunk=edge_chunk)
         dn = (pred_nodes[:n_owned] - batch.node_blocks)[node_mask]
         de = (pred_edges - batch.edge_blocks[:m_out])[edge_mask]
         sse_n, sse_e = dn.square().sum(), de.square().sum()
@@ -320,8 +322,8 @@ def train(config: TrainConfig) -> dict:
             optimizer.zero_grad(set_to_none=True)
             sums = torch.zeros(4, dtype=torch.float64, device=ctx.device)
             for batch, mask, chunk in zip(batches, masks, chunks):
-                model.edge_chunk = chunk  # from the memory plan; results do not depend on it
-                objective, part_sums = loss_fn(model, batch, mask)
+                # the chunk from the memory plan; results do not depend on it
+                objective, part_sums = loss_fn(model, batch, mask, edge_chunk=chunk)
                 (objective / weighted).backward()
                 sums += part_sums
             _flat_all_reduce(ctx, params)
@@ -340,8 +342,7 @@ def train(config: TrainConfig) -> dict:
                 vs = torch.zeros(4, dtype=torch.float64, device=ctx.device)
                 with torch.no_grad():
                     for batch, mask, chunk in zip(val_batches, val_masks, val_chunks):
-                        model.edge_chunk = chunk
-                        vs += loss_fn(model, batch, mask)[1]
+                        vs += loss_fn(model, batch, mask, edge_chunk=chunk)[1]
                 launch.all_reduce_sum(ctx, vs)
                 val_count = max(sum(val_counts), 1.0)
                 val_weighted = max(config.node_weight * val_counts[0] + val_counts[1], 1.0)

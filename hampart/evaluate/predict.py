@@ -13,6 +13,7 @@ matrix. H in Hartree, orbitals in the internal (CP2K) order.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 
@@ -224,21 +225,24 @@ def _memory_law(model, max_gib):
 
 
 def _slab_chunk(law, arrays, m_out: int, max_gib: float, structure):
-    """Edge chunk for one slab within ``max_gib`` (None: the whole slab at once)."""
-    from ..model.memory import GIB
+    """Edge chunk for one slab within ``max_gib`` (None: the whole slab at once), from the
+    planner training uses; without gradients only the parameters stay resident."""
+    from ..model.memory import plan_chunks
 
     receiver = arrays["edge_index"][1]
     degree = int(np.bincount(receiver).max()) if len(receiver) else 1
     n_nodes, m = len(arrays["node_ids"]), len(receiver)
-    chunk = law.largest_chunk(n_nodes, m, max_gib * GIB - law.parameters * law.itemsize,
-                              degree, m_out)
-    if chunk == 0:
-        need = law.step_bytes(n_nodes, m, degree, m_out) / GIB
-        raise InputError(structure.source or "structure", f"a slab of {n_nodes} atoms and {m} "
-                         f"edges needs about {need:.1f} GiB even in the smallest edge chunks, "
-                         f"over --max-gib {max_gib:g}", "give fewer --max-atoms per slab, or "
-                         "raise --max-gib")
+    source = structure.source or "structure"
+    (chunk,) = plan_chunks(law, [(n_nodes, m, degree, m_out)], max_gib, source=source,
+                           fixed_bytes=law.parameters * law.itemsize,
+                           too_large=functools.partial(_slab_too_large, source, max_gib))
     return chunk
+
+
+def _slab_too_large(source, max_gib, k, n_nodes, n_edges, need_gib) -> InputError:
+    return InputError(source, f"a slab of {n_nodes} atoms and {n_edges} edges needs about "
+                      f"{need_gib:.1f} GiB even in the smallest edge chunks, over --max-gib "
+                      f"{max_gib:g}", "give fewer --max-atoms per slab, or raise --max-gib")
 
 
 MIN_CHUNK = 50_000  # edges: slabs are sized so that chunks of at least this many fit
@@ -290,7 +294,8 @@ def predict_hamiltonian(model, basis, structure, n_layers: int, rcut: float,
     plus one slab at a time: its activations, its predicted blocks, and the entries of
     ``group_atoms`` atoms' rows being written. ``max_gib`` bounds the activations: each slab
     runs in the largest edge chunks whose training-step memory law (an upper bound without
-    gradients) fits; None keeps the model's ``edge_chunk``. ``max_atoms`` caps the owned atoms
+    gradients) fits (:func:`hampart.model.memory.plan_chunks`, passed to the model's forward);
+    None keeps the model's ``edge_chunk``. ``max_atoms`` caps the owned atoms
     of a slab; None (with ``max_gib``) takes the fewest slabs that run in chunks of at least
     MIN_CHUNK edges within the budget. ``progress(k, parts, owned atoms, edges, seconds so
     far)`` is called after each slab."""
@@ -318,7 +323,7 @@ def predict_hamiltonian(model, basis, structure, n_layers: int, rcut: float,
     positions = torch.as_tensor(structure.positions, dtype=dtype, device=device)
     cell = torch.as_tensor(np.asarray(structure.cell), dtype=dtype, device=device)
     z_all = torch.as_tensor(numbers, device=device)
-    keep_chunk, chunks = model.edge_chunk, set()
+    chunks = set()
     peak_edges, model_seconds = 0, 0.0
     for p, arrays in build_partitions(graph, owner, halo=n_layers + 1):
         n_owned = int((arrays["node_hop"] == 0).sum())
@@ -327,18 +332,17 @@ def predict_hamiltonian(model, basis, structure, n_layers: int, rcut: float,
         arrays["edge_index"] = arrays["edge_index"][:, order]
         arrays["edge_shift"] = arrays["edge_shift"][order]
         peak_edges = max(peak_edges, len(order))
+        chunk = None  # the model's own edge_chunk
         if law is not None:
-            model.edge_chunk = _slab_chunk(law, arrays, m_out, max_gib, structure)
-            chunks.add(model.edge_chunk)
+            chunk = _slab_chunk(law, arrays, m_out, max_gib, structure)
+            chunks.add(chunk)
         idx = torch.as_tensor(arrays["node_ids"], device=device)
         t1 = time.perf_counter()
-        try:
-            pred_nodes, pred_edges = model(z_all[idx], positions[idx], cell,
-                                           torch.as_tensor(arrays["edge_index"], device=device),
-                                           torch.as_tensor(arrays["edge_shift"], device=device),
-                                           edge_outputs=m_out)
-        finally:
-            model.edge_chunk = keep_chunk
+        pred_nodes, pred_edges = model(z_all[idx], positions[idx], cell,
+                                       torch.as_tensor(arrays["edge_index"], device=device),
+                                       torch.as_tensor(arrays["edge_shift"], device=device),
+                                       edge_outputs=m_out,
+                                       edge_chunk=None if law is None else chunk or 0)
         model_seconds += time.perf_counter() - t1
         _write_slab(writer, p, arrays, numbers, offsets, basis, pred_nodes[:n_owned], pred_edges,
                     n_owned, m_owned, max(1, int(group_atoms)))
