@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..keys import (CELL, EDGE_BLOCKS, EDGE_IDS, EDGE_INDEX, EDGE_OWNED, HALO, NODE_BLOCKS,
-                    NODE_HOP, NODE_IDS, NUMBERS, PART, PBC, POSITIONS)
+                    NODE_HOP, NODE_IDS, NUMBERS, PART, PBC, POSITIONS, gather)
 from .halo import _check_halo, build_partition, incoming_csr, partition_stats
 from .owners import AXES, check_owner, metis_owners, slab_owners
 
@@ -154,25 +154,24 @@ def iter_parts(structure, graph, owner, params: SliceParams, labels=None, timing
     :mod:`.store`), parts ``0..params.parts - 1`` with halo ``params.halo``. ``labels`` is ``(node, edge)`` from
     :func:`part_labels` or ``None``; building time adds up in ``timings["halo"]``."""
     timings = {} if timings is None else timings
-    a = structure_arrays(structure)
-    numbers, positions = a[NUMBERS], a[POSITIONS]
+    whole = structure_arrays(structure)  # node and graph fields of the whole structure
+    labels = {} if labels is None else {NODE_BLOCKS: labels[0], EDGE_BLOCKS: labels[1]}
     ptr = incoming_csr(graph)
     timings["halo"] = 0.0
     halo = params.halo
     for part in range(params.parts):
         t = time.perf_counter()
         arrays = build_partition(graph, owner, part, halo, ptr=ptr)
-        nid = arrays[NODE_IDS]
-        arrays.update({NUMBERS: numbers[nid], POSITIONS: positions[nid], CELL: a[CELL],
-                       PBC: a[PBC], HALO: np.int64(halo), PART: np.int64(part)})
+        nid, eid = arrays[NODE_IDS], arrays[EDGE_IDS]
         n_owned = int((arrays[NODE_HOP] == 0).sum())
         m_owned = int(arrays[EDGE_OWNED].sum())
+        # every field by its registered kind (keys.FIELDS), the labels of owned outputs only
+        arrays.update(gather(whole, nid, eid, n_owned, m_owned))
+        arrays.update({HALO: np.int64(halo), PART: np.int64(part)})
         # global ids of the owned edges only: halo edges' ids are never needed, and at deep
         # halos they would be a sixth of the bytes written
-        arrays[EDGE_IDS] = arrays[EDGE_IDS][:m_owned]
-        if labels is not None:
-            arrays[NODE_BLOCKS] = np.take(labels[0], nid[:n_owned], axis=0)
-            arrays[EDGE_BLOCKS] = np.take(labels[1], arrays[EDGE_IDS], axis=0)
+        arrays[EDGE_IDS] = eid[:m_owned]
+        arrays.update(gather(labels, nid, eid, n_owned, m_owned))
         timings["halo"] += time.perf_counter() - t
         yield part, arrays
 
