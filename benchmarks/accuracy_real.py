@@ -111,7 +111,8 @@ def main(argv=None) -> None:
                 train(TrainConfig(parts=[str(x) for x in all_parts], out=str(run), model=dict(MODELS[name]),
                                   epochs=epochs, lr=a.lr, patience=a.patience, seed=seed,
                                   node_weight=a.node_weight,
-                                  resume=k > 0 or a.resume, log_every=50, device="cpu"))
+                                  resume=k > 0 or a.resume, log_every=50, device="cpu"),
+                      progress=print)
                 seconds = time.perf_counter() - t0
                 model, _ = load_model(run / "model.pt")
                 record = {"model": name, "seed": seed, "epochs": epochs, "lr": a.lr,

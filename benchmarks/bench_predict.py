@@ -48,11 +48,11 @@ def legacy_predict(model, basis, structure, n_layers, rcut, max_atoms):
     for _, a in build_partitions(graph, owner, halo=n_layers + 1):
         ids = a["node_ids"]
         n_owned, m_owned = int((a["node_hop"] == 0).sum()), int(a["edge_owned"].sum())
-        model.edge_chunk = _slab_chunk(law, a, m_owned, MAX_GIB, structure)  # as the new path
+        chunk = _slab_chunk(law, a, m_owned, MAX_GIB, structure)  # as the new path
         with torch.no_grad():
             nb, eb = model(t(numbers[ids]), t(structure.positions[ids]).float(),
                            t(structure.cell).float(), t(a["edge_index"]), t(a["edge_shift"]),
-                           edge_outputs=m_owned)
+                           edge_outputs=m_owned, edge_chunk=chunk or 0)
         node_blocks = np.zeros((len(ids),) + tuple(nb.shape[1:]))
         node_blocks[:n_owned] = nb[:n_owned].double().numpy()
         local = assemble_blocks(node_blocks, eb.double().numpy(), numbers[ids], basis,

@@ -69,7 +69,7 @@ def worker(parts_dir: str, run_dir: str, epochs: int, model: dict, device: str,
         torch.cuda.reset_peak_memory_stats()
     summary = train(TrainConfig(parts=parts_dir, out=run_dir, model=model, epochs=epochs,
                                 seed=0, resume=False, log_every=1, checkpoint_every=0,
-                                device=device))
+                                device=device), progress=print)
     peak = {"rank": summary["rank"], "ranks": summary["ranks"],
             "parts_per_rank": summary["parts_per_rank"], "rss_start_gib": base / GIB,
             "rss_peak_gib": _rss_bytes() / GIB}

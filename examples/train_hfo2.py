@@ -35,7 +35,7 @@ import json
 from pathlib import Path
 
 from hampart.command import json_object
-from hampart.distributed import TrainConfig, init, run_on_main, train
+from hampart.distributed import TrainConfig, finish, init, run_on_main, train
 from hampart.evaluate import evaluate, predict_file
 from hampart.generate import generate
 from hampart.partition import slice_dataset
@@ -136,8 +136,9 @@ def main(argv=None) -> None:
 
     summary = train(TrainConfig(parts=parts, out=str(out / "model"), model=args.model,
                                 lr=args.lr, epochs=args.epochs, device=args.device,
-                                max_gib=args.max_gib, resume=args.resume))
-    if not ctx.is_main:  # train() closed the process group; the rest is rank 0's alone
+                                max_gib=args.max_gib, resume=args.resume), progress=print)
+    finish(ctx)  # the process group init() made above; the rest is rank 0's alone
+    if not ctx.is_main:
         return
     report = predict_and_evaluate(out / "model" / "model.pt", test_data, args.rcut, args.device, out)
     report = {"train": {"epochs": summary["epochs_run"], "ranks": summary["ranks"],

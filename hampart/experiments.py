@@ -224,7 +224,7 @@ def run_cell(settings: Settings, cell: Cell, seed: int, out, log=print) -> dict:
         train(TrainConfig(parts=str(directory), out=str(run), model=dict(settings.model),
                           epochs=settings.epochs, lr=settings.lr, patience=settings.patience,
                           seed=seed, resume=False, log_every=1, checkpoint_every=0,
-                          device=settings.device))
+                          device=settings.device), progress=print)
         write_json(done, wanted)
     model, _ = load_model(run / "model.pt")
     history = read_log(run)

@@ -16,6 +16,7 @@ no module may import one of a higher layer:
 """
 
 import ast
+import importlib
 import sys
 from pathlib import Path
 
@@ -104,6 +105,23 @@ def test_every_module_has_a_layer_and_lazy_imports_are_seen():
     assert "hampart.model.io" in GRAPH["hampart.distributed.trainer"]
     assert "hampart.model.io" in GRAPH["hampart.evaluate.predict"]
     assert not any(m.startswith("hampart.distributed") for m in GRAPH["hampart.model.io"])
+
+
+def test_every_module_imports():
+    """Each module imports on its own (a circle Python cannot resolve would fail here)."""
+    for m in sorted(MODULES):
+        importlib.import_module(m)
+
+
+def test_partition_storage_is_apart_from_building():
+    """store.py writes, reads and verifies the format; building (build, halo, owners) and
+    planning (plan) never import it, and nothing in partition imports the model."""
+    for m in ("build", "halo", "owners", "plan", "key"):
+        assert "hampart.partition.store" not in GRAPH[f"hampart.partition.{m}"], m
+    for m, targets in GRAPH.items():
+        if m.startswith("hampart.partition.") and not m.endswith(".commands"):
+            assert not any(t.startswith("hampart.model") for t in targets), m
+    assert not any(t.startswith("hampart.partition") for t in GRAPH["hampart.model.network"])
 
 
 def test_no_lower_layer_imports_a_higher_one():

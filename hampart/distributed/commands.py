@@ -51,8 +51,12 @@ def _config(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(**flags)
 
 
+def _print(line: str) -> None:
+    print(line, flush=True)
+
+
 def _run(config: TrainConfig) -> int:
-    summary = train(config)
+    summary = train(config, progress=_print)  # rank 0's progress lines, as they come
     last = summary.get("last") or {}
     if summary.get("rank", 0) == 0 and last:
         print(f"trained {summary['epochs_run']} epochs on {summary['ranks']} rank(s): "

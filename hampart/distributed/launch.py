@@ -28,6 +28,7 @@ class Context:
     local_rank: int
     device: torch.device
     backend: str | None  # None: single process, no process group
+    owns_group: bool = False  # init created the process group, so finish ends it
 
     @property
     def is_main(self) -> bool:
@@ -96,7 +97,8 @@ def resolve_device(device: str | None, local_rank: int = 0) -> torch.device:
 
 
 def init(device: str | None = None) -> Context:
-    """Join (or skip, for one process) the process group; returns this rank's :class:`Context`."""
+    """Join (or skip, for one process) the process group; returns this rank's :class:`Context`.
+    A process group that already exists is used as it is (and :func:`finish` leaves it)."""
     if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
         rank, size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
         local = int(os.environ.get("LOCAL_RANK", 0))
@@ -112,18 +114,22 @@ def init(device: str | None = None) -> Context:
     dev = resolve_device(device, local)
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
-    backend = None
+    backend, owns = None, False
     if size > 1:
         backend = "nccl" if dev.type == "cuda" else "gloo"
         if addr is not None:
             os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = str(addr), str(port)
         if not dist.is_initialized():
             dist.init_process_group(backend, rank=rank, world_size=size)
-    return Context(rank=rank, size=size, local_rank=local, device=dev, backend=backend)
+            owns = True
+    return Context(rank=rank, size=size, local_rank=local, device=dev, backend=backend,
+                   owns_group=owns)
 
 
 def finish(ctx: Context) -> None:
-    if ctx.backend is not None and dist.is_initialized():
+    """End the process group when ``ctx``'s :func:`init` created it (after a barrier); a
+    group that existed before is left to whoever made it."""
+    if ctx.owns_group and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
 

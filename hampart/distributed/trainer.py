@@ -15,6 +15,7 @@ Units: losses are in Hartree^2 (MSE); logs also give RMSE and MAE in milli-Hartr
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import time
@@ -32,10 +33,12 @@ from ..io.atomic import atomic_file
 # model files live in hampart.model.io; save_model / load_model stay importable from here
 from ..model.io import (BEFORE_OPTIONS, MODEL_FORMAT, default_option, load_model, load_state,
                         save_model)
+from ..model.loss import PartitionLoss  # the training loss; importable from here as before
 from . import launch
 from .assign import assign_parts
 
-__all__ = ["TrainConfig", "check_config", "train", "load_model", "save_model", "MODEL_FORMAT"]
+__all__ = ["TrainConfig", "check_config", "train", "load_model", "save_model", "MODEL_FORMAT",
+           "PartitionLoss"]
 
 
 @dataclass(frozen=True)
@@ -105,45 +108,6 @@ def _dtype(name: str) -> torch.dtype:
     return getattr(torch, name)
 
 
-class PartitionLoss:
-    """Squared and absolute errors over the exact outputs of one partition, on-site (node) and
-    hopping (edge) elements apart; the training objective weights the on-site ones by
-    ``node_weight``, since a structure has ~100 times more edge than node elements."""
-
-    def __init__(self, basis, node_weight: float = 1.0):
-        self.basis = basis
-        self.node_weight = float(node_weight)
-
-    def masks(self, batch):
-        """Species masks cut to the partition's exact outputs; computed once per partition.
-        When the exact owned edges come first (:func:`~hampart.partition.exact_edges_first`)
-        the edge mask covers only them, and only their blocks are computed."""
-        from ..model.loss import block_masks_torch
-
-        node, edge = block_masks_torch(batch.numbers, batch.edge_index, self.basis,
-                                       batch.node_exact.shape[0], batch.edge_exact.shape[0])
-        exact = batch.edge_exact
-        n_exact = int(exact.sum())
-        if bool(exact[:n_exact].all()):
-            edge, exact = edge[:n_exact], exact[:n_exact]
-        return node & batch.node_exact[:, None, None], edge & exact[:, None, None]
-
-    def __call__(self, model, batch, masks):
-        """``(objective, sums)``: the weighted squared error to differentiate, and the float64
-        ``(4,)`` node SSE, edge SSE, node SAE, edge SAE (unweighted) to report."""
-        node_mask, edge_mask = masks
-        n_owned, m_out = node_mask.shape[0], edge_mask.shape[0]
-        # only exact owned edges count in the loss: the others' blocks are not computed
-        pred_nodes, pred_edges = model(batch.numbers, batch.positions, batch.cell,
-                                       batch.edge_index, batch.edge_shift, edge_outputs=m_out)
-        dn = (pred_nodes[:n_owned] - batch.node_blocks)[node_mask]
-        de = (pred_edges - batch.edge_blocks[:m_out])[edge_mask]
-        sse_n, sse_e = dn.square().sum(), de.square().sum()
-        sums = torch.stack([sse_n.detach(), sse_e.detach(), dn.detach().abs().sum(),
-                            de.detach().abs().sum()]).to(torch.float64)
-        return self.node_weight * sse_n + sse_e, sums
-
-
 def _flat_all_reduce(ctx, params) -> None:
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
     flat = torch.cat([g.reshape(-1) for g in grads])
@@ -201,184 +165,279 @@ def _warn_raw(directories, manifests, n_layers: int) -> None:
             "train a model"))
 
 
-def train(config: TrainConfig) -> dict:
-    """Train; returns a summary (rank 0's view, identical on all ranks)."""
-    from ..model import HamiltonianModel
+@dataclass
+class _Run:
+    """What every epoch needs, made once by :func:`_setup` on each rank."""
 
+    ctx: launch.Context
+    out: Path
+    where: str                  # the training directories, for messages
+    has_validation: bool
+    basis: Any
+    model: Any
+    model_kwargs: dict
+    params: list
+    optimizer: Any
+    scheduler: Any
+    loss_fn: "PartitionLoss"
+    mine: list                  # (directory, part) of this rank's training partitions
+    batches: list
+    masks: list
+    chunks: list                # edge chunk per partition (None: the model's own)
+    val_batches: list
+    val_masks: list
+    val_chunks: list
+    counts: list                # [node, edge] exact labelled elements over all ranks
+    val_counts: list
+    label_stats: dict
+    ckpt_path: Path
+    start_epoch: int = 0
+    best: float = math.inf
+
+    @property
+    def count(self) -> float:
+        return sum(self.counts)
+
+    def weighted(self, node_weight: float) -> float:
+        """The objective's normaliser: its value at equal errors does not depend on
+        ``node_weight``."""
+        return node_weight * self.counts[0] + self.counts[1]
+
+
+def _print_progress(line: str) -> None:
+    print(line, flush=True)
+
+
+def train(config: TrainConfig, progress=None) -> dict:
+    """Train; returns a summary (rank 0's view, identical on all ranks).
+
+    ``progress(line)`` receives rank 0's progress lines (the plan, statistics, one line per
+    logged epoch); by default they go to the ``hampart.distributed.trainer`` logger at INFO
+    (``hampart train`` prints them). A process group that exists before the call is used and
+    left in place; one that ``train`` creates it also ends."""
+    say = progress or logging.getLogger(__name__).info
     check_config(config)
     dtype = _dtype(config.dtype)
     ctx = launch.init(config.device)
     try:
-        torch.manual_seed(config.seed)
-        np.random.seed(config.seed)
-        out = Path(config.out)
-        if out.exists() and not out.is_dir():
-            raise InputError(out, "is a file", "give a directory for --out")
+        run = _setup(config, ctx, dtype, say)
+        return _fit(config, run, say)
+    finally:
+        launch.finish(ctx)
 
-        model_kwargs = dict(config.model)
-        for key in BEFORE_OPTIONS:  # named in the saved model, so later defaults cannot change it
-            model_kwargs.setdefault(key, default_option(key))
-        n_layers = int(model_kwargs.get("layers", 1))
-        train_dirs, val_dirs = _directories(config.parts), _directories(config.validation)
-        where = ", ".join(train_dirs)
-        manifests, mine, batches = _load_parts(train_dirs, ctx, n_layers, dtype)
+
+def _setup(config: TrainConfig, ctx, dtype, say) -> _Run:
+    """Load this rank's partitions, build the model (statistics, on-site fit), optimiser,
+    loss, memory plan, and resume from a checkpoint in ``out`` when there is one."""
+    from ..model import HamiltonianModel
+
+    torch.manual_seed(config.seed)
+    np.random.seed(config.seed)
+    out = Path(config.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(out, "is a file", "give a directory for --out")
+
+    model_kwargs = dict(config.model)
+    for key in BEFORE_OPTIONS:  # named in the saved model, so later defaults cannot change it
+        model_kwargs.setdefault(key, default_option(key))
+    n_layers = int(model_kwargs.get("layers", 1))
+    train_dirs, val_dirs = _directories(config.parts), _directories(config.validation)
+    where = ", ".join(train_dirs)
+    manifests, mine, batches = _load_parts(train_dirs, ctx, n_layers, dtype)
+    if ctx.is_main:
+        _warn_raw(train_dirs, manifests, n_layers)
+    n_parts = sum(len(m["parts"]) for m in manifests)
+    if ctx.is_main and n_parts < ctx.size:
+        warnings.warn(InputWarning(where, f"{n_parts} partition(s) for {ctx.size} ranks: "
+                                   f"{ctx.size - n_parts} rank(s) will idle",
+                                   f"slice into {ctx.size} or more parts, or run fewer ranks"))
+    sliced = manifests[0]["params"]  # the slicing parameters, shared by all directories
+    model_kwargs.setdefault("rcut", float(sliced["rcut"]))
+    if float(model_kwargs["rcut"]) > float(sliced["rcut"]) + 1e-9:
+        raise InputError(where, f"model rcut {model_kwargs['rcut']} exceeds the "
+                         f"partitions' rcut {sliced['rcut']}",
+                         "slice with a larger --rcut or lower the model's rcut")
+    if model_kwargs.get("attention_degree") == "auto":
+        model_kwargs["attention_degree"] = _mean_degree(batches, model_kwargs["rcut"], ctx)
         if ctx.is_main:
-            _warn_raw(train_dirs, manifests, n_layers)
-        n_parts = sum(len(m["parts"]) for m in manifests)
-        if ctx.is_main and n_parts < ctx.size:
-            warnings.warn(InputWarning(where, f"{n_parts} partition(s) for {ctx.size} ranks: "
-                                       f"{ctx.size - n_parts} rank(s) will idle",
-                                       f"slice into {ctx.size} or more parts, or run fewer ranks"))
-        sliced = manifests[0]["params"]  # the slicing parameters, shared by all directories
-        model_kwargs.setdefault("rcut", float(sliced["rcut"]))
-        if float(model_kwargs["rcut"]) > float(sliced["rcut"]) + 1e-9:
-            raise InputError(where, f"model rcut {model_kwargs['rcut']} exceeds the "
-                             f"partitions' rcut {sliced['rcut']}",
-                             "slice with a larger --rcut or lower the model's rcut")
-        if model_kwargs.get("attention_degree") == "auto":
-            model_kwargs["attention_degree"] = _mean_degree(batches, model_kwargs["rcut"], ctx)
-            if ctx.is_main:
-                print(f"attention_degree: auto -> {model_kwargs['attention_degree']:.4g} (mean "
-                      "envelope-weighted in-degree of the training atoms)", flush=True)
-        val_batches = []
-        if val_dirs:
-            val_manifests, _, val_batches = _load_parts(val_dirs, ctx, n_layers, dtype)
-            if ctx.is_main:
-                _warn_raw(val_dirs, val_manifests, n_layers)
+            say(f"attention_degree: auto -> {model_kwargs['attention_degree']:.4g} (mean "
+                "envelope-weighted in-degree of the training atoms)")
+    val_batches, val_manifests = [], []
+    if val_dirs:
+        val_manifests, _, val_batches = _load_parts(val_dirs, ctx, n_layers, dtype)
+        if ctx.is_main:
+            _warn_raw(val_dirs, val_manifests, n_layers)
 
-        # one basis for all: the union of the data sets' elements, and every ghost species
-        # of the training and validation data gets its own heads
-        basis = merge_bases([(d, m["params"]["basis"]) for d, m in zip(
-            train_dirs + val_dirs, manifests + (val_manifests if val_dirs else []))])
-        # heads for the species the training data has (an untrained head would predict noise)
-        model_kwargs["elements"] = _data_elements(batches, ctx, model_kwargs["elements"], where)
-        for b in val_batches:
-            _refuse_unknown(b.numbers, model_kwargs["elements"], ", ".join(val_dirs),
-                            "validation data")
-        model = HamiltonianModel(basis=basis, **model_kwargs).to(device=ctx.device, dtype=dtype)
-        params = [p for p in model.parameters() if p.requires_grad]
-        if ctx.backend is not None:  # identical start on every rank
-            for p in model.parameters():
-                torch.distributed.broadcast(p.data, src=0)
-        if model.needs_mean_degree:
-            model.set_mean_degree(_mean_degree(batches, model_kwargs["rcut"], ctx))
-        if model.onsite is not None:
-            _neighbour_sum_statistics(model, batches, ctx)
-        label_stats = _label_statistics(model, basis, batches, ctx)
-        if model.onsite is not None:
-            _onsite_fit(model, batches, ctx)
-        optimizer = torch.optim.Adam(params, lr=config.lr)
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="min", factor=config.factor, patience=config.patience)
-        loss_fn = PartitionLoss(basis, config.node_weight)
-        masks = [loss_fn.masks(b) for b in batches]
-        val_masks = [loss_fn.masks(b) for b in val_batches]
+    # one basis for all: the union of the data sets' elements, and every ghost species of
+    # the training and validation data gets its own heads
+    basis = merge_bases([(d, m["params"]["basis"]) for d, m in zip(
+        train_dirs + val_dirs, manifests + val_manifests)])
+    for d, m in zip(val_dirs, val_manifests):
+        if Basis.from_dict(m["params"]["basis"], source=d).union_shells != basis.union_shells:
+            raise InputError(d, f"stores its blocks padded otherwise than {where}",
+                             "slice it again (hampart slice now stores the structure's elements "
+                             "only)")
+    # heads for the species the training data has (an untrained head would predict noise)
+    model_kwargs["elements"] = _data_elements(batches, ctx, model_kwargs["elements"], where)
+    for b in val_batches:
+        _refuse_unknown(b.numbers, model_kwargs["elements"], ", ".join(val_dirs),
+                        "validation data")
+    model = HamiltonianModel(basis=basis, **model_kwargs).to(device=ctx.device, dtype=dtype)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if ctx.backend is not None:  # identical start on every rank
+        for p in model.parameters():
+            torch.distributed.broadcast(p.data, src=0)
+    if model.needs_mean_degree:
+        model.set_mean_degree(_mean_degree(batches, model_kwargs["rcut"], ctx))
+    if model.onsite is not None:
+        _neighbour_sum_statistics(model, batches, ctx)
+    label_stats = _label_statistics(model, basis, batches, ctx, say)
+    if model.onsite is not None:
+        _onsite_fit(model, batches, ctx)
+    optimizer = torch.optim.Adam(params, lr=config.lr)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="min", factor=config.factor, patience=config.patience)
+    loss_fn = PartitionLoss(basis, config.node_weight)
+    masks = [loss_fn.masks(b) for b in batches]
+    val_masks = [loss_fn.masks(b) for b in val_batches]
 
-        def global_counts(mask_list):
-            """(node elements, edge elements) summed over all ranks' partitions."""
-            c = torch.tensor([[float(n.sum()), float(e.sum())] for n, e in mask_list] or
-                             [[0.0, 0.0]], dtype=torch.float64, device=ctx.device).sum(0)
-            return [float(x) for x in launch.all_reduce_sum(ctx, c)]
+    chunks = [model.edge_chunk] * len(batches)
+    val_chunks = [model.edge_chunk] * len(val_batches)
+    if config.max_gib is not None:
+        chunks, val_chunks = _memory_plan(config, model, batches, val_batches, ctx, say)
 
-        chunks = [model.edge_chunk] * len(batches)
-        val_chunks = [model.edge_chunk] * len(val_batches)
-        if config.max_gib is not None:
-            chunks, val_chunks = _memory_plan(config, model, batches, val_batches, ctx)
+    run = _Run(ctx=ctx, out=out, where=where, has_validation=bool(val_dirs), basis=basis,
+               model=model, model_kwargs=model_kwargs, params=params, optimizer=optimizer,
+               scheduler=scheduler, loss_fn=loss_fn, mine=mine, batches=batches, masks=masks,
+               chunks=chunks, val_batches=val_batches, val_masks=val_masks,
+               val_chunks=val_chunks, counts=_global_counts(ctx, masks),
+               val_counts=_global_counts(ctx, val_masks) if val_dirs else [0.0, 0.0],
+               label_stats=label_stats, ckpt_path=out / "checkpoint.pt")
+    if run.count == 0:
+        raise InputError(where, "no exact labelled output in the partitions",
+                         f"slice with --halo {n_layers} or more and check the Hamiltonian")
 
-        counts = global_counts(masks)
-        count = sum(counts)
-        val_counts = global_counts(val_masks) if val_dirs else [0.0, 0.0]
-        # the objective's normaliser: its value at equal errors does not depend on node_weight
-        weighted = config.node_weight * counts[0] + counts[1]
-        if count == 0:
-            raise InputError(where, "no exact labelled output in the partitions",
-                             f"slice with --halo {n_layers} or more and check the Hamiltonian")
+    if ctx.is_main:  # only now: a refused input leaves no output directory behind
+        out.mkdir(parents=True, exist_ok=True)
+    if config.resume and run.ckpt_path.exists():
+        _resume(run, say)
+    return run
 
-        if ctx.is_main:  # only now: a refused input leaves no output directory behind
-            out.mkdir(parents=True, exist_ok=True)
-        start_epoch, best = 0, math.inf
-        ckpt_path = out / "checkpoint.pt"
-        if config.resume and ckpt_path.exists():
-            state = _load_checkpoint(ckpt_path, model_kwargs, ctx.device)
-            load_state(model, state["state_dict"], ckpt_path)
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            start_epoch, best = int(state["epoch"]) + 1, float(state["best"])
-            if ctx.is_main:
-                print(f"resuming {ckpt_path} after epoch {start_epoch - 1} (learning rate "
-                      f"{optimizer.param_groups[0]['lr']:.3g} from the checkpoint; --no-resume "
-                      "starts over)", flush=True)
 
-        # a fresh start replaces an earlier run's log; a resumed run continues it
-        log = open(out / "log.jsonl", "a" if start_epoch else "w") if ctx.is_main else None
+def _global_counts(ctx, mask_list) -> list[float]:
+    """(node elements, edge elements) summed over all ranks' partitions."""
+    c = torch.tensor([[float(n.sum()), float(e.sum())] for n, e in mask_list] or
+                     [[0.0, 0.0]], dtype=torch.float64, device=ctx.device).sum(0)
+    return [float(x) for x in launch.all_reduce_sum(ctx, c)]
+
+
+def _resume(run: _Run, say) -> None:
+    """Model, optimiser, scheduler, epoch and best monitor from ``run.ckpt_path``."""
+    state = _load_checkpoint(run.ckpt_path, run.model_kwargs, run.ctx.device)
+    load_state(run.model, state["state_dict"], run.ckpt_path)
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    run.start_epoch, run.best = int(state["epoch"]) + 1, float(state["best"])
+    if run.ctx.is_main:
+        say(f"resuming {run.ckpt_path} after epoch {run.start_epoch - 1} (learning rate "
+            f"{run.optimizer.param_groups[0]['lr']:.3g} from the checkpoint; --no-resume "
+            "starts over)")
+
+
+def _train_epoch(config: TrainConfig, run: _Run, epoch: int) -> tuple[dict, float]:
+    """One optimiser step over every rank's partitions: ``(record, monitor)``, the epoch's
+    log record and the weighted training objective the plateau scheduler watches."""
+    ctx, weighted = run.ctx, run.weighted(config.node_weight)
+    run.optimizer.zero_grad(set_to_none=True)
+    sums = torch.zeros(4, dtype=torch.float64, device=ctx.device)
+    for batch, mask, chunk in zip(run.batches, run.masks, run.chunks):
+        # the chunk from the memory plan; results do not depend on it
+        objective, part_sums = run.loss_fn(run.model, batch, mask, edge_chunk=chunk)
+        (objective / weighted).backward()
+        sums += part_sums
+    _flat_all_reduce(ctx, run.params)
+    launch.all_reduce_sum(ctx, sums)
+    mse = float(sums[0] + sums[1]) / run.count
+    if not math.isfinite(mse):
+        raise InputError(run.where, f"training diverged: loss is {mse} at epoch {epoch}",
+                         "lower lr, check the labels for NaN, or use dtype float64")
+    run.optimizer.step()
+    record = {"epoch": epoch, "mse": mse, "rmse_mEh": 1e3 * math.sqrt(mse),
+              "mae_mEh": 1e3 * float(sums[2] + sums[3]) / run.count,
+              **_split_mae(sums, run.counts), "lr": run.optimizer.param_groups[0]["lr"]}
+    # the plateau scheduler watches the objective trained, weighted as the gradient is
+    return record, float(config.node_weight * sums[0] + sums[1]) / weighted
+
+
+def _validate(config: TrainConfig, run: _Run) -> tuple[dict, float]:
+    """Errors on the validation partitions (no gradients): ``(record fields, monitor)``."""
+    ctx, counts = run.ctx, run.val_counts
+    vs = torch.zeros(4, dtype=torch.float64, device=ctx.device)
+    with torch.no_grad():
+        for batch, mask, chunk in zip(run.val_batches, run.val_masks, run.val_chunks):
+            vs += run.loss_fn(run.model, batch, mask, edge_chunk=chunk)[1]
+    launch.all_reduce_sum(ctx, vs)
+    val_count = max(sum(counts), 1.0)
+    val_weighted = max(config.node_weight * counts[0] + counts[1], 1.0)
+    fields = {"val_mse": float(vs[0] + vs[1]) / val_count,
+              "val_mae_mEh": 1e3 * float(vs[2] + vs[3]) / val_count,
+              **_split_mae(vs, counts, "val_")}
+    return fields, float(config.node_weight * vs[0] + vs[1]) / val_weighted
+
+
+def _fit(config: TrainConfig, run: _Run, say) -> dict:
+    """The epochs from ``run.start_epoch``: train, validate, schedule, log, checkpoint; then
+    the model, checkpoint and summary.json (rank 0). Returns the summary."""
+    ctx = run.ctx
+    # a fresh start replaces an earlier run's log; a resumed run continues it
+    log = open(run.out / "log.jsonl", "a" if run.start_epoch else "w") if ctx.is_main else None
+    try:
         t0 = time.perf_counter()
         history = []
-        epoch = start_epoch - 1
+        epoch = run.start_epoch - 1
         stop_reason = "epochs"
-        for epoch in range(start_epoch, config.epochs):
-            optimizer.zero_grad(set_to_none=True)
-            sums = torch.zeros(4, dtype=torch.float64, device=ctx.device)
-            for batch, mask, chunk in zip(batches, masks, chunks):
-                model.edge_chunk = chunk  # from the memory plan; results do not depend on it
-                objective, part_sums = loss_fn(model, batch, mask)
-                (objective / weighted).backward()
-                sums += part_sums
-            _flat_all_reduce(ctx, params)
-            launch.all_reduce_sum(ctx, sums)
-            mse = float(sums[0] + sums[1]) / count
-            if not math.isfinite(mse):
-                raise InputError(where, f"training diverged: loss is {mse} at epoch {epoch}",
-                                 "lower lr, check the labels for NaN, or use dtype float64")
-            optimizer.step()
-            record = {"epoch": epoch, "mse": mse, "rmse_mEh": 1e3 * math.sqrt(mse),
-                      "mae_mEh": 1e3 * float(sums[2] + sums[3]) / count,
-                      **_split_mae(sums, counts), "lr": optimizer.param_groups[0]["lr"]}
-            # the plateau scheduler watches the objective trained, weighted as the gradient is
-            monitor = float(config.node_weight * sums[0] + sums[1]) / weighted
-            if val_dirs:
-                vs = torch.zeros(4, dtype=torch.float64, device=ctx.device)
-                with torch.no_grad():
-                    for batch, mask, chunk in zip(val_batches, val_masks, val_chunks):
-                        model.edge_chunk = chunk
-                        vs += loss_fn(model, batch, mask)[1]
-                launch.all_reduce_sum(ctx, vs)
-                val_count = max(sum(val_counts), 1.0)
-                val_weighted = max(config.node_weight * val_counts[0] + val_counts[1], 1.0)
-                monitor = float(config.node_weight * vs[0] + vs[1]) / val_weighted
-                record.update(val_mse=float(vs[0] + vs[1]) / val_count,
-                              val_mae_mEh=1e3 * float(vs[2] + vs[3]) / val_count,
-                              **_split_mae(vs, val_counts, "val_"))
-            scheduler.step(monitor)
-            best = min(best, monitor)
+        for epoch in range(run.start_epoch, config.epochs):
+            record, monitor = _train_epoch(config, run, epoch)
+            if run.has_validation:
+                fields, monitor = _validate(config, run)
+                record.update(fields)
+            run.scheduler.step(monitor)
+            run.best = min(run.best, monitor)
             record["seconds"] = time.perf_counter() - t0
             history.append(record)
-            if log is not None and (epoch % config.log_every == 0 or epoch == config.epochs - 1):
+            if log is not None and (epoch % config.log_every == 0
+                                    or epoch == config.epochs - 1):
                 log.write(json.dumps(record) + "\n")
                 log.flush()
-                print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                               for k, v in record.items()), flush=True)
+                say(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                             for k, v in record.items()))
             if ctx.is_main and config.checkpoint_every and epoch % config.checkpoint_every == 0:
-                _checkpoint(ckpt_path, model, model_kwargs, optimizer, scheduler, epoch, best)
-            if optimizer.param_groups[0]["lr"] < config.min_lr * (1 - 1e-9):
+                _save_checkpoint(run, epoch)
+            if run.optimizer.param_groups[0]["lr"] < config.min_lr * (1 - 1e-9):
                 stop_reason = "min_lr"
                 break
         summary = {"epochs_run": len(history), "last_epoch": epoch, "stop": stop_reason,
                    "first": history[0] if history else None,
                    "last": history[-1] if history else None,
-                   "ranks": ctx.size, "rank": ctx.rank, "parts_per_rank": len(mine),
-                   "edge_chunks": chunks, "label_statistics": label_stats,
+                   "ranks": ctx.size, "rank": ctx.rank, "parts_per_rank": len(run.mine),
+                   "edge_chunks": run.chunks, "label_statistics": run.label_stats,
                    "seconds": time.perf_counter() - t0}
         if ctx.is_main:
-            _checkpoint(ckpt_path, model, model_kwargs, optimizer, scheduler, max(epoch, 0), best)
-            save_model(out / "model.pt", model, model_kwargs, basis,
-                       extra={"parts": where, "summary": json.dumps(summary),
+            _save_checkpoint(run, max(epoch, 0))
+            save_model(run.out / "model.pt", run.model, run.model_kwargs, run.basis,
+                       extra={"parts": run.where, "summary": json.dumps(summary),
                               "dtype": config.dtype})
-            with atomic_file(out / "summary.json") as tmp:
+            with atomic_file(run.out / "summary.json") as tmp:
                 tmp.write_text(json.dumps(summary, indent=1))
-            log.close()
         return summary
     finally:
-        launch.finish(ctx)
+        if log is not None:
+            log.close()
+
+
+def _save_checkpoint(run: _Run, epoch: int) -> None:
+    _checkpoint(run.ckpt_path, run.model, run.model_kwargs, run.optimizer, run.scheduler,
+                epoch, run.best)
 
 
 def _split_mae(sums, counts, prefix: str = "") -> dict:
@@ -464,7 +523,7 @@ def _onsite_fit(model, batches, ctx) -> None:
     model.set_onsite_fit(launch.all_reduce_sum(ctx, flat.to(ctx.device)))
 
 
-def _label_statistics(model, basis, batches, ctx) -> dict:
+def _label_statistics(model, basis, batches, ctx, say=_print_progress) -> dict:
     """Set the heads' scales and node biases from the labels of all ranks' owned outputs (each
     atom and edge of the training structure once, so independent of the slicing); returns the
     summary that is printed and kept in summary.json."""
@@ -480,13 +539,13 @@ def _label_statistics(model, basis, batches, ctx) -> dict:
     if ctx.is_main:
         node = ", ".join(f"{k} {v:.3g}" for k, v in summary["node_spread_mEh"].items())
         edge = ", ".join(f"{k} {v:.3g}" for k, v in summary["edge_rms_mEh"].items())
-        print(f"label statistics (mEh): on-site spread {node} -> node scale "
-              f"{summary['node_scale_mEh']:.3g}; hopping RMS {edge} -> edge scale "
-              f"{summary['edge_scale_mEh']:.3g}", flush=True)
+        say(f"label statistics (mEh): on-site spread {node} -> node scale "
+            f"{summary['node_scale_mEh']:.3g}; hopping RMS {edge} -> edge scale "
+            f"{summary['edge_scale_mEh']:.3g}")
     return summary
 
 
-def _memory_plan(config, model, batches, val_batches, ctx):
+def _memory_plan(config, model, batches, val_batches, ctx, say=_print_progress):
     """Edge chunks for this rank's partitions so that a step fits in ``config.max_gib``; an
     ``edge_chunk`` given with the model is an upper bound. Stops naming the fix if a partition
     cannot fit (DESIGN.md §8)."""
@@ -508,9 +567,9 @@ def _memory_plan(config, model, batches, val_batches, ctx):
     if ctx.is_main:
         worst = max(law.step_bytes(g[0], g[1], c, g[3]) for g, c in zip(graphs, planned))
         ways = sorted({"whole" if c is None else f"chunks of {c} edges" for c in planned})
-        print(f"memory plan (rank 0, budget {config.max_gib:g} GiB): {len(everything)} part(s) "
-              f"as {', '.join(ways)}; largest step about "
-              f"{(worst + resident + law.fixed_bytes()) / GIB:.2f} GiB", flush=True)
+        say(f"memory plan (rank 0, budget {config.max_gib:g} GiB): {len(everything)} part(s) "
+            f"as {', '.join(ways)}; largest step about "
+            f"{(worst + resident + law.fixed_bytes()) / GIB:.2f} GiB")
     return planned[:len(batches)], planned[len(batches):]
 
 

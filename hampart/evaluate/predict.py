@@ -13,6 +13,7 @@ matrix. H in Hartree, orbitals in the internal (CP2K) order.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 
@@ -21,6 +22,7 @@ import scipy.sparse as sp
 import torch
 
 from ..errors import InputError
+from ..keys import EDGE_INDEX, EDGE_OWNED, EDGE_SHIFT, NODE_HOP, NODE_IDS, take
 
 __all__ = ["predict_hamiltonian", "predict_file", "STRUCTURE_KEYS", "check_predicted_for"]
 
@@ -79,7 +81,7 @@ def _row_layout(graph, counts: np.ndarray, index_dtype) -> np.ndarray:
 def _reverse_edges_next(arrays, n_owned: int, m_owned: int):
     """Edge order: owned edges, then edges from an owned sender to a halo receiver (the
     reverses of owned edges), then the rest; and how many of them need blocks."""
-    sender = arrays["edge_index"][0]
+    sender = arrays[EDGE_INDEX][0]
     rest = np.arange(m_owned, len(sender))
     back = sender[rest] < n_owned
     order = np.concatenate([np.arange(m_owned), rest[back], rest[~back]])
@@ -148,8 +150,8 @@ class _RowWriter:
 def _reverse_of_owned(arrays, m_owned: int, m_out: int) -> np.ndarray:
     """For each owned edge j -> i (shift S), the index of its reverse i -> j (shift -S) among
     the first ``m_out`` edges (every owned edge's reverse is there, see _reverse_edges_next)."""
-    ei, shift = arrays["edge_index"][:, :m_out], arrays["edge_shift"][:m_out]
-    n = len(arrays["node_ids"])
+    ei, shift = arrays[EDGE_INDEX][:, :m_out], arrays[EDGE_SHIFT][:m_out]
+    n = len(arrays[NODE_IDS])
     reach = int(np.abs(shift).max(initial=0))
     width = 2 * reach + 1
     if n * n * width ** 3 >= 2 ** 62:
@@ -176,16 +178,16 @@ def _write_slab(writer, slab, arrays, numbers, offsets, basis, pred_nodes, pred_
     later, and an earlier slab's values replace it when that came first."""
     from ..blocks import block_entries
 
-    ei = arrays["edge_index"]
-    z = numbers[arrays["node_ids"]]
-    off = offsets[arrays["node_ids"]]
+    ei = arrays[EDGE_INDEX]
+    z = numbers[arrays[NODE_IDS]]
+    off = offsets[arrays[NODE_IDS]]
     reverse = _reverse_of_owned(arrays, m_owned, pred_edges.shape[0])
-    sender_slab = writer.owner[arrays["node_ids"][ei[0, :m_owned]]]
+    sender_slab = writer.owner[arrays[NODE_IDS][ei[0, :m_owned]]]
     starts = np.arange(0, n_owned + group_atoms, group_atoms).clip(max=n_owned)
     into = np.searchsorted(ei[1, :m_owned], starts)  # owned edges are sorted by receiver
     h_rows, h_cols, h_vals = writer.take_handed(slab)
     local = np.full(len(writer.owner), -1, dtype=np.int64)  # global atom -> slab node
-    local[arrays["node_ids"]] = np.arange(len(arrays["node_ids"]))
+    local[arrays[NODE_IDS]] = np.arange(len(arrays[NODE_IDS]))
     h_group = np.searchsorted(starts, local[writer.atom_of_orbital[h_rows]], side="right") - 1
     h_order = np.argsort(h_group, kind="stable")
     h_bounds = np.searchsorted(h_group[h_order], np.arange(len(starts)))
@@ -224,21 +226,24 @@ def _memory_law(model, max_gib):
 
 
 def _slab_chunk(law, arrays, m_out: int, max_gib: float, structure):
-    """Edge chunk for one slab within ``max_gib`` (None: the whole slab at once)."""
-    from ..model.memory import GIB
+    """Edge chunk for one slab within ``max_gib`` (None: the whole slab at once), from the
+    planner training uses; without gradients only the parameters stay resident."""
+    from ..model.memory import plan_chunks
 
-    receiver = arrays["edge_index"][1]
+    receiver = arrays[EDGE_INDEX][1]
     degree = int(np.bincount(receiver).max()) if len(receiver) else 1
-    n_nodes, m = len(arrays["node_ids"]), len(receiver)
-    chunk = law.largest_chunk(n_nodes, m, max_gib * GIB - law.parameters * law.itemsize,
-                              degree, m_out)
-    if chunk == 0:
-        need = law.step_bytes(n_nodes, m, degree, m_out) / GIB
-        raise InputError(structure.source or "structure", f"a slab of {n_nodes} atoms and {m} "
-                         f"edges needs about {need:.1f} GiB even in the smallest edge chunks, "
-                         f"over --max-gib {max_gib:g}", "give fewer --max-atoms per slab, or "
-                         "raise --max-gib")
+    n_nodes, m = len(arrays[NODE_IDS]), len(receiver)
+    source = structure.source or "structure"
+    (chunk,) = plan_chunks(law, [(n_nodes, m, degree, m_out)], max_gib, source=source,
+                           fixed_bytes=law.parameters * law.itemsize,
+                           too_large=functools.partial(_slab_too_large, source, max_gib))
     return chunk
+
+
+def _slab_too_large(source, max_gib, k, n_nodes, n_edges, need_gib) -> InputError:
+    return InputError(source, f"a slab of {n_nodes} atoms and {n_edges} edges needs about "
+                      f"{need_gib:.1f} GiB even in the smallest edge chunks, over --max-gib "
+                      f"{max_gib:g}", "give fewer --max-atoms per slab, or raise --max-gib")
 
 
 MIN_CHUNK = 50_000  # edges: slabs are sized so that chunks of at least this many fit
@@ -246,10 +251,10 @@ MIN_CHUNK = 50_000  # edges: slabs are sized so that chunks of at least this man
 
 def _slab_need(law, arrays) -> float:
     """Bytes of the slab's network step in chunks of MIN_CHUNK edges."""
-    n_owned = int((arrays["node_hop"] == 0).sum())
-    _, m_out = _reverse_edges_next(arrays, n_owned, int(arrays["edge_owned"].sum()))
-    m = arrays["edge_index"].shape[1]
-    return law.step_bytes(len(arrays["node_ids"]), m, min(m, MIN_CHUNK), m_out)
+    n_owned = int((arrays[NODE_HOP] == 0).sum())
+    _, m_out = _reverse_edges_next(arrays, n_owned, int(arrays[EDGE_OWNED].sum()))
+    m = arrays[EDGE_INDEX].shape[1]
+    return law.step_bytes(len(arrays[NODE_IDS]), m, min(m, MIN_CHUNK), m_out)
 
 
 def _plan_slabs(graph, structure, n_layers: int, law, max_gib, max_atoms):
@@ -290,7 +295,8 @@ def predict_hamiltonian(model, basis, structure, n_layers: int, rcut: float,
     plus one slab at a time: its activations, its predicted blocks, and the entries of
     ``group_atoms`` atoms' rows being written. ``max_gib`` bounds the activations: each slab
     runs in the largest edge chunks whose training-step memory law (an upper bound without
-    gradients) fits; None keeps the model's ``edge_chunk``. ``max_atoms`` caps the owned atoms
+    gradients) fits (:func:`hampart.model.memory.plan_chunks`, passed to the model's forward);
+    None keeps the model's ``edge_chunk``. ``max_atoms`` caps the owned atoms
     of a slab; None (with ``max_gib``) takes the fewest slabs that run in chunks of at least
     MIN_CHUNK edges within the budget. ``progress(k, parts, owned atoms, edges, seconds so
     far)`` is called after each slab."""
@@ -318,27 +324,26 @@ def predict_hamiltonian(model, basis, structure, n_layers: int, rcut: float,
     positions = torch.as_tensor(structure.positions, dtype=dtype, device=device)
     cell = torch.as_tensor(np.asarray(structure.cell), dtype=dtype, device=device)
     z_all = torch.as_tensor(numbers, device=device)
-    keep_chunk, chunks = model.edge_chunk, set()
+    chunks = set()
     peak_edges, model_seconds = 0, 0.0
     for p, arrays in build_partitions(graph, owner, halo=n_layers + 1):
-        n_owned = int((arrays["node_hop"] == 0).sum())
-        m_owned = int(arrays["edge_owned"].sum())
+        n_owned = int((arrays[NODE_HOP] == 0).sum())
+        m_owned = int(arrays[EDGE_OWNED].sum())
         order, m_out = _reverse_edges_next(arrays, n_owned, m_owned)
-        arrays["edge_index"] = arrays["edge_index"][:, order]
-        arrays["edge_shift"] = arrays["edge_shift"][order]
+        # every edge field (keys.FIELDS) alike; the owned edges stay first, in their order
+        arrays.update(take(arrays, "edge", order, owned=order[:m_owned]))
         peak_edges = max(peak_edges, len(order))
+        chunk = None  # the model's own edge_chunk
         if law is not None:
-            model.edge_chunk = _slab_chunk(law, arrays, m_out, max_gib, structure)
-            chunks.add(model.edge_chunk)
-        idx = torch.as_tensor(arrays["node_ids"], device=device)
+            chunk = _slab_chunk(law, arrays, m_out, max_gib, structure)
+            chunks.add(chunk)
+        idx = torch.as_tensor(arrays[NODE_IDS], device=device)
         t1 = time.perf_counter()
-        try:
-            pred_nodes, pred_edges = model(z_all[idx], positions[idx], cell,
-                                           torch.as_tensor(arrays["edge_index"], device=device),
-                                           torch.as_tensor(arrays["edge_shift"], device=device),
-                                           edge_outputs=m_out)
-        finally:
-            model.edge_chunk = keep_chunk
+        pred_nodes, pred_edges = model(z_all[idx], positions[idx], cell,
+                                       torch.as_tensor(arrays[EDGE_INDEX], device=device),
+                                       torch.as_tensor(arrays[EDGE_SHIFT], device=device),
+                                       edge_outputs=m_out,
+                                       edge_chunk=None if law is None else chunk or 0)
         model_seconds += time.perf_counter() - t1
         _write_slab(writer, p, arrays, numbers, offsets, basis, pred_nodes[:n_owned], pred_edges,
                     n_owned, m_owned, max(1, int(group_atoms)))

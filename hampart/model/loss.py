@@ -1,8 +1,10 @@
 """Losses that add up over partitions.
 
-Everything returns ``(sse, count)``: the sum of squared errors (Hartree^2) and the number of
-elements summed, never a mean, so that summing over the partitions of a graph gives exactly the
-full graph's totals (DESIGN.md §3) and the trainer divides once by the global count.
+Everything returns sums, never a mean: the sum of squared errors (Hartree^2) and the number of
+elements summed, so that summing over the partitions of a graph gives exactly the full graph's
+totals (DESIGN.md §3) and the trainer divides once by the global count. One computation of the
+errors, :func:`masked_errors`, serves both :class:`PartitionLoss` (what training minimises:
+node and edge sums apart, weighted) and :func:`block_loss` (``(sse, count)`` of given outputs).
 
 Labels of a partition cover its owned atoms and owned edges, which come first in its arrays:
 ``node_blocks`` ``(n_owned, u, u)``, ``edge_blocks`` ``(m_owned, u, u)``; predictions may be
@@ -13,7 +15,8 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["masked_sse", "species_mask_table", "block_masks_torch", "block_loss"]
+__all__ = ["masked_sse", "species_mask_table", "block_masks_torch", "masked_errors",
+           "block_loss", "PartitionLoss"]
 
 
 def masked_sse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor):
@@ -43,6 +46,15 @@ def block_masks_torch(numbers, edge_index, basis, n_nodes: int | None = None,
     return node, edge
 
 
+def masked_errors(pred_nodes, pred_edges, node_blocks, edge_blocks, node_mask, edge_mask):
+    """``(node (k_n,), edge (k_e,))``: prediction minus label at the True entries of the masks
+    ``(n, u, u)`` and ``(m, u, u)``, which cover the first n atoms' and m edges' blocks."""
+    n, m = node_mask.shape[0], edge_mask.shape[0]
+    dn = (pred_nodes[:n] - node_blocks[:n].to(pred_nodes.dtype))[node_mask]
+    de = (pred_edges[:m] - edge_blocks[:m].to(pred_edges.dtype))[edge_mask]
+    return dn, de
+
+
 def block_loss(pred_nodes, pred_edges, node_blocks, edge_blocks, numbers, edge_index, basis,
                node_exact=None, edge_exact=None):
     """``(sse, count)`` over node and edge blocks, counting only entries the species have and,
@@ -54,6 +66,44 @@ def block_loss(pred_nodes, pred_edges, node_blocks, edge_blocks, numbers, edge_i
         node_mask = node_mask & node_exact[:, None, None]
     if edge_exact is not None:
         edge_mask = edge_mask & edge_exact[:, None, None]
-    sse_n, cnt_n = masked_sse(pred_nodes[:n_owned], node_blocks, node_mask)
-    sse_e, cnt_e = masked_sse(pred_edges[:m_owned], edge_blocks, edge_mask)
-    return sse_n + sse_e, cnt_n + cnt_e
+    dn, de = masked_errors(pred_nodes, pred_edges, node_blocks, edge_blocks, node_mask,
+                           edge_mask)
+    return dn.square().sum() + de.square().sum(), node_mask.sum() + edge_mask.sum()
+
+
+class PartitionLoss:
+    """Squared and absolute errors over the exact outputs of one partition, on-site (node) and
+    hopping (edge) elements apart; the training objective weights the on-site ones by
+    ``node_weight``, since a structure has ~100 times more edge than node elements."""
+
+    def __init__(self, basis, node_weight: float = 1.0):
+        self.basis = basis
+        self.node_weight = float(node_weight)
+
+    def masks(self, batch):
+        """Species masks cut to the partition's exact outputs; computed once per partition.
+        When the exact owned edges come first (:func:`~hampart.partition.exact_edges_first`)
+        the edge mask covers only them, and only their blocks are computed."""
+        node, edge = block_masks_torch(batch.numbers, batch.edge_index, self.basis,
+                                       batch.node_exact.shape[0], batch.edge_exact.shape[0])
+        exact = batch.edge_exact
+        n_exact = int(exact.sum())
+        if bool(exact[:n_exact].all()):
+            edge, exact = edge[:n_exact], exact[:n_exact]
+        return node & batch.node_exact[:, None, None], edge & exact[:, None, None]
+
+    def __call__(self, model, batch, masks, edge_chunk=None):
+        """``(objective, sums)``: the weighted squared error to differentiate, and the float64
+        ``(4,)`` node SSE, edge SSE, node SAE, edge SAE (unweighted) to report. ``edge_chunk``:
+        the model's edges per chunk for this partition (None: the model's own)."""
+        node_mask, edge_mask = masks
+        # only exact owned edges count in the loss: the others' blocks are not computed
+        pred_nodes, pred_edges = model(batch.numbers, batch.positions, batch.cell,
+                                       batch.edge_index, batch.edge_shift,
+                                       edge_outputs=edge_mask.shape[0], edge_chunk=edge_chunk)
+        dn, de = masked_errors(pred_nodes, pred_edges, batch.node_blocks, batch.edge_blocks,
+                               node_mask, edge_mask)
+        sse_n, sse_e = dn.square().sum(), de.square().sum()
+        sums = torch.stack([sse_n.detach(), sse_e.detach(), dn.detach().abs().sum(),
+                            de.detach().abs().sum()]).to(torch.float64)
+        return self.node_weight * sse_n + sse_e, sums

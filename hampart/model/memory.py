@@ -3,7 +3,7 @@
 DESIGN.md §8 asks that memory follow a budget (``--max-gib``), not guesswork. The activations
 autograd keeps for the backward pass dominate a step; they grow linearly with the number of
 atoms, of edges and of edges whose blocks are output (``edge_outputs``: a partition's owned
-edges), and with edge chunks (``HamiltonianModel(edge_chunk=...)``) only one chunk's edge
+edges), and with edge chunks (``model(..., edge_chunk=...)``) only one chunk's edge
 activations are alive at a time. :func:`measure_memory_law` counts, with
 ``torch.autograd.graph.saved_tensors_hooks``, the bytes saved for the backward pass of small
 random graphs (more atoms, more edges, fewer outputs, in chunks) and fits
@@ -80,8 +80,9 @@ class MemoryLaw:
         return lo
 
 
-def _saved_bytes(model, inputs, edge_outputs: int | None = None) -> int:
-    """Bytes of the distinct storages autograd saves in one forward (+ a sum-of-squares loss)."""
+def _saved_bytes(model, inputs, edge_outputs: int | None = None, edge_chunk: int = 0) -> int:
+    """Bytes of the distinct storages autograd saves in one forward (+ a sum-of-squares loss),
+    the edges in chunks of ``edge_chunk`` (0: all at once)."""
     seen: dict[int, int] = {}
 
     def pack(t):
@@ -91,7 +92,7 @@ def _saved_bytes(model, inputs, edge_outputs: int | None = None) -> int:
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        nodes, edges = model(*inputs, edge_outputs=edge_outputs)
+        nodes, edges = model(*inputs, edge_outputs=edge_outputs, edge_chunk=edge_chunk)
         loss = nodes.square().sum() + edges.square().sum()
     # inputs the caller holds anyway (positions, edge lists) are not the step's cost
     for t in inputs:
@@ -120,22 +121,17 @@ def measure_memory_law(model, n_nodes: int = 48, n_edges: int = 2400) -> MemoryL
     saved activations of small random graphs: more edges, more atoms, fewer outputs, chunks."""
     p = next(model.parameters())
     device, dtype = p.device, p.dtype
-    keep = model.edge_chunk
     half, chunk = n_edges // 2, n_edges // 8
 
-    def saved(n, m, chunk=None, outputs=None):
-        model.edge_chunk = chunk
-        return _saved_bytes(model, _random_graph(model, n, m, device, dtype), outputs)
+    def saved(n, m, chunk=0, outputs=None):  # chunk 0: all edges at once
+        return _saved_bytes(model, _random_graph(model, n, m, device, dtype), outputs, chunk)
 
-    try:
-        base = saved(n_nodes, n_edges)
-        per_edge_all = (saved(n_nodes, 2 * n_edges) - base) / n_edges  # messages and outputs
-        per_node = (saved(2 * n_nodes, n_edges) - base) / n_nodes
-        per_output_all = (base - saved(n_nodes, n_edges, outputs=half)) / (n_edges - half)
-        chunked = saved(n_nodes, n_edges, chunk)
-        per_output = (chunked - saved(n_nodes, n_edges, chunk, half)) / (n_edges - half)
-    finally:
-        model.edge_chunk = keep
+    base = saved(n_nodes, n_edges)
+    per_edge_all = (saved(n_nodes, 2 * n_edges) - base) / n_edges  # messages and outputs
+    per_node = (saved(2 * n_nodes, n_edges) - base) / n_nodes
+    per_output_all = (base - saved(n_nodes, n_edges, outputs=half)) / (n_edges - half)
+    chunked = saved(n_nodes, n_edges, chunk)
+    per_output = (chunked - saved(n_nodes, n_edges, chunk, half)) / (n_edges - half)
     per_node = max(per_node, 0.0)
     per_output_all = min(max(per_output_all, 0.0), per_edge_all)
     per_output = min(max(per_output, 0.0), per_output_all)
@@ -149,19 +145,28 @@ def measure_memory_law(model, n_nodes: int = 48, n_edges: int = 2400) -> MemoryL
 
 
 def plan_chunks(law: MemoryLaw, graphs, budget_gib: float, resident_bytes: float = 0.0,
-                source: str = "partitions") -> list[int | None]:
-    """``edge_chunk`` for each graph ``(n_nodes, n_edges, max_in_degree, edge_outputs)`` (the
-    last may be left out: all edges output) so that its step,
-    plus ``resident_bytes`` (data kept on the device) and the fixed optimiser state, fits in
-    ``budget_gib``. Raises :class:`InputError` naming the fix when a graph cannot fit."""
-    budget = budget_gib * GIB - resident_bytes - law.fixed_bytes()
+                source: str = "partitions", fixed_bytes: float | None = None,
+                too_large=None) -> list[int | None]:
+    """The one edge-chunk planner (training, prediction): ``edge_chunk`` for each graph
+    ``(n_nodes, n_edges, max_in_degree, edge_outputs)`` (the last may be left out: all edges
+    output), None where the whole graph fits, so that its step plus ``resident_bytes`` (data
+    kept on the device) and ``fixed_bytes`` (default :meth:`MemoryLaw.fixed_bytes`, the
+    parameters with their gradients and optimiser state) fits in ``budget_gib``.
+
+    A graph that cannot fit even in the smallest chunks raises :class:`InputError`: the one
+    ``too_large(k, n_nodes, n_edges, need_gib)`` returns, by default one naming the part and
+    the number of parts to slice into."""
+    fixed = law.fixed_bytes() if fixed_bytes is None else float(fixed_bytes)
+    budget = budget_gib * GIB - resident_bytes - fixed
     chunks = []
     for k, (n_nodes, n_edges, degree, *outputs) in enumerate(graphs):
         outputs = outputs[0] if outputs else None
         chunk = law.largest_chunk(n_nodes, n_edges, budget, degree, outputs)
         if chunk == 0:
             least = law.step_bytes(n_nodes, n_edges, max(int(degree), 1), outputs)
-            need = (least + resident_bytes + law.fixed_bytes()) / GIB
+            need = (least + resident_bytes + fixed) / GIB
+            if too_large is not None:
+                raise too_large(k, n_nodes, n_edges, need)
             raise InputError(source, f"part {k} ({n_nodes} atoms, {n_edges} edges) needs about "
                              f"{need:.1f} GiB even in the smallest edge chunks, over the "
                              f"budget of {budget_gib:g} GiB",

@@ -424,12 +424,23 @@ class HamiltonianModel(nn.Module):
                              "(a ghost keeping orbitals, <El>_ghost, is a species of its own)")
 
     # ------------------------------------------------------------------ forward
+    def chunk_size(self, edge_chunk: int | None = None) -> int | None:
+        """The edge chunk a call runs in: ``edge_chunk`` when given (0: all edges at once),
+        else the model's own ``edge_chunk``; None means all edges at once."""
+        if edge_chunk is None:
+            return self.edge_chunk
+        return int(edge_chunk) or None
+
     def forward(self, numbers, positions, cell, edge_index, edge_shift,
-                edge_outputs: int | None = None):
+                edge_outputs: int | None = None, edge_chunk: int | None = None):
         """``(node_blocks (n, u, u), edge_blocks (m_out, u, u))``; ``edge_outputs`` = m_out
         (default: all m edges) asks for the blocks of the first m_out edges only: every edge
         still carries messages, but the edge block and heads, about half of an edge's cost, run
-        only where a block is wanted (a partition's owned edges come first)."""
+        only where a block is wanted (a partition's owned edges come first). ``edge_chunk``
+        (edges; default the model's ``edge_chunk``, 0 all at once) bounds this call's memory,
+        as a memory plan chooses per graph (:func:`hampart.model.memory.plan_chunks`); the
+        results do not depend on it."""
+        chunk = self.chunk_size(edge_chunk)
         self._check_inputs(numbers, positions, cell, edge_index, edge_shift)
         m = edge_index.shape[1]
         m_out = m if edge_outputs is None else int(edge_outputs)
@@ -446,14 +457,14 @@ class HamiltonianModel(nn.Module):
                              "remove the duplicate atom")
         n = numbers.shape[0]
         kind = self.species_of_z[numbers]
-        order, bounds = self._edge_chunks(receiver, n)
+        order, bounds = self._edge_chunks(receiver, n, chunk)
         shared = None
         if order is None:  # one chunk: the edges' geometry (Wigner blocks...) serves every layer
             shared = self._geometry(sender, receiver, vec, n, kind)
         else:
             s, r, v = sender[order], receiver[order], vec[order]
             chunks = [(s[a:b], r[a:b], v[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
-        remat = bool(self.edge_chunk) and m > self.edge_chunk and torch.is_grad_enabled()
+        remat = bool(chunk) and m > chunk and torch.is_grad_enabled()
 
         def run(fn, *args):  # a chunk's activations are recomputed in backward, not stored
             return checkpoint(fn, *args, use_reentrant=False) if remat else fn(*args)
@@ -500,7 +511,7 @@ class HamiltonianModel(nn.Module):
         node_blocks = (self._node_irreps(x_nodes, numbers, scalars) @ U).reshape(n, u, u)
         node_blocks = 0.5 * (node_blocks + node_blocks.transpose(1, 2))
         # edge blocks need no softmax over a receiver: plain contiguous chunks of the wanted edges
-        step = self.edge_chunk or max(m_out, 1)
+        step = chunk or max(m_out, 1)
         if shared is not None and m_out <= step:
             edge_irreps = [self._edge_irreps(x, numbers, _first_edges(shared, m_out),
                                              None if edges is None else edges[:m_out])] \
@@ -512,15 +523,16 @@ class HamiltonianModel(nn.Module):
         edge_irreps = torch.cat(edge_irreps) if edge_irreps else x.new_zeros(0, u * u)
         return node_blocks, (edge_irreps @ U).reshape(m_out, u, u)
 
-    def _edge_chunks(self, receiver, n):
+    def _edge_chunks(self, receiver, n, chunk=None):
         """(order, bounds): edges sorted by receiver and cut, at receiver boundaries (so each
-        attention softmax stays inside one chunk), into pieces of about ``edge_chunk`` edges."""
+        attention softmax stays inside one chunk), into pieces of about ``chunk`` edges (None:
+        one piece)."""
         m = receiver.shape[0]
-        if not self.edge_chunk or m <= self.edge_chunk:
+        if not chunk or m <= chunk:
             return None, [0, m]
         order = torch.argsort(receiver, stable=True)
         ends = torch.cumsum(torch.bincount(receiver, minlength=n), 0)
-        targets = torch.arange(self.edge_chunk, m, self.edge_chunk, device=receiver.device)
+        targets = torch.arange(chunk, m, chunk, device=receiver.device)
         cuts = ends[torch.searchsorted(ends, targets)]
         return order, sorted({0, m, *cuts.tolist()})
 

@@ -96,7 +96,7 @@ def _config(args: argparse.Namespace) -> SliceConfig:
 
 
 def run_slice(config: SliceConfig) -> int:
-    from .store import slice_dataset
+    from .slicing import slice_dataset
 
     budget = part_memory = None  # slice_dataset refuses auto without a budget and vice versa
     if config.max_gib is not None:

@@ -27,9 +27,9 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..keys import (CELL, EDGE_BLOCKS, EDGE_INDEX, EDGE_OWNED, EDGE_SHIFT, NODE_BLOCKS, NODE_HOP,
-                    NODE_IDS, NUMBERS, POSITIONS)
-from .store import HALO, load_partition
+from ..keys import (EDGE_BLOCKS, EDGE_EXACT, EDGE_INDEX, EDGE_OWNED, FIELDS, HALO, NODE_BLOCKS,
+                    NODE_EXACT, NODE_HOP, take)
+from .store import load_partition
 
 __all__ = ["PartitionBatch", "exact_masks", "to_batch", "load_batch", "batch_bytes",
            "exact_edges_first"]
@@ -57,6 +57,10 @@ class PartitionBatch:
     @property
     def n_owned(self) -> int:
         return int(self.node_exact.shape[0])
+
+    def fields(self) -> dict:
+        """The batch's tensors by field name (:data:`hampart.keys.FIELDS`)."""
+        return {name: getattr(self, name) for name in _TENSORS}
 
     @property
     def n_owned_edges(self) -> int:
@@ -98,24 +102,28 @@ def exact_masks(node_hop, edge_index, edge_owned, halo: int, n_layers: int,
 def to_batch(arrays: dict, n_layers: int, device="cpu", dtype=torch.float32, halo=None,
              source: str = "partition") -> PartitionBatch:
     """A :class:`PartitionBatch` from part arrays (a part file's, or
-    :func:`hampart.partition.store.partition_arrays`'); ``halo`` defaults to the stored depth."""
+    :func:`hampart.partition.build.partition_arrays`'); ``halo`` defaults to the stored depth."""
     halo = int(arrays[HALO]) if halo is None else int(halo)
     node_exact, edge_exact = exact_masks(arrays[NODE_HOP], arrays[EDGE_INDEX], arrays[EDGE_OWNED],
                                          halo, n_layers, source)
 
-    def t(x, dt=None):
+    def t(key, x):  # the registered dtype; floating fields in the model's dtype
+        dt = {"int64": torch.int64, "bool": torch.bool}.get(FIELDS[key][2], dtype)
         return torch.as_tensor(np.ascontiguousarray(x), device=device, dtype=dt)
 
     has_labels = NODE_BLOCKS in arrays and EDGE_BLOCKS in arrays
-    return PartitionBatch(
-        numbers=t(arrays[NUMBERS], torch.int64), positions=t(arrays[POSITIONS], dtype),
-        cell=t(arrays[CELL], dtype), edge_index=t(arrays[EDGE_INDEX], torch.int64),
-        edge_shift=t(arrays[EDGE_SHIFT], torch.int64), node_hop=t(arrays[NODE_HOP], torch.int64),
-        edge_owned=t(arrays[EDGE_OWNED], torch.bool), node_ids=t(arrays[NODE_IDS], torch.int64),
-        node_exact=t(node_exact, torch.bool), edge_exact=t(edge_exact, torch.bool),
-        node_blocks=t(arrays[NODE_BLOCKS], dtype) if has_labels else None,
-        edge_blocks=t(arrays[EDGE_BLOCKS], dtype) if has_labels else None,
-        halo=halo, n_layers=int(n_layers))
+    stored = {name: None if name in (NODE_BLOCKS, EDGE_BLOCKS) and not has_labels
+              else t(name, arrays[name]) for name in _STORED}
+    return PartitionBatch(**stored, node_exact=t(NODE_EXACT, node_exact),
+                          edge_exact=t(EDGE_EXACT, edge_exact), halo=halo,
+                          n_layers=int(n_layers))
+
+
+# the batch's tensors, each a registered field; those read from a part file (the exact masks
+# are derived from the hops)
+_TENSORS = tuple(f.name for f in dataclasses.fields(PartitionBatch)
+                 if f.name in FIELDS and f.name != HALO)
+_STORED = tuple(name for name in _TENSORS if name not in (NODE_EXACT, EDGE_EXACT))
 
 
 def load_batch(directory, k: int, n_layers: int, device="cpu", dtype=torch.float32,
@@ -138,7 +146,5 @@ def exact_edges_first(batch: PartitionBatch) -> PartitionBatch:
     m = batch.edge_index.shape[1]
     owned = torch.cat([torch.nonzero(exact).flatten(), torch.nonzero(~exact).flatten()])
     order = torch.cat([owned, torch.arange(exact.shape[0], m, device=exact.device)])
-    return dataclasses.replace(
-        batch, edge_index=batch.edge_index[:, order], edge_shift=batch.edge_shift[order],
-        edge_owned=batch.edge_owned[order], edge_exact=exact[owned],
-        edge_blocks=None if batch.edge_blocks is None else batch.edge_blocks[owned])
+    # every edge field (keys.FIELDS) alike: all edges by order, owned-only ones by owned
+    return dataclasses.replace(batch, **take(batch.fields(), "edge", order, owned=owned))

@@ -9,7 +9,7 @@ import textwrap
 import pytest
 import torch
 
-from hampart.distributed.launch import Context, run_on_main
+from hampart.distributed.launch import Context, finish, init, run_on_main
 from hampart.errors import InputError
 
 
@@ -22,6 +22,28 @@ def test_one_process_runs_the_function_and_raises_its_error():
 
     with pytest.raises(InputError, match="no such file"):
         run_on_main(ctx, refuse)
+
+
+def test_finish_ends_only_a_process_group_init_created(tmp_path, monkeypatch):
+    """A caller's process group (a script that joined before calling train) outlives the
+    init/finish pair inside; a group init made itself is ended by finish."""
+    import torch.distributed as dist
+
+    store = dist.FileStore(str(tmp_path / "store"), 1)
+    dist.init_process_group("gloo", store=store, rank=0, world_size=1)
+    try:
+        monkeypatch.setenv("RANK", "0")  # as a launcher leaves them for a multi-rank job
+        monkeypatch.setenv("WORLD_SIZE", "2")
+        ctx = init("cpu")
+        assert ctx.backend == "gloo" and not ctx.owns_group
+        finish(ctx)
+        assert dist.is_initialized()  # left to the caller who made it
+        finish(Context(rank=0, size=2, local_rank=0, device=torch.device("cpu"),
+                       backend="gloo", owns_group=True))
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
 
 
 SCRIPT = textwrap.dedent("""

@@ -34,9 +34,14 @@ def _config(parts_dir, out, **kw):
                        lr=1e-2, device="cpu", log_every=1, **kw)
 
 
-def test_loss_falls_model_reloads_and_training_resumes(parts):
+def test_loss_falls_model_reloads_and_training_resumes(parts, capsys):
     root, parts_dir, _ = parts
-    summary = train(_config(parts_dir, root / "run", epochs=12))
+    progress = []
+    summary = train(_config(parts_dir, root / "run", epochs=12), progress=progress.append)
+    # progress goes to the callback (hampart train passes print), nothing to stdout
+    assert capsys.readouterr().out == ""
+    assert progress[0].startswith("label statistics (mEh)")
+    assert [x.split()[0] for x in progress[1:]] == [f"epoch={e}" for e in range(12)]
     assert summary["epochs_run"] == 12
     assert summary["last"]["mse"] < 0.5 * summary["first"]["mse"]
     model, payload = load_model(root / "run" / "model.pt", dtype=torch.float64)
@@ -46,8 +51,11 @@ def test_loss_falls_model_reloads_and_training_resumes(parts):
     assert 1e3 * float(model.node_heads["72"].scale) == pytest.approx(stats["node_scale_mEh"],
                                                                        rel=1e-3)
     assert set(stats["edge_rms_mEh"]) == {"O-O", "O-Hf", "Hf-O", "Hf-Hf"}
-    again = train(_config(parts_dir, root / "run", epochs=15))  # resumes at epoch 12
-    assert again["epochs_run"] == 3 and again["first"]["epoch"] == 12
+    progress.clear()
+    again = train(_config(parts_dir, root / "run", epochs=15), progress=progress.append)
+    assert again["epochs_run"] == 3 and again["first"]["epoch"] == 12  # resumed at epoch 12
+    assert any(x.startswith(f"resuming {root / 'run' / 'checkpoint.pt'} after epoch 11")
+               for x in progress)
     lines = (root / "run" / "log.jsonl").read_text().splitlines()
     assert [json.loads(x)["epoch"] for x in lines] == list(range(15))
 

@@ -25,12 +25,8 @@ def test_law_extrapolates_to_a_larger_graph(model_and_law, chunk, outputs):
     model, law = model_and_law
     n, m = 300, 9000  # 6x the atoms, ~4x the edges of the fit
     graph = _random_graph(model, n, m, "cpu", torch.float32, seed=3)
-    model.edge_chunk = chunk
-    try:
-        measured = _saved_bytes(model, graph, outputs)
-        all_outputs = _saved_bytes(model, graph)  # the same chunks, every edge's block
-    finally:
-        model.edge_chunk = None
+    measured = _saved_bytes(model, graph, outputs, chunk or 0)
+    all_outputs = _saved_bytes(model, graph, edge_chunk=chunk or 0)  # every edge's block
     predicted = law.step_bytes(n, m, chunk, outputs) / HEADROOM
     if chunk:  # a chunk's activations are made again in the backward pass, not saved in forward
         predicted -= (law.per_active_edge * chunk

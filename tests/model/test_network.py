@@ -194,7 +194,7 @@ def test_edge_chunks_with_checkpointing_change_nothing(structure, options):
     (z, pos, box, ei, es), g = graph_tensors(numbers, positions, cell, RCUT)
     whole = _model(torch.float64, **options)
     chunked = _model(torch.float64, edge_chunk=40, **options)
-    assert len(chunked._edge_chunks(ei[1], len(numbers))[1]) > 4  # really several chunks
+    assert len(chunked._edge_chunks(ei[1], len(numbers), 40)[1]) > 4  # really several chunks
     outs = []
     for model in (whole, chunked):
         nb, eb = model(z, pos, box, ei, es)
@@ -204,6 +204,27 @@ def test_edge_chunks_with_checkpointing_change_nothing(structure, options):
     assert torch.allclose(n1, n2, atol=1e-12) and torch.allclose(e1, e2, atol=1e-12)
     for a, b in zip(g1, g2):
         assert torch.allclose(a, b, rtol=1e-9, atol=1e-10)
+
+
+def test_edge_chunk_is_an_argument_of_forward_not_state(structure):
+    """``forward(..., edge_chunk=c)`` runs in chunks of c (0: all at once) whatever the
+    model was built with, bit for bit as a model built with that chunk, and leaves the model
+    as it was: memory plans pass a chunk per graph instead of setting one on the model."""
+    numbers, positions, cell = structure
+    (z, pos, box, ei, es), g = graph_tensors(numbers, positions, cell, RCUT)
+    whole, chunked = _model(torch.float64), _model(torch.float64, edge_chunk=40)
+    assert chunked.chunk_size() == 40 and chunked.chunk_size(0) is None
+    assert whole.chunk_size() is None and whole.chunk_size(40) == 40
+    for model, given, like in ((whole, 40, chunked), (chunked, 0, whole)):
+        nb, eb = model(z, pos, box, ei, es, edge_chunk=given)
+        (nb.square().sum() + eb.square().sum()).backward()
+        n2, e2 = like(z, pos, box, ei, es)
+        (n2.square().sum() + e2.square().sum()).backward()
+        assert torch.equal(nb, n2) and torch.equal(eb, e2)
+        for p, q in zip(model.parameters(), like.parameters()):
+            assert (p.grad is None and q.grad is None) or torch.equal(p.grad, q.grad)
+        model.zero_grad(), like.zero_grad()
+    assert whole.edge_chunk is None and chunked.edge_chunk == 40
 
 
 @pytest.mark.parametrize("edge_chunk", [None, 40])
