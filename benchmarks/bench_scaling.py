@@ -36,9 +36,8 @@ from pathlib import Path
 
 import torch
 
-from hampart.errors import InputError
 from hampart.experiments import (Cell, Settings, check_dataset, environment, epoch_seconds,
-                                 read_log, slice_cell, write_json, write_text)
+                                 read_log, run_script, slice_cell, write_json, write_text)
 
 QUICK_MODEL = {"lmax": 4, "mmax": 2, "channels": 8, "ff_hidden": 16, "heads": 1}
 GIB = 2 ** 30
@@ -210,7 +209,4 @@ def main(argv=None) -> list[dict]:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except InputError as error:  # a user's mistake: one line naming the file and the fix
-        sys.exit(f"{Path(__file__).name}: error: {error}")
+    run_script(main, __file__)

@@ -21,13 +21,10 @@ interrupted run continues. --quick: a small model, few epochs, r_cut 5 (minutes 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 
-from hampart.errors import InputError
 from hampart.experiments import (Cell, Settings, check_dataset, environment, latest_records,
-                                 mean_spread, run_cell, write_json, write_text)
+                                 mean_spread, run_cell, run_script, write_json, write_text)
 
 QUICK_MODEL = {"lmax": 4, "mmax": 2, "channels": 8, "ff_hidden": 16, "heads": 1}
 METRICS = [("node_mae_mEh", "node MAE (mE_h)"), ("edge_mae_mEh", "edge MAE (mE_h)"),
@@ -154,7 +151,4 @@ def report(out: Path, settings: Settings, seeds, parts: int) -> dict:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except InputError as error:  # a user's mistake: one line naming the file and the fix
-        sys.exit(f"{Path(__file__).name}: error: {error}")
+    run_script(main, __file__)

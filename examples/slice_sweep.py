@@ -20,13 +20,10 @@ model, few epochs, r_cut 5, 1/2/4 parts (minutes on 2 cores).
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 
-from hampart.errors import InputError
 from hampart.experiments import (Cell, Settings, check_dataset, environment, latest_records,
-                                 run_cell, write_json, write_text)
+                                 run_cell, run_script, write_json, write_text)
 
 QUICK_MODEL = {"lmax": 4, "mmax": 2, "channels": 8, "ff_hidden": 16, "heads": 1}
 
@@ -160,7 +157,4 @@ def main(argv=None) -> list[dict]:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except InputError as error:  # a user's mistake: one line naming the file and the fix
-        sys.exit(f"{Path(__file__).name}: error: {error}")
+    run_script(main, __file__)

@@ -119,6 +119,15 @@ def judge(model, test_dir) -> dict:
     return out
 
 
+def run_script(main, script: str) -> None:
+    """Run an experiment script's ``main()``: a user's mistake (InputError) exits with one line
+    naming the script, the file and the fix, not a traceback."""
+    try:
+        main()
+    except InputError as error:
+        sys.exit(f"{Path(script).name}: error: {error}")
+
+
 def environment() -> dict:
     """Machine and versions, for the JSON every experiment writes."""
     import e3nn
