@@ -126,6 +126,22 @@ def _directories(value) -> list[str]:
     return [str(value)] if isinstance(value, (str, os.PathLike)) else [str(v) for v in value]
 
 
+def _one_basis(directories, manifests):
+    """The merged basis of partition directories (:func:`~hampart.basis.merge_bases`); refuses
+    one whose blocks are padded for other elements (sliced before partitions stored only the
+    structure's elements)."""
+    merged = merge_bases([(d, m["params"]["basis"]) for d, m in zip(directories, manifests)])
+    widths = [Basis.from_dict(m["params"]["basis"], source=d).n_union
+              for d, m in zip(directories, manifests)]
+    for d, width in zip(directories, widths):
+        if width != widths[0]:
+            raise InputError(d, f"stores blocks padded to {width} orbitals, {directories[0]} to "
+                             f"{widths[0]} (one was sliced from a whole basis table)",
+                             "slice both again: hampart slice now stores the structure's "
+                             "elements only")
+    return merged
+
+
 def _load_parts(directories, ctx, n_layers, dtype):
     """Manifests of ``directories`` (one per structure; same basis and r_cut) and this rank's
     partitions of all of them, assigned to ranks together by their edge counts."""
@@ -133,13 +149,7 @@ def _load_parts(directories, ctx, n_layers, dtype):
 
     manifests = [load_manifest(d) for d in directories]
     first, where = manifests[0]["params"], directories[0]
-    merged = merge_bases([(d, m["params"]["basis"]) for d, m in zip(directories, manifests)])
-    for d, m in zip(directories, manifests):
-        if Basis.from_dict(m["params"]["basis"], source=d).union_shells != merged.union_shells:
-            raise InputError(d, "stores its blocks padded for a basis table with other elements "
-                             f"than {', '.join(x for x in directories if x != d)}",
-                             "slice it again (hampart slice now stores the structure's elements "
-                             "only)")
+    _one_basis(directories, manifests)
     for d, m in zip(directories[1:], manifests[1:]):
         if abs(float(m["params"]["rcut"]) - float(first["rcut"])) > 1e-9:
             raise InputError(d, f"was sliced at r_cut {m['params']['rcut']}, {where} at "
@@ -270,13 +280,7 @@ def _setup(config: TrainConfig, ctx, dtype, say) -> _Run:
 
     # one basis for all: the union of the data sets' elements, and every ghost species of
     # the training and validation data gets its own heads
-    basis = merge_bases([(d, m["params"]["basis"]) for d, m in zip(
-        train_dirs + val_dirs, manifests + val_manifests)])
-    for d, m in zip(val_dirs, val_manifests):
-        if Basis.from_dict(m["params"]["basis"], source=d).union_shells != basis.union_shells:
-            raise InputError(d, f"stores its blocks padded otherwise than {where}",
-                             "slice it again (hampart slice now stores the structure's elements "
-                             "only)")
+    basis = _one_basis(train_dirs + val_dirs, manifests + val_manifests)
     # heads for the species the training data has (an untrained head would predict noise)
     model_kwargs["elements"] = _data_elements(batches, ctx, model_kwargs["elements"], where)
     for b in val_batches:

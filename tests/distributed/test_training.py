@@ -417,3 +417,16 @@ def test_options_from_the_papers_code_train_save_and_load(parts, tmp_path):
     with torch.no_grad():
         nodes, edges = model(b.numbers, b.positions, b.cell, b.edge_index, b.edge_shift)
     assert torch.isfinite(nodes).all() and torch.isfinite(edges).all()
+
+
+def test_parts_padded_for_a_whole_basis_table_are_refused_with_the_fix():
+    # partitions sliced before stored the dataset's whole table: their blocks are padded wider
+    from hampart.basis import Basis, builtin_basis
+    from hampart.distributed.trainer import _one_basis
+
+    table = builtin_basis("SZV")
+    si_only = Basis({14: table.shells[14]}, name=table.name)
+    records = [{"params": {"basis": b.to_dict()}} for b in (table, si_only)]
+    with pytest.raises(InputError, match="new: stores blocks padded to 4 orbitals, old to 10.*slice both again"):
+        _one_basis(["old", "new"], records)
+    assert _one_basis(["new", "new2"], [records[1], records[1]]) == si_only
