@@ -37,6 +37,7 @@ from hampart.partition import slice_dataset
 # code alone on top of the default, and the paper's network with all of them ("official")
 MODELS = {"default": {}, "paper": PAPER_HYPERPARAMETERS,
           "invariants": {"onsite_invariants": True},
+          "invariants-32": {"onsite_invariants": True, "onsite_channels": 32},
           "edge-embedding": {"edge_embedding": True},
           "message-3c": {"message_edges": True},
           "radial-species": {"radial_species": True},

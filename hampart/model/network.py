@@ -301,7 +301,7 @@ class HamiltonianModel(nn.Module):
     @torch.no_grad()
     def set_onsite_fit(self, flat: torch.Tensor, ridge: float = 1e-3) -> None:
         """Solve the summed :meth:`onsite_normal_equations` (ridge ``ridge`` times the mean
-        diagonal) and set the node heads' neighbour-sum weights and L = 0 biases: training
+        diagonal, on the weights only, not on the L = 0 bias) and set the node heads' neighbour-sum weights and L = 0 biases: training
         starts from the best linear on-site model in the neighbour sums, as the biases start
         from the species means. Species without atoms keep their weights."""
         c, p, offset = self.onsite.channels, self.onsite.n_invariants, 0
@@ -314,8 +314,11 @@ class HamiltonianModel(nn.Module):
                 offset += k * k + k * w
                 if float(A.trace()) <= 0 or w == 0:
                     continue
-                reg = ridge * float(A.trace()) / k
-                X = torch.linalg.solve(A + reg * torch.eye(k, dtype=A.dtype, device=A.device), B)
+                penalty = torch.full((k,), ridge * float(A.trace()) / k, dtype=A.dtype,
+                                     device=A.device)
+                if L == 0:  # the bias is the species mean: shrinking it would shift every atom
+                    penalty[-1] = 0.0
+                X = torch.linalg.solve(A + torch.diag(penalty), B)
                 weight[self.channels:].copy_(X[:c].to(weight))
                 if L == 0 and p:
                     head.scalar_weight.copy_(X[c:c + p].to(head.scalar_weight))
