@@ -41,7 +41,8 @@ def legacy_predict(model, basis, structure, n_layers, rcut, max_atoms):
     offsets = basis.orbital_offsets(numbers)
     counts = np.diff(offsets)
     law = _memory_law(model, MAX_GIB)
-    owner = _plan_slabs(graph, structure, n_layers, law, MAX_GIB, max_atoms)  # the same slabs
+    owner = _plan_slabs(graph, structure, n_layers, law, MAX_GIB, max_atoms, rcut,
+                        "refuse")  # the same slabs
     parts = int(owner.max()) + 1
     t = torch.as_tensor
     rows, cols, vals = [], [], []

@@ -249,38 +249,46 @@ def _slab_too_large(source, max_gib, k, n_nodes, n_edges, need_gib) -> InputErro
 MIN_CHUNK = 50_000  # edges: slabs are sized so that chunks of at least this many fit
 
 
-def _slab_need(law, arrays) -> float:
-    """Bytes of the slab's network step in chunks of MIN_CHUNK edges."""
-    n_owned = int((arrays[NODE_HOP] == 0).sum())
-    _, m_out = _reverse_edges_next(arrays, n_owned, int(arrays[EDGE_OWNED].sum()))
-    m = arrays[EDGE_INDEX].shape[1]
-    return law.step_bytes(len(arrays[NODE_IDS]), m, min(m, MIN_CHUNK), m_out)
+def _slab_sizes(arrays) -> dict:
+    """A slab's sizes for the memory law: a part's (:func:`~hampart.partition.build.part_sizes`)
+    and ``m_out``, the edges given blocks (owned edges and the reverses that follow them)."""
+    from ..partition.build import part_sizes
+
+    sizes = part_sizes(arrays)
+    _, sizes["m_out"] = _reverse_edges_next(arrays, sizes["n_owned"], sizes["n_owned_edges"])
+    return sizes
 
 
-def _plan_slabs(graph, structure, n_layers: int, law, max_gib, max_atoms):
+def _plan_slabs(graph, structure, n_layers: int, law, max_gib, max_atoms, rcut, images):
     """Owner of each atom: slabs along the longest cell vector, at most ``max_atoms`` owned
     atoms each, and (``max_atoms`` None) as few as let every slab's network step run in edge
-    chunks of MIN_CHUNK within ``max_gib``: fewer slabs, less halo computed twice."""
+    chunks of MIN_CHUNK within ``max_gib``: fewer slabs, less halo computed twice. The search
+    is the one ``hampart slice --parts auto`` makes (:func:`hampart.partition.plan.choose_parts`)."""
     from ..model.memory import GIB
-    from ..partition import build_partition, incoming_csr
+    from ..partition.build import SliceParams
+    from ..partition.plan import choose_parts
 
     n = graph.n_nodes
     parts = math.ceil(n / int(max_atoms)) if max_atoms else 1
     if max_atoms or law is None:
         return np.zeros(n, dtype=np.int64) if parts == 1 else _slab_owner(structure, parts)
-    budget = max_gib * GIB - law.parameters * law.itemsize
-    ptr = incoming_csr(graph)
-    while True:
-        owner = np.zeros(n, dtype=np.int64) if parts == 1 else _slab_owner(structure, parts)
-        worst = 0.0
-        for p in range(parts):
-            arrays = build_partition(graph, owner, p, n_layers + 1, ptr=ptr)
-            worst = max(worst, _slab_need(law, arrays))
-            if worst > budget:
-                break
-        if worst <= budget or parts >= n:
-            return owner
-        parts = min(n, max(parts + 1, math.ceil(parts * 1.25 * worst / budget)))
+    lengths = np.linalg.norm(structure.cell, axis=1)
+    params = SliceParams(rcut=float(rcut), method="slab", parts=1, halo=n_layers + 1,
+                         axis="xyz"[int(np.argmax(lengths))] if lengths.any() else "x",
+                         balance="atoms", seed=0, images=images,
+                         budget={"max_gib": float(max_gib), "min_parts": 1})
+    fixed = law.parameters * law.itemsize  # without gradients only the parameters stay
+
+    def need(sizes) -> float:
+        m = sizes["n_edges"]
+        return (law.step_bytes(sizes["n_nodes"], m, min(m, MIN_CHUNK), sizes["m_out"])
+                + fixed) / GIB
+
+    _, owner, _ = choose_parts(structure, graph, params, need,
+                               source=structure.source or "structure", sizes_of=_slab_sizes,
+                               fix="raise --max-gib, or give --max-atoms per slab (the "
+                                   "network then runs in smaller edge chunks)")
+    return owner
 
 
 @torch.no_grad()
@@ -318,7 +326,7 @@ def predict_hamiltonian(model, basis, structure, n_layers: int, rcut: float,
     n = graph.n_nodes
     offsets = basis.orbital_offsets(numbers)
     law = _memory_law(model, max_gib)
-    owner = _plan_slabs(graph, structure, n_layers, law, max_gib, max_atoms)
+    owner = _plan_slabs(graph, structure, n_layers, law, max_gib, max_atoms, rcut, images)
     parts = int(owner.max()) + 1
     writer = _RowWriter(graph, np.diff(offsets), owner)
     positions = torch.as_tensor(structure.positions, dtype=dtype, device=device)
