@@ -74,6 +74,8 @@ def main(argv=None) -> None:
     p.add_argument("--rcut", type=float, default=8.0)
     p.add_argument("--node-weight", type=float, default=1.0,
                    help="loss weight of on-site elements (TrainConfig.node_weight)")
+    p.add_argument("--loss-weighting", default="elements", choices=["elements", "per-l"],
+                   help="TrainConfig.loss_weighting")
     p.add_argument("--checkpoints", nargs="+", metavar="MODEL=PATH",
                    help="judge these training checkpoints (a run's checkpoint.pt, copied) "
                         "instead of training: accuracy part-way through a run")
@@ -106,18 +108,20 @@ def main(argv=None) -> None:
     for name in a.models:
         for seed in a.seeds:
             tag = "" if a.node_weight == 1 else f"-nw{a.node_weight:g}"
+            tag += "" if a.loss_weighting == "elements" else f"-{a.loss_weighting}"
             run = out / f"{name}{tag}-seed{seed}"
             t0 = time.perf_counter()
             for k, epochs in enumerate(stages):
                 train(TrainConfig(parts=[str(x) for x in all_parts], out=str(run), model=dict(MODELS[name]),
                                   epochs=epochs, lr=a.lr, patience=a.patience, seed=seed,
-                                  node_weight=a.node_weight,
+                                  node_weight=a.node_weight, loss_weighting=a.loss_weighting,
                                   resume=k > 0 or a.resume, log_every=50, device="cpu"),
                       progress=print)
                 seconds = time.perf_counter() - t0
                 model, _ = load_model(run / "model.pt")
                 record = {"model": name, "seed": seed, "epochs": epochs, "lr": a.lr,
                           "patience": a.patience, "node_weight": a.node_weight,
+                          "loss_weighting": a.loss_weighting,
                           "train_seconds": round(seconds, 1),
                           "threads": torch.get_num_threads(), "torch": torch.__version__,
                           "machine": platform.processor() or platform.machine(),
@@ -139,6 +143,8 @@ def write_table(out: Path) -> None:
     for r in rows:
         weight = r.get("node_weight", 1.0)
         name = r["model"] if weight == 1 else f"{r['model']}, node weight {weight:g}"
+        if r.get("loss_weighting", "elements") != "elements":
+            name += f", loss {r['loss_weighting']}"
         groups.setdefault((name, r["epochs"], r["patience"]), []).append(r)
     for (name, epochs, patience), rs in sorted(groups.items()):
         cells = []

@@ -33,6 +33,10 @@ def _add(p: argparse.ArgumentParser) -> None:
     p.add_argument("--node-weight", type=float, dest="node_weight",
                    help="loss weight of on-site (node) elements against hopping (edge) ones "
                    "(default 1: every matrix element counts the same)")
+    p.add_argument("--loss-weighting", dest="loss_weighting", choices=["elements", "per-l"],
+                   help="elements (default): every block element alike; per-l: errors of the "
+                   "irreducible components weighted 1/(2L+1), so the rotation-invariant on-site "
+                   "parts weigh as much as a whole L = 2 part")
     p.add_argument("--no-resume", action="store_false", dest="resume", default=None)
 
 
@@ -41,7 +45,7 @@ def _config(args: argparse.Namespace) -> TrainConfig:
 
     flags = {k: getattr(args, k) for k in ("parts", "validation", "out", "epochs", "lr", "patience",
                                            "min_lr", "dtype", "device", "seed", "model", "resume",
-                                           "max_gib", "node_weight")
+                                           "max_gib", "node_weight", "loss_weighting")
              if getattr(args, k) is not None}
     if args.config:
         return replace(config_from_yaml(args.config), **flags)

@@ -33,7 +33,7 @@ from ..io.atomic import atomic_file
 # model files live in hampart.model.io; save_model / load_model stay importable from here
 from ..model.io import (BEFORE_OPTIONS, MODEL_FORMAT, default_option, load_model, load_state,
                         save_model)
-from ..model.loss import PartitionLoss  # the training loss; importable from here as before
+from ..model.loss import LOSS_WEIGHTINGS, PartitionLoss  # PartitionLoss importable from here as before
 from . import launch
 from .assign import assign_parts
 
@@ -62,6 +62,7 @@ class TrainConfig:
     resume: bool = True
     max_gib: float | None = None           # memory budget per rank: edge chunks chosen to fit
     node_weight: float = 1.0               # loss weight of on-site elements against hopping ones
+    loss_weighting: str = "elements"       # or "per-l": irreducible components weighted 1/(2L+1)
 
 
 def check_config(config: TrainConfig, source: str = "training settings") -> None:
@@ -92,6 +93,8 @@ def check_config(config: TrainConfig, source: str = "training settings") -> None
     if not (isinstance(config.node_weight, (int, float)) and math.isfinite(config.node_weight)
             and config.node_weight > 0):
         bad("node_weight", config.node_weight, "give a positive weight, e.g. --node-weight 10")
+    if config.loss_weighting not in LOSS_WEIGHTINGS:
+        bad("loss_weighting", config.loss_weighting, "use " + " or ".join(LOSS_WEIGHTINGS))
     if not isinstance(config.model, Mapping):
         bad("model", config.model, 'give model hyperparameters as a mapping, e.g. {"lmax": 4}')
     known = [k for k in inspect.signature(HamiltonianModel.__init__).parameters
@@ -301,7 +304,7 @@ def _setup(config: TrainConfig, ctx, dtype, say) -> _Run:
     optimizer = torch.optim.Adam(params, lr=config.lr)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min", factor=config.factor, patience=config.patience)
-    loss_fn = PartitionLoss(basis, config.node_weight)
+    loss_fn = PartitionLoss(basis, config.node_weight, config.loss_weighting)
     masks = [loss_fn.masks(b) for b in batches]
     val_masks = [loss_fn.masks(b) for b in val_batches]
 
@@ -369,7 +372,7 @@ def _train_epoch(config: TrainConfig, run: _Run, epoch: int) -> tuple[dict, floa
     record = {"epoch": epoch, "mse": mse, "rmse_mEh": 1e3 * math.sqrt(mse),
               "mae_mEh": 1e3 * float(sums[2] + sums[3]) / run.count,
               **_split_mae(sums, run.counts), "lr": run.optimizer.param_groups[0]["lr"]}
-    # the plateau scheduler watches the objective trained, weighted as the gradient is
+    # the plateau scheduler watches the element objective, node-weighted as the gradient is
     return record, float(config.node_weight * sums[0] + sums[1]) / weighted
 
 

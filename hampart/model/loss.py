@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 __all__ = ["masked_sse", "species_mask_table", "block_masks_torch", "masked_errors",
-           "block_loss", "PartitionLoss"]
+           "block_loss", "per_l_weights", "per_l_sse", "LOSS_WEIGHTINGS", "PartitionLoss"]
 
 
 def masked_sse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor):
@@ -71,14 +71,44 @@ def block_loss(pred_nodes, pred_edges, node_blocks, edge_blocks, numbers, edge_i
     return dn.square().sum() + de.square().sum(), node_mask.sum() + edge_mask.sum()
 
 
+LOSS_WEIGHTINGS = ("elements", "per-l")
+
+
+def per_l_weights(layout, device=None) -> torch.Tensor:
+    """``(u*u,)`` float64: 1 / (2L + 1) for each irreducible component of a padded block, so
+    that every irreducible block (a shell pair's L part) weighs as one element would."""
+    return (1.0 / (2 * layout.irreps_ls + 1).to(torch.float64)).to(device)
+
+
+def per_l_sse(pred, target, mask, layout) -> torch.Tensor:
+    """Sum over blocks of the squared error of each irreducible component times 1 / (2L + 1):
+    ``pred``, ``target``, ``mask`` ``(k, u, u)`` (mask whole shell pairs, as the species masks
+    are). ``U`` is orthogonal, so with weights 1 this is the element SSE."""
+    k, u = pred.shape[0], pred.shape[-1]
+    zero = torch.zeros((), dtype=pred.dtype, device=pred.device)
+    diff = torch.where(mask, pred - target.to(pred.dtype), zero).reshape(k, u * u)
+    irreps = diff @ layout.U.to(device=pred.device, dtype=pred.dtype).T
+    weight = per_l_weights(layout, pred.device).to(pred.dtype)
+    return (irreps.square() * weight).sum()
+
+
 class PartitionLoss:
     """Squared and absolute errors over the exact outputs of one partition, on-site (node) and
     hopping (edge) elements apart; the training objective weights the on-site ones by
-    ``node_weight``, since a structure has ~100 times more edge than node elements."""
+    ``node_weight``, since a structure has ~100 times more edge than node elements.
+    ``weighting`` "elements" (default): every block element alike; "per-l": the error of
+    each irreducible component times 1 / (2L + 1), so that the rotation-invariant parts (s-s,
+    the trace of p-p) weigh as much as a whole L = 2 part (reported errors stay per element)."""
 
-    def __init__(self, basis, node_weight: float = 1.0):
+    def __init__(self, basis, node_weight: float = 1.0, weighting: str = "elements"):
+        from ..blocks import IrrepsLayout
+
+        if weighting not in LOSS_WEIGHTINGS:
+            raise ValueError(f"loss weighting {weighting!r}: use one of {LOSS_WEIGHTINGS}")
         self.basis = basis
         self.node_weight = float(node_weight)
+        self.weighting = weighting
+        self.layout = IrrepsLayout(basis) if weighting == "per-l" else None
 
     def masks(self, batch):
         """Species masks cut to the partition's exact outputs; computed once per partition.
@@ -106,4 +136,8 @@ class PartitionLoss:
         sse_n, sse_e = dn.square().sum(), de.square().sum()
         sums = torch.stack([sse_n.detach(), sse_e.detach(), dn.detach().abs().sum(),
                             de.detach().abs().sum()]).to(torch.float64)
+        if self.layout is not None:  # the objective in irreducible components, weighted by L
+            n, m = node_mask.shape[0], edge_mask.shape[0]
+            sse_n = per_l_sse(pred_nodes[:n], batch.node_blocks[:n], node_mask, self.layout)
+            sse_e = per_l_sse(pred_edges[:m], batch.edge_blocks[:m], edge_mask, self.layout)
         return self.node_weight * sse_n + sse_e, sums

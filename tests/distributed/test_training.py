@@ -148,7 +148,9 @@ def test_bad_settings_stop_before_anything_is_written(parts, tmp_path, capsys, e
 
 @pytest.mark.parametrize("text, match", [("parts: x\n  bad: [\n", "not valid YAML"),
                                          ("- a\n- b\n", "not a mapping"),
-                                         ("parts: x\nfactor: 2\n", "factor = 2")])
+                                         ("parts: x\nfactor: 2\n", "factor = 2"),
+                                         ("parts: x\nloss_weighting: per-L\n",
+                                          "loss_weighting = 'per-L'")])
 def test_bad_config_files_are_named(tmp_path, text, match):
     from hampart.distributed.trainer import config_from_yaml
 
@@ -430,3 +432,42 @@ def test_parts_padded_for_a_whole_basis_table_are_refused_with_the_fix():
     with pytest.raises(InputError, match="new: stores blocks padded to 4 orbitals, old to 10.*slice both again"):
         _one_basis(["old", "new"], records)
     assert _one_basis(["new", "new2"], [records[1], records[1]]) == si_only
+
+
+def test_per_l_weighting_weighs_irreducible_components_by_their_size(parts, tmp_path):
+    """``loss_weighting="per-l"``: the objective is the SSE of the irreducible components
+    times 1 / (2L + 1); reported errors stay per element. On an s-only block it is the
+    element SSE; an error of one Frobenius norm in an L = 2 part counts 1/5 of one in L = 0."""
+    from hampart.basis import Basis
+    from hampart.blocks import IrrepsLayout
+    from hampart.distributed.trainer import PartitionLoss
+    from hampart.model.loss import per_l_sse
+    from hampart.partition.loader import load_batch
+
+    layout = IrrepsLayout(Basis({14: (0, 1)}, name="sp"))
+    U = layout.U.reshape(16, 4, 4)
+    ls = layout.irreps_ls
+    zero, mask = torch.zeros(1, 4, 4, dtype=torch.float64), torch.ones(1, 4, 4, dtype=torch.bool)
+    for L, share in ((0, 1.0), (1, 1 / 3), (2, 1 / 5)):
+        k = int(torch.nonzero(ls == L)[-1])  # a component of this L (of the p-p pair for 0, 2)
+        err = 0.3 * U[k][None]  # unit rows: an error of norm 0.3 in that component alone
+        assert float(per_l_sse(err, zero, mask, layout)) == pytest.approx(0.09 * share)
+        assert float(err.square().sum()) == pytest.approx(0.09)  # elements: all alike
+    s_only = IrrepsLayout(Basis({14: (0,)}, name="s"))
+    err = torch.randn(5, 1, 1, dtype=torch.float64)
+    assert float(per_l_sse(err, torch.zeros_like(err), err.abs() > 0, s_only)) == \
+        pytest.approx(float(err.square().sum()))
+
+    root, parts_dir, _ = parts
+    base = train(_config(parts_dir, tmp_path / "el", epochs=2))
+    per_l = train(_config(parts_dir, tmp_path / "pl", epochs=2, loss_weighting="per-l"))
+    for key in ("mse", "node_mae_mEh", "edge_mae_mEh"):  # epoch 0: the same start model
+        assert per_l["first"][key] == pytest.approx(base["first"][key], rel=1e-12), key
+    assert per_l["last"]["mse"] != pytest.approx(base["last"]["mse"], rel=1e-9)  # other steps
+    model, _ = load_model(tmp_path / "el" / "model.pt", dtype=torch.float64)
+    batch = load_batch(parts_dir, 0, n_layers=1, dtype=torch.float64)
+    plain, weighted = PartitionLoss(model.basis), PartitionLoss(model.basis, weighting="per-l")
+    a, sums_a = plain(model, batch, plain.masks(batch))
+    b, sums_b = weighted(model, batch, weighted.masks(batch))
+    torch.testing.assert_close(sums_a, sums_b)  # what is reported: per element, unchanged
+    assert 0 < float(b.detach()) < float(a.detach())  # weights <= 1; L > 0 parts carry error
