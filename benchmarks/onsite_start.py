@@ -51,7 +51,8 @@ def main(argv=None) -> None:
     p.add_argument("--cells", nargs="+", required=True, help="labelled training cells, in order")
     p.add_argument("--test", nargs="+", default=[], help="unseen cells to judge")
     p.add_argument("--models", nargs="+", default=["default"], choices=list(MODELS))
-    p.add_argument("--counts", nargs="+", type=int, help="fit on the first k cells (default: all)")
+    p.add_argument("--counts", nargs="*", type=int,
+                   help="fit on the first k cells (default: all; none given: no such fits)")
     p.add_argument("--leave-one-out", action="store_true")
     p.add_argument("--rcut", type=float, default=8.0)
     p.add_argument("--out", required=True)
@@ -62,7 +63,7 @@ def main(argv=None) -> None:
                               out=out / "parts" / Path(c).name)[0] for c in a.cells}
     records = []
     for name in a.models:
-        for k in a.counts or [len(a.cells)]:
+        for k in [len(a.cells)] if a.counts is None else a.counts:
             records += fit_and_judge(name, a.cells[:k], a.test, out, parts)
         if a.leave_one_out:
             for left in a.cells:
