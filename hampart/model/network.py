@@ -88,6 +88,10 @@ class HamiltonianModel(nn.Module):
     ``elements`` (atomic numbers, -Z for a ghost keeping Z's orbitals; default: every species
     of the basis) are the species the model embeds and has output heads for: ``hampart train``
     gives those of its training data, so no head is left untrained; other atoms are refused.
+    On-site neighbour sums (:mod:`hampart.model.onsite`): ``onsite_channels`` (0: off),
+    ``onsite_invariants`` (their rotation invariants on L = 0) and ``onsite_products`` (their
+    Clebsch-Gordan products on L >= 1), the two-body and three-body on-site terms the node
+    heads read and the least-squares start fits.
 
     Options from the paper's code (off by default; ``OFFICIAL_OPTIONS`` turns all on; see
     docs/model.md): ``edge_embedding`` keeps an edge feature that every layer updates
@@ -105,7 +109,8 @@ class HamiltonianModel(nn.Module):
                  n_radial: int = 16, radial_hidden: int = 64, edge_channels: int | None = None,
                  att_channels: int = 8, edge_chunk: int | None = None,
                  attention_degree: float | None = None, degree_embedding: bool = True,
-                 onsite_channels: int = 16, onsite_invariants: bool = False, elements=None,
+                 onsite_channels: int = 16, onsite_invariants: bool = False,
+                 onsite_products: bool = False, elements=None,
                  edge_embedding: bool = False, message_edges: bool = False,
                  radial_species: bool = False, attention_norm: bool = False,
                  value_channels: int | None = None, radial_stop: float | None = None,
@@ -154,11 +159,17 @@ class HamiltonianModel(nn.Module):
             self.edge_update = None
             self.edge_block = EdgeBlock(lmax, mmax, channels, c_edge, n_radial, radial_hidden,
                                         n_sp)
+        if onsite_products and not onsite_channels:
+            raise InputError("onsite_products", "needs the neighbour sums",
+                             "give onsite_channels > 0 (default 16)")
         self.onsite = (NeighbourSum(len(species), lmax, mmax, int(onsite_channels), n_radial,
-                                    radial_hidden, invariants=onsite_invariants)
+                                    radial_hidden, invariants=onsite_invariants,
+                                    products=onsite_products)
                        if onsite_channels else None)
-        c_node = channels + int(onsite_channels)  # node heads read [features, neighbour sums]
         n_invariants = self.onsite.n_invariants if self.onsite is not None else 0
+        n_products = self.onsite.n_products if self.onsite is not None else 0
+        # node heads read [features, neighbour sums, their products]
+        c_node = channels + int(onsite_channels) + n_products
 
         layout = _make_layout(self.basis)
         u = self.basis.n_union
@@ -269,6 +280,7 @@ class HamiltonianModel(nn.Module):
         raw = self._raw_neighbour_sums(numbers, positions, cell, edge_index, edge_shift)[:n_owned]
         sums = self.onsite.standardise(raw).double()
         scalars = self.onsite.invariants(raw).double() if self.onsite.n_invariants else None
+        products = self.onsite.products(sums) if self.onsite.n_products else None
         u = self.basis.n_union
         U = self._irreps_to_blocks.to(sums.device)
         irreps = node_blocks.reshape(n_owned, u * u).double() @ U.T  # U orthogonal
@@ -283,6 +295,8 @@ class HamiltonianModel(nn.Module):
                 if L == 0:  # [sums, invariants, 1 for the bias]
                     extra = [] if scalars is None else [scalars[sel][:, None]]
                     f = torch.cat([f, *extra, torch.ones_like(f[..., :1])], dim=2)
+                elif products is not None:  # [sums, their products]
+                    f = torch.cat([f, products[sel][:, L * L:(L + 1) * (L + 1)]], dim=2)
                 f, t = f.reshape(-1, f.shape[2]), t.reshape(-1, t.shape[2])
                 out += [(f.T @ f).reshape(-1), (f.T @ t).reshape(-1)]
         return torch.cat(out) if out else sums.new_zeros(0)
@@ -304,22 +318,27 @@ class HamiltonianModel(nn.Module):
         diagonal, on the weights only, not on the L = 0 bias) and set the node heads' neighbour-sum weights and L = 0 biases: training
         starts from the best linear on-site model in the neighbour sums, as the biases start
         from the species means. Species without atoms keep their weights."""
-        c, p, offset = self.onsite.channels, self.onsite.n_invariants, 0
+        c, p, q = self.onsite.channels, self.onsite.n_invariants, self.onsite.n_products
+        offset, start = 0, self.channels
         for z in self.elements:
             head = self.node_heads[str(z)]
             for L, (weight, w) in enumerate(zip(head.weight, head.place.width)):
-                k = c + (p + 1 if L == 0 else 0)
+                k = c + (p + 1 if L == 0 else q)
                 A = flat[offset:offset + k * k].reshape(k, k)
                 B = flat[offset + k * k:offset + k * k + k * w].reshape(k, w)
                 offset += k * k + k * w
                 if float(A.trace()) <= 0 or w == 0:
                     continue
-                penalty = torch.full((k,), ridge * float(A.trace()) / k, dtype=A.dtype,
+                # the mean over the columns that carry data (zero padding of products has none)
+                active = max(int((A.diagonal() > 0).sum()), 1)
+                penalty = torch.full((k,), ridge * float(A.trace()) / active, dtype=A.dtype,
                                      device=A.device)
                 if L == 0:  # the bias is the species mean: shrinking it would shift every atom
                     penalty[-1] = 0.0
                 X = torch.linalg.solve(A + torch.diag(penalty), B)
-                weight[self.channels:].copy_(X[:c].to(weight))
+                weight[start:start + c].copy_(X[:c].to(weight))
+                if L > 0 and q:
+                    weight[start + c:start + c + q].copy_(X[c:c + q].to(weight))
                 if L == 0 and p:
                     head.scalar_weight.copy_(X[c:c + p].to(head.scalar_weight))
                 if L == 0:  # the bias is added after the scale
@@ -328,11 +347,11 @@ class HamiltonianModel(nn.Module):
     @property
     def onsite_fit_size(self) -> int:
         """Length of the vector :meth:`onsite_normal_equations` returns."""
-        c, p = self.onsite.channels, self.onsite.n_invariants
+        c, p, q = self.onsite.channels, self.onsite.n_invariants, self.onsite.n_products
         size = 0
         for z in self.elements:
             for L, w in enumerate(self.node_heads[str(z)].place.width):
-                k = c + (p + 1 if L == 0 else 0)
+                k = c + (p + 1 if L == 0 else q)
                 size += k * (k + w)
         return size
 
@@ -505,7 +524,9 @@ class HamiltonianModel(nn.Module):
             kind = self.species_of_z[numbers]
             sums = (self.onsite(kind, shared) if shared is not None else
                     sum(run(self._onsite, kind, *c) for c in chunks))
-            x_nodes = torch.cat([x, self.onsite.standardise(sums)], dim=2)
+            standard = self.onsite.standardise(sums)
+            extra = [self.onsite.products(standard)] if self.onsite.n_products else []
+            x_nodes = torch.cat([x, standard, *extra], dim=2)
             if self.onsite.n_invariants:
                 scalars = self.onsite.invariants(sums)
 

@@ -12,7 +12,11 @@ features, so an on-site block gets a term linear in these sums: the many-neighbo
 part of on-site energies (density, coordination, crystal field) that a softmax mean of messages
 only sees indirectly. With ``invariants`` the heads also read, on L = 0, the rotation invariants
 q_i[l, c] = sum_m s_i[l, m, c]^2 (l >= 1, standardised): a linear term in them is a three-body
-(bond-angle) on-site term, which the two-body sums cannot express. It needs only an atom's incoming edges and its neighbours' species, so a
+(bond-angle) on-site term, which the two-body sums cannot express. With ``products`` the heads
+read, on each L >= 1, the channel-wise Clebsch-Gordan products (s_i[l1, :, c] x s_i[l2, :, c])_L
+of the standardised sums (every pair l1 <= l2 that couples to L with the parity of Y_L): the
+three-body term of the anisotropic on-site parts (s-p, the traceless p-p), as the invariants
+are for L = 0. It needs only an atom's incoming edges and its neighbours' species, so a
 partition with any halo computes it exactly for its owned atoms. Edge direction: j -> i, summed
 into the receiver i.
 """
@@ -20,21 +24,39 @@ into the receiver i.
 from __future__ import annotations
 
 import torch
+from e3nn import o3
 from torch import nn
 
 from .radial import RadialMLP
 
-__all__ = ["NeighbourSum"]
+__all__ = ["NeighbourSum", "product_pairs"]
+
+
+def product_pairs(lmax: int) -> dict[int, list[tuple[int, int]]]:
+    """For each L in 1..lmax, the pairs (l1, l2), l1 <= l2 <= lmax, whose product of Y_l1 and
+    Y_l2 has an L part: |l1 - l2| <= L <= l1 + l2 and l1 + l2 + L even (parity; a channel's
+    (s_l x s_l)_L with L odd vanishes)."""
+    return {L: [(l1, l2) for l1 in range(lmax + 1) for l2 in range(l1, lmax + 1)
+                if abs(l1 - l2) <= L <= l1 + l2 and (l1 + l2 + L) % 2 == 0]
+            for L in range(1, lmax + 1)}
 
 
 class NeighbourSum(nn.Module):
     """See the module docstring; ``kind`` ``(n,)`` species indices (0 = ghost)."""
 
     def __init__(self, n_species: int, lmax: int, mmax: int, channels: int, n_radial: int,
-                 hidden: int, species_dim: int = 8, invariants: bool = False):
+                 hidden: int, species_dim: int = 8, invariants: bool = False,
+                 products: bool = False):
         super().__init__()
         self.lmax, self.mmax, self.channels = int(lmax), int(mmax), int(channels)
         self.n_invariants = self.lmax * self.channels if invariants else 0
+        self.pairs = product_pairs(self.lmax) if products else {}
+        # product channels per L block, zero-padded to the L with the most pairs
+        self.n_products = max((len(p) for p in self.pairs.values()), default=0) * self.channels
+        for L, pairs in self.pairs.items():  # real Clebsch-Gordan coefficients (e3nn basis)
+            for l1, l2 in pairs:
+                self.register_buffer(f"cg_{l1}_{l2}_{L}", o3.wigner_3j(l1, l2, L),
+                                     persistent=False)
         self.species = nn.Embedding(n_species, species_dim)
         self.radial = RadialMLP(n_radial + 2 * species_dim, hidden, (self.lmax + 1) * channels)
         # fixed random features: the heads' linear fit on them stays valid while training (a
@@ -70,6 +92,22 @@ class NeighbourSum(nn.Module):
         floor = 1e-6 * spread.max().clamp(min=1e-30)
         self.invariant_shift.copy_(mean.to(self.invariant_shift))
         self.invariant_scale.copy_(spread.clamp(min=float(floor)).to(self.invariant_scale))
+
+    def products(self, standard: torch.Tensor) -> torch.Tensor:
+        """``(n, (lmax+1)^2, n_products)``: on the rows of each L >= 1, the products
+        (s[l1] x s[l2])_L per channel of the standardised sums, pair after pair, zero-padded;
+        zero on L = 0 (the invariants' place)."""
+        n, c = standard.shape[0], self.channels
+        blocks = [standard.new_zeros(n, 1, self.n_products)]
+        for L in range(1, self.lmax + 1):
+            pieces = [torch.einsum("nac,nbc,abM->nMc", standard[:, l1 * l1:(l1 + 1) ** 2],
+                                   standard[:, l2 * l2:(l2 + 1) ** 2],
+                                   getattr(self, f"cg_{l1}_{l2}_{L}").to(standard.dtype))
+                      for l1, l2 in self.pairs[L]]
+            pad = self.n_products - len(pieces) * c
+            pieces.append(standard.new_zeros(n, 2 * L + 1, pad))
+            blocks.append(torch.cat(pieces, dim=2))
+        return torch.cat(blocks, dim=1)
 
     def standardise(self, sums: torch.Tensor) -> torch.Tensor:
         """``(sums - shift) / scale`` per (l, channel), the shift on l = 0 only (equivariant)."""

@@ -196,3 +196,54 @@ def test_least_squares_start_does_not_shrink_the_species_mean():
         pred = model(*args)[0].double()
     assert abs(float(pred.mean() - nodes.mean())) < 1e-3 * float(nodes.std())
     assert float((pred - nodes).std()) > 0.9 * float(nodes.std())  # the weights did vanish
+
+
+def test_neighbour_sum_products_reach_anisotropic_on_site_terms():
+    """``onsite_products``: an s-p on-site term that is a three-body function of the
+    neighbours (here a combination of the model's own products (s_l1 x s_l2)_1) is fitted by
+    the least-squares start; the linear sums alone cannot reach it. Checks the wiring of the
+    products into the node heads and the normal equations, which must agree."""
+    import numpy as np
+
+    from hampart.basis import Basis
+    from hampart.blocks import IrrepsLayout
+
+    _, args, _, _, _ = _coordination_data()
+    basis = Basis({14: (0, 1)}, name="sp")
+    n = args[0].shape[0]
+
+    def fitted(products: bool, nodes=None):
+        torch.manual_seed(0)
+        model = HamiltonianModel(basis, rcut=RCUT, lmax=2, layers=1, channels=8, ff_hidden=16,
+                                 radial_hidden=16, onsite_channels=6,
+                                 onsite_products=products).double()
+        a64 = (args[0], args[1].double(), args[2].double(), args[3], args[4])
+        model.set_mean_degree(float(args[3].shape[1]) / n)
+        model.set_neighbour_sum_statistics(model.neighbour_sum_statistics(*a64))
+        if nodes is None:
+            return model, a64
+        edges = torch.zeros(args[3].shape[1], 4, 4, dtype=torch.float64)
+        model.set_label_statistics(label_sums(basis, args[0], args[3], nodes, edges))
+        model.set_onsite_fit(model.onsite_normal_equations(*a64, nodes), ridge=1e-9)
+        with torch.no_grad():
+            return model(*a64)[0]
+
+    model, a64 = fitted(True)
+    with torch.no_grad():
+        raw = model._raw_neighbour_sums(*a64)
+        prods = model.onsite.products(model.onsite.standardise(raw))  # (n, 9, P)
+    assert model.onsite.n_products == 3 * 6  # L = 2 has the most pairs: (0,2), (1,1), (2,2)
+    assert float(prods[:, :1].abs().max()) == 0.0  # L = 0 is the invariants' place
+    rng = np.random.default_rng(0)
+    v = prods[:, 1:4] @ torch.as_tensor(rng.normal(size=prods.shape[2]))  # (n, 3), an L = 1 term
+    layout = IrrepsLayout(basis)
+    (start, stop), = [(e[5], e[6]) for e in layout.entries if e[:2] == (0, 1)]
+    irreps = torch.zeros(n, 16, dtype=torch.float64)
+    irreps[:, start:stop] = 1e-3 * v
+    nodes = (irreps @ layout.U).reshape(n, 4, 4)
+    nodes = 0.5 * (nodes + nodes.transpose(1, 2)) - 0.2 * torch.eye(4)  # symmetric, as H is
+    spread = float((nodes - nodes.mean(0)).square().mean().sqrt())
+    with_products = float((fitted(True, nodes) - nodes).square().mean().sqrt()) / spread
+    linear = float((fitted(False, nodes) - nodes).square().mean().sqrt()) / spread
+    # measured: 2e-8 with products (float64 least squares), 0.87 with the sums alone
+    assert with_products < 1e-4 and linear > 0.3, (with_products, linear)

@@ -53,6 +53,8 @@ def structure():
                                                (4, 2, {"onsite_channels": 4}),
                                                (4, 2, {"onsite_channels": 4,
                                                        "onsite_invariants": True}),
+                                               (4, 2, {"onsite_channels": 4,
+                                                       "onsite_products": True}),
                                                (4, 2, {"edge_embedding": True}),
                                                (4, 2, {"message_edges": True}),
                                                (4, 2, {"radial_species": True}),
@@ -187,6 +189,7 @@ def test_basis_with_f_shells_needs_lmax_6():
 @pytest.mark.parametrize("options", [{}, {"attention_degree": 6.0},
                                      {"degree_embedding": True, "onsite_channels": 4},
                                      {"onsite_channels": 4, "onsite_invariants": True},
+                                     {"onsite_channels": 4, "onsite_products": True},
                                      {"edge_embedding": True}, {"message_edges": True},
                                      dict(OFFICIAL_OPTIONS, degree_embedding=True)])
 def test_edge_chunks_with_checkpointing_change_nothing(structure, options):

@@ -56,6 +56,7 @@ def _inputs(b):
 @pytest.mark.parametrize("layers,options", [(1, {}), (2, {}), (2, {"attention_degree": 5.0}),
                                             (2, {"degree_embedding": False, "onsite_channels": 0}),
                                             (1, {"onsite_invariants": True}),
+                                            (2, {"onsite_products": True}),
                                             (1, {"edge_embedding": True}),
                                             (2, {"edge_embedding": True, "message_edges": True}),
                                             (2, {"message_edges": True}),
@@ -90,6 +91,7 @@ def test_halo_l_plus_1_sums_to_full_graph(data, layers, options):
 
 
 @pytest.mark.parametrize("layers,options", [(1, {}), (2, {}), (2, {"onsite_invariants": True}),
+                                            (1, {"onsite_products": True}),
                                             (1, {"degree_embedding": False, "onsite_channels": 0}),
                                             (2, {"degree_embedding": False, "onsite_channels": 0}),
                                             (1, {"edge_embedding": True}),
