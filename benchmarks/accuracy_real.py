@@ -38,6 +38,7 @@ from hampart.partition import slice_dataset
 MODELS = {"default": {}, "paper": PAPER_HYPERPARAMETERS,
           "invariants": {"onsite_invariants": True},
           "invariants-32": {"onsite_invariants": True, "onsite_channels": 32},
+          "products": {"onsite_products": True},
           "products-32": {"onsite_invariants": True, "onsite_products": True,
                           "onsite_channels": 32},
           "edge-embedding": {"edge_embedding": True},
