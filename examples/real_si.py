@@ -323,7 +323,8 @@ def run(config: RealSiConfig) -> dict:
         errors = {k: report.get(k) for k in (
             "node_mae_mEh", "edge_mae_mEh", "total_mae_meV", "eig_l1_percent", "eig_mae_meV",
             "eig_max_meV", "eig_shift_meV", "eig_mae_aligned_meV", "eig_l1_aligned_percent",
-            "node_diagonal_shift_mEh", "n_eigenvalues", "eigenvalue_problem", "reference_gap_eV",
+            "node_diagonal_shift_mEh", "potential_shift_mEh", "node_mae_shifted_mEh",
+            "edge_mae_shifted_mEh", "n_eigenvalues", "eigenvalue_problem", "reference_gap_eV",
             "predicted_gap_eV", "gap_error_meV", "n_node_elements", "n_edge_elements")}
         # what the graph leaves out: reference elements of pairs beyond r_cut (here also those
         # folded to their closest image by --images minimum)
@@ -383,6 +384,10 @@ def markdown_table(results: dict) -> str:
              f"| common shift of the eigenvalues (meV) | {_fmt(e.get('eig_shift_meV'))} | |",
              f"| eigenvalue L1 / MAE without it (%, meV) | "
              f"{_fmt(e.get('eig_l1_aligned_percent'))} / {_fmt(e.get('eig_mae_aligned_meV'))} | |",
+             f"| shift d of the potential's zero, H_ref ~ H_pred + d S (mE_h) | "
+             f"{_fmt(e.get('potential_shift_mEh'))} | |",
+             f"| node / edge MAE without d S (mE_h) | {_fmt(e.get('node_mae_shifted_mEh'))} / "
+             f"{_fmt(e.get('edge_mae_shifted_mEh'))} | |",
              f"| gap: reference / predicted (eV), error (meV) | {_fmt(e['reference_gap_eV'])} / "
              f"{_fmt(e['predicted_gap_eV'])}, {_fmt(e['gap_error_meV'])} | |",
              "", "| stage | seconds | load average: mean / max |", "| --- | --- | --- |"]

@@ -105,8 +105,8 @@ def judge(model, test_dir) -> dict:
     with torch.no_grad():
         H, _ = predict_hamiltonian(model, model.basis, s, n_layers=model.layers_n, rcut=model.rcut)
     graph = radius_graph(s.positions, s.cell, s.pbc, rcut=model.rcut)
-    out = block_errors(H, data.hamiltonian, s.numbers, model.basis, graph)
     S = read_matrix(os.path.join(test_dir, "S.npz"))
+    out = block_errors(H, data.hamiltonian, s.numbers, model.basis, graph, overlap=S)
     e, e_ref = eigenvalues(H, S), eigenvalues(data.hamiltonian, S)
     spectrum = eigenvalue_errors(e, e_ref)
     out["eig_l1_pct"] = spectrum.pop("eig_l1_percent")

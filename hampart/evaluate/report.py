@@ -83,7 +83,7 @@ def evaluate(prediction, reference, *, structure=None, basis=None, rcut: float =
                          source=atoms.source)
     report = {"prediction": prediction, "reference": reference, "rcut": rcut}
     stage("element errors")
-    report.update(block_errors(pred, ref, atoms.numbers, ds.basis, graph))
+    report.update(block_errors(pred, ref, atoms.numbers, ds.basis, graph, overlap=S))
     report["overlap"] = overlap_note
     window = {"electrons": electrons, "solver": solver, "eigs": eigs, "sigma": sigma}
     spectra = _spectra(window, reference, ds.meta, pred, ref, S, report, stage)

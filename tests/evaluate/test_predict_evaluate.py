@@ -111,6 +111,32 @@ def test_metrics_on_known_errors():
     assert ev["eig_mae_aligned_meV"] < 1e-9
 
 
+@pytest.mark.parametrize("rows_per_chunk", [None, 29])
+def test_a_shift_of_the_potential_zero_is_fitted_as_d_times_s(rows_per_chunk):
+    """A reference whose potential zero lies d higher is H + d S: hoppings move by d S_ij
+    too. With S, block_errors fits d over the elements within r_cut and gives the errors
+    without it; what is not d S (noise) stays."""
+    import numpy as np
+
+    from hampart.generate import SyntheticParams, synthetic_hamiltonian
+
+    s = make_structure("si", seed=1, size=(2, 2, 2))
+    basis = load_basis("SZV")
+    graph = radius_graph(s.positions, s.cell, s.pbc, 4.0)
+    H = synthetic_hamiltonian(s, basis, SyntheticParams(interaction_radius=4.0))
+    S = sp.csr_matrix(sp.eye(H.shape[0]) + 0.3 * abs(H) / abs(H).max())  # overlap-like
+    ref = H + 2e-3 * S
+    err = block_errors(H, ref, s.numbers, basis, graph, rows_per_chunk=rows_per_chunk, overlap=S)
+    assert err["potential_shift_mEh"] == pytest.approx(2.0, rel=1e-9)
+    assert err["node_mae_shifted_mEh"] < 1e-9 and err["edge_mae_shifted_mEh"] < 1e-9
+    assert err["edge_mae_mEh"] > 1e-3  # the shift moved the hoppings as well (0.006 here)
+    noise = sp.random(*H.shape, density=0.05, random_state=np.random.default_rng(0)) * 1e-4
+    noisy = block_errors(H + noise + noise.T, ref, s.numbers, basis, graph, overlap=S)
+    assert noisy["potential_shift_mEh"] == pytest.approx(2.0, abs=0.05)
+    assert 0 < noisy["edge_mae_shifted_mEh"] < noisy["edge_mae_mEh"]
+    assert "potential_shift_mEh" not in block_errors(H, ref, s.numbers, basis, graph)
+
+
 @pytest.mark.parametrize("rows_per_chunk", [None, 37])
 def test_sparse_block_errors_equal_the_padded_blocks(rows_per_chunk):
     """The row-chunked sparse errors equal those of the extracted padded blocks, with ghosts,
