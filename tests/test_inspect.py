@@ -125,7 +125,8 @@ def test_inspect_model_file(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     # options whose defaults changed are written as the model has them
     saved = {**kwargs, "degree_embedding": True, "onsite_channels": 16,
-             "onsite_invariants": False, "radial_species": False, "elements": [8, 72]}
+             "onsite_invariants": False, "onsite_products": True, "radial_species": False,
+             "elements": [8, 72]}
     assert report["hyperparameters"] == saved and report["shells"] == {"O": [0, 1],
                                                                        "Hf": [0, 0, 1, 2]}
     assert report["epochs_run"] == 7 and report["stop"] == "min_lr"

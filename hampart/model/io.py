@@ -27,7 +27,7 @@ MODEL_FORMAT = "hampart-model"
 # Model options whose default changed after models were first saved: their value in files that
 # predate them. Training writes every such option into the file explicitly.
 BEFORE_OPTIONS = {"degree_embedding": False, "onsite_channels": 0, "onsite_invariants": False,
-                  "elements": None,
+                  "onsite_products": False, "elements": None,
                   # options from the paper's code (hampart.model.OFFICIAL_OPTIONS), off before
                   "edge_embedding": False, "message_edges": False, "radial_species": False,
                   "attention_norm": False, "value_channels": None, "radial_stop": None,
@@ -47,6 +47,7 @@ def save_model(path, model, model_kwargs, basis, extra=None) -> None:
     built = {"degree_embedding": any(b.degree is not None for b in model.message),
              "onsite_channels": model.onsite.channels if model.onsite is not None else 0,
              "onsite_invariants": bool(model.onsite is not None and model.onsite.n_invariants),
+             "onsite_products": bool(model.onsite is not None and model.onsite.n_products),
              "radial_species": model.radial_species, "elements": list(model.elements)}
     payload = {"format": MODEL_FORMAT, "version": 1, "model": {**dict(model_kwargs), **built},
                "basis": basis.to_dict(), "state_dict": model.state_dict(),

@@ -90,8 +90,8 @@ class HamiltonianModel(nn.Module):
     gives those of its training data, so no head is left untrained; other atoms are refused.
     On-site neighbour sums (:mod:`hampart.model.onsite`): ``onsite_channels`` (0: off),
     ``onsite_invariants`` (their rotation invariants on L = 0) and ``onsite_products`` (their
-    Clebsch-Gordan products on L >= 1), the two-body and three-body on-site terms the node
-    heads read and the least-squares start fits.
+    Clebsch-Gordan products on L >= 1; none without the sums), the two-body and three-body
+    on-site terms the node heads read and the least-squares start fits.
 
     Options from the paper's code (off by default; ``OFFICIAL_OPTIONS`` turns all on; see
     docs/model.md): ``edge_embedding`` keeps an edge feature that every layer updates
@@ -110,7 +110,7 @@ class HamiltonianModel(nn.Module):
                  att_channels: int = 8, edge_chunk: int | None = None,
                  attention_degree: float | None = None, degree_embedding: bool = True,
                  onsite_channels: int = 16, onsite_invariants: bool = False,
-                 onsite_products: bool = False, elements=None,
+                 onsite_products: bool = True, elements=None,
                  edge_embedding: bool = False, message_edges: bool = False,
                  radial_species: bool = False, attention_norm: bool = False,
                  value_channels: int | None = None, radial_stop: float | None = None,
@@ -159,9 +159,6 @@ class HamiltonianModel(nn.Module):
             self.edge_update = None
             self.edge_block = EdgeBlock(lmax, mmax, channels, c_edge, n_radial, radial_hidden,
                                         n_sp)
-        if onsite_products and not onsite_channels:
-            raise InputError("onsite_products", "needs the neighbour sums",
-                             "give onsite_channels > 0 (default 16)")
         self.onsite = (NeighbourSum(len(species), lmax, mmax, int(onsite_channels), n_radial,
                                     radial_hidden, invariants=onsite_invariants,
                                     products=onsite_products)
