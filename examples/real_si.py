@@ -384,7 +384,7 @@ def markdown_table(results: dict) -> str:
              f"| common shift of the eigenvalues (meV) | {_fmt(e.get('eig_shift_meV'))} | |",
              f"| eigenvalue L1 / MAE without it (%, meV) | "
              f"{_fmt(e.get('eig_l1_aligned_percent'))} / {_fmt(e.get('eig_mae_aligned_meV'))} | |",
-             f"| shift d of the potential's zero, H_ref ~ H_pred + d S (mE_h) | "
+             f"| shift d of the potential's zero, H_pred ~ H_ref + d S (mE_h) | "
              f"{_fmt(e.get('potential_shift_mEh'))} | |",
              f"| node / edge MAE without d S (mE_h) | {_fmt(e.get('node_mae_shifted_mEh'))} / "
              f"{_fmt(e.get('edge_mae_shifted_mEh'))} | |",

@@ -13,8 +13,9 @@ strictly local model cannot see that shift; the reports give it apart: the mean 
 of the on-site diagonal elements, the median signed error of the eigenvalues, and the
 eigenvalue errors after removing the latter. A shift d of the potential's zero changes the
 whole matrix by d S (S the overlap), hoppings included: with S, :func:`block_errors` also
-fits d to the elements within r_cut (``potential_shift_mEh``: H_ref ~ H_pred + d S) and gives
-the node and edge MAE after removing d S.
+fits d to the elements within r_cut (``potential_shift_mEh``: H_pred ~ H_ref + d S, signed as
+the other shifts, prediction minus reference) and gives the node and edge MAE after removing
+d S.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ def block_errors(pred, ref, numbers, basis, graph, rows_per_chunk: int | None = 
     the two matrices plus one chunk, so a 100,000-atom prediction can be evaluated too. An
     element both matrices leave out counts as an error of zero (it is in a block within r_cut).
     With ``overlap`` (S, same shape) also ``potential_shift_mEh``, the least-squares d of
-    ref - pred = d S over those elements, and ``node_mae_shifted_mEh`` /
-    ``edge_mae_shifted_mEh``, the MAE of pred + d S (a second pass over the rows)."""
+    pred - ref = d S over those elements, and ``node_mae_shifted_mEh`` /
+    ``edge_mae_shifted_mEh``, the MAE of pred - d S (a second pass over the rows)."""
     from ..blocks import edge_of_pairs, pair_keys
 
     numbers = np.asarray(numbers, dtype=np.int64)
@@ -70,12 +71,12 @@ def block_errors(pred, ref, numbers, basis, graph, rows_per_chunk: int | None = 
     if S is not None and tuple(S.shape) != (size, size):
         raise InputError("overlap", f"matrix is {tuple(S.shape)}, H is {(size, size)}",
                          "give the S of the reference structure")
-    fit = np.zeros(2)  # <ref - pred, S>, <S, S> over the elements within r_cut
+    fit = np.zeros(2)  # <pred - ref, S>, <S, S> over the elements within r_cut
 
     def chunk_errors(r0, r1, shift=0.0):
         D = pred[r0:r1] - ref[r0:r1]
         if shift:
-            D = D + shift * S[r0:r1]
+            D = D - shift * S[r0:r1]
         D = D.tocoo()
         node, edge = classify(D.row + r0, D.col)
         return D.data[node], D.data[edge]
@@ -92,7 +93,7 @@ def block_errors(pred, ref, numbers, basis, graph, rows_per_chunk: int | None = 
             Sc = S[r0:r1].tocoo()
             inside = np.logical_or(*classify(Sc.row + r0, Sc.col))
             kept = sp.csr_matrix((Sc.data * inside, (Sc.row, Sc.col)), shape=Sc.shape)
-            fit += [-float(kept.multiply(pred[r0:r1] - ref[r0:r1]).sum()),
+            fit += [float(kept.multiply(pred[r0:r1] - ref[r0:r1]).sum()),
                     float((Sc.data[inside] ** 2).sum())]
     n_node = int((counts ** 2).sum())
     n_edge = int((counts[edge_index[1]] * counts[edge_index[0]]).sum())

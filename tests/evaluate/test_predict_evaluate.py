@@ -127,12 +127,12 @@ def test_a_shift_of_the_potential_zero_is_fitted_as_d_times_s(rows_per_chunk):
     S = sp.csr_matrix(sp.eye(H.shape[0]) + 0.3 * abs(H) / abs(H).max())  # overlap-like
     ref = H + 2e-3 * S
     err = block_errors(H, ref, s.numbers, basis, graph, rows_per_chunk=rows_per_chunk, overlap=S)
-    assert err["potential_shift_mEh"] == pytest.approx(2.0, rel=1e-9)
+    assert err["potential_shift_mEh"] == pytest.approx(-2.0, rel=1e-9)  # pred - ref
     assert err["node_mae_shifted_mEh"] < 1e-9 and err["edge_mae_shifted_mEh"] < 1e-9
     assert err["edge_mae_mEh"] > 1e-3  # the shift moved the hoppings as well (0.006 here)
     noise = sp.random(*H.shape, density=0.05, random_state=np.random.default_rng(0)) * 1e-4
     noisy = block_errors(H + noise + noise.T, ref, s.numbers, basis, graph, overlap=S)
-    assert noisy["potential_shift_mEh"] == pytest.approx(2.0, abs=0.05)
+    assert noisy["potential_shift_mEh"] == pytest.approx(-2.0, abs=0.05)
     assert 0 < noisy["edge_mae_shifted_mEh"] < noisy["edge_mae_mEh"]
     assert "potential_shift_mEh" not in block_errors(H, ref, s.numbers, basis, graph)
 
