@@ -46,7 +46,9 @@ def structure():
                             ghosts=2)
 
 
-@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)])
+# float64 is the proof; float32 bounds rounding (measured up to 1.2e-5: lmax 5 with every
+# option and the neighbour sums' quadratic products)
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-10), (torch.float32, 2e-5)])
 @pytest.mark.parametrize("lmax,mmax,options", [(4, 4, {}), (4, 2, {}), (5, 3, {}),
                                                (4, 4, {"attention_degree": 6.0}),
                                                (4, 2, {"degree_embedding": True}),
