@@ -73,17 +73,16 @@ def block_errors(pred, ref, numbers, basis, graph, rows_per_chunk: int | None = 
                          "give the S of the reference structure")
     fit = np.zeros(2)  # <pred - ref, S>, <S, S> over the elements within r_cut
 
-    def chunk_errors(r0, r1, shift=0.0):
-        D = pred[r0:r1] - ref[r0:r1]
-        if shift:
-            D = D - shift * S[r0:r1]
+    def chunk_errors(r0, D):
+        """Node and edge elements of the difference rows ``D`` starting at row ``r0``."""
         D = D.tocoo()
         node, edge = classify(D.row + r0, D.col)
         return D.data[node], D.data[edge]
 
     for r0 in range(0, size, step):
         r1 = min(size, r0 + step)
-        dn, de = chunk_errors(r0, r1)
+        diff = pred[r0:r1] - ref[r0:r1]
+        dn, de = chunk_errors(r0, diff)
         sums += [np.abs(dn).sum(), (dn ** 2).sum(), np.abs(de).sum(), (de ** 2).sum(), 0.0]
         sums[4] = max(sums[4], np.abs(dn).max(initial=0.0), np.abs(de).max(initial=0.0))
         R = ref[r0:r1].tocoo()
@@ -93,7 +92,7 @@ def block_errors(pred, ref, numbers, basis, graph, rows_per_chunk: int | None = 
             Sc = S[r0:r1].tocoo()
             inside = np.logical_or(*classify(Sc.row + r0, Sc.col))
             kept = sp.csr_matrix((Sc.data * inside, (Sc.row, Sc.col)), shape=Sc.shape)
-            fit += [float(kept.multiply(pred[r0:r1] - ref[r0:r1]).sum()),
+            fit += [float(kept.multiply(diff).sum()),
                     float((Sc.data[inside] ** 2).sum())]
     n_node = int((counts ** 2).sum())
     n_edge = int((counts[edge_index[1]] * counts[edge_index[0]]).sum())
@@ -104,7 +103,8 @@ def block_errors(pred, ref, numbers, basis, graph, rows_per_chunk: int | None = 
         d = fit[0] / fit[1]
         after = np.zeros(2)
         for r0 in range(0, size, step):
-            dn, de = chunk_errors(r0, min(size, r0 + step), d)
+            r1 = min(size, r0 + step)
+            dn, de = chunk_errors(r0, pred[r0:r1] - ref[r0:r1] - d * S[r0:r1])
             after += [np.abs(dn).sum(), np.abs(de).sum()]
         shifted = {"potential_shift_mEh": 1e3 * d, "node_mae_shifted_mEh": 1e3 * after[0] / n_node,
                    "edge_mae_shifted_mEh": 1e3 * after[1] / n_edge}

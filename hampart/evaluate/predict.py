@@ -56,12 +56,17 @@ def check_predicted_for(prediction_path, structure, tolerance: float = 1e-3) -> 
                          f"(atoms up to {worst:.3g} A from the reference's)", fix)
 
 
+def _longest_axis(structure) -> str:
+    """The cell axis slabs are cut along: the longest cell vector's."""
+    lengths = np.linalg.norm(structure.cell, axis=1)
+    return "xyz"[int(np.argmax(lengths))] if lengths.any() else "x"
+
+
 def _slab_owner(structure, parts: int) -> np.ndarray:
     from ..partition import slab_owners
 
-    lengths = np.linalg.norm(structure.cell, axis=1)
-    axis = "xyz"[int(np.argmax(lengths))] if lengths.any() else "x"
-    return slab_owners(structure.positions, structure.cell, parts, axis=axis, balance="atoms")
+    return slab_owners(structure.positions, structure.cell, parts, axis=_longest_axis(structure),
+                       balance="atoms")
 
 
 def _row_layout(graph, counts: np.ndarray, index_dtype) -> np.ndarray:
@@ -272,10 +277,8 @@ def _plan_slabs(graph, structure, n_layers: int, law, max_gib, max_atoms, rcut, 
     parts = math.ceil(n / int(max_atoms)) if max_atoms else 1
     if max_atoms or law is None:
         return np.zeros(n, dtype=np.int64) if parts == 1 else _slab_owner(structure, parts)
-    lengths = np.linalg.norm(structure.cell, axis=1)
     params = SliceParams(rcut=float(rcut), method="slab", parts=1, halo=n_layers + 1,
-                         axis="xyz"[int(np.argmax(lengths))] if lengths.any() else "x",
-                         balance="atoms", seed=0, images=images,
+                         axis=_longest_axis(structure), balance="atoms", seed=0, images=images,
                          budget={"max_gib": float(max_gib), "min_parts": 1})
     fixed = law.parameters * law.itemsize  # without gradients only the parameters stay
 
