@@ -300,7 +300,10 @@ def _setup(config: TrainConfig, ctx, dtype, say) -> _Run:
         _neighbour_sum_statistics(model, batches, ctx)
     label_stats = _label_statistics(model, basis, batches, ctx, say)
     if model.onsite is not None:
-        _onsite_fit(model, batches, ctx)
+        label_stats["onsite_ridge"] = _onsite_fit(model, batches, ctx)
+        say("on-site start: ridge per species and L (cross-validated) "
+            + "; ".join(f"{k} " + " ".join(f"{a:.0e}" for a in v)
+                        for k, v in label_stats["onsite_ridge"].items()))
     optimizer = torch.optim.Adam(params, lr=config.lr)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min", factor=config.factor, patience=config.patience)
@@ -515,19 +518,21 @@ def _neighbour_sum_statistics(model, batches, ctx) -> None:
     model.set_neighbour_sum_statistics(launch.all_reduce_sum(ctx, flat.to(ctx.device)))
 
 
-def _onsite_fit(model, batches, ctx) -> None:
+def _onsite_fit(model, batches, ctx) -> dict:
     """Start the node heads from the least-squares linear on-site model in the neighbour sums,
-    fitted to all ranks' owned labels (after the label statistics set the heads' scales)."""
+    fitted to all ranks' owned labels (after the label statistics set the heads' scales);
+    returns the ridges chosen."""
     flat = None
     for b in batches:
         if b.node_blocks is None:
             continue
         part = model.onsite_normal_equations(b.numbers, b.positions, b.cell, b.edge_index,
-                                             b.edge_shift, b.node_blocks, atoms=b.node_exact)
+                                             b.edge_shift, b.node_blocks, atoms=b.node_exact,
+                                             atom_ids=b.node_ids[:b.n_owned])
         flat = part if flat is None else flat + part
     if flat is None:  # a rank without partitions still takes part in the sum
         flat = torch.zeros(model.onsite_fit_size, dtype=torch.float64, device=ctx.device)
-    model.set_onsite_fit(launch.all_reduce_sum(ctx, flat.to(ctx.device)))
+    return model.set_onsite_fit(launch.all_reduce_sum(ctx, flat.to(ctx.device)))
 
 
 def _label_statistics(model, basis, batches, ctx, say=_print_progress) -> dict:

@@ -42,6 +42,7 @@ from .heads import EdgeHead, NodeHead, present_entries
 from .layers import EdgeBlock, EdgeGeometry, EquivariantLayerNorm, FeedForward, MessageBlock
 from .onsite import NeighbourSum
 from .radial import GaussianBasis, envelope
+from .ridge import FOLDS, RIDGES, fold_ridge_fit
 from .so2 import EdgeFrame
 
 __all__ = ["HamiltonianModel", "PAPER_HYPERPARAMETERS", "OFFICIAL_OPTIONS",
@@ -266,14 +267,18 @@ class HamiltonianModel(nn.Module):
 
     @torch.no_grad()
     def onsite_normal_equations(self, numbers, positions, cell, edge_index, edge_shift,
-                                node_blocks, atoms=None) -> torch.Tensor:
+                                node_blocks, atoms=None, atom_ids=None) -> torch.Tensor:
         """Normal equations of a least-squares fit of the node heads' neighbour-sum weights to
         the labels ``node_blocks`` ``(n_owned, u, u)`` of the first atoms, as one float64 vector
-        (for each species and L: ``A = S^T S``, ``B = S^T T``; L = 0 with a constant column for
-        the bias): add over partitions and ranks, then :meth:`set_onsite_fit`. ``atoms``
-        ``(n_owned,)`` bool: the atoms to fit (default all). Call after the label statistics
-        and the neighbour-sum statistics are set."""
+        (for each species and L and each of ``ridge.FOLDS`` folds: ``A = S^T S``,
+        ``B = S^T T``, ``|T|^2``; L = 0 with a constant column for the bias): add over
+        partitions and ranks, then :meth:`set_onsite_fit`. ``atoms`` ``(n_owned,)`` bool: the
+        atoms to fit (default all); ``atom_ids`` ``(n_owned,)``: their global indices, which
+        deal them into folds (default the position in this input). Call after the label
+        statistics and the neighbour-sum statistics are set."""
         n_owned = node_blocks.shape[0]
+        ids = torch.arange(n_owned, device=node_blocks.device) if atom_ids is None else atom_ids
+        fold = ids[:n_owned].long() % FOLDS
         raw = self._raw_neighbour_sums(numbers, positions, cell, edge_index, edge_shift)[:n_owned]
         sums = self.onsite.standardise(raw).double()
         scalars = self.onsite.invariants(raw).double() if self.onsite.n_invariants else None
@@ -294,8 +299,13 @@ class HamiltonianModel(nn.Module):
                     f = torch.cat([f, *extra, torch.ones_like(f[..., :1])], dim=2)
                 elif products is not None:  # [sums, their products]
                     f = torch.cat([f, products[sel][:, L * L:(L + 1) * (L + 1)]], dim=2)
+                # one set of sums per fold, for the cross-validated ridge
+                folds = fold[sel][:, None].expand(-1, 2 * L + 1).reshape(-1)
                 f, t = f.reshape(-1, f.shape[2]), t.reshape(-1, t.shape[2])
-                out += [(f.T @ f).reshape(-1), (f.T @ t).reshape(-1)]
+                rows = [folds == k for k in range(FOLDS)]
+                out += [torch.stack([f[r].T @ f[r] for r in rows]).reshape(-1),
+                        torch.stack([f[r].T @ t[r] for r in rows]).reshape(-1),
+                        torch.stack([t[r].square().sum() for r in rows])]
         return torch.cat(out) if out else sums.new_zeros(0)
 
     @staticmethod
@@ -310,29 +320,30 @@ class HamiltonianModel(nn.Module):
                 enumerate(zip(flat.split(sizes, dim=1), place.width))]
 
     @torch.no_grad()
-    def set_onsite_fit(self, flat: torch.Tensor, ridge: float = 1e-3) -> None:
-        """Solve the summed :meth:`onsite_normal_equations` (ridge ``ridge`` times the mean
-        diagonal, on the weights only, not on the L = 0 bias) and set the node heads' neighbour-sum weights and L = 0 biases: training
-        starts from the best linear on-site model in the neighbour sums, as the biases start
-        from the species means. Species without atoms keep their weights."""
+    def set_onsite_fit(self, flat: torch.Tensor, ridge: float | None = None) -> dict:
+        """Solve the summed :meth:`onsite_normal_equations` and set the node heads'
+        neighbour-sum weights and L = 0 biases: training starts from the best linear on-site
+        model in the neighbour sums, as the biases start from the species means. The ridge
+        (times the mean diagonal, on the weights only, not on the L = 0 bias, since a shrunk
+        bias would shift every atom) is chosen per species and L by cross-validation over the
+        folds (:mod:`hampart.model.ridge`), or ``ridge`` for all. Species without atoms keep
+        their weights. Returns ``{"Si": [ridge of L = 0, 1, ...], ...}``."""
         c, p, q = self.onsite.channels, self.onsite.n_invariants, self.onsite.n_products
-        offset, start = 0, self.channels
+        offset, start, chosen = 0, self.channels, {}
         for z in self.elements:
             head = self.node_heads[str(z)]
             for L, (weight, w) in enumerate(zip(head.weight, head.place.width)):
                 k = c + (p + 1 if L == 0 else q)
-                A = flat[offset:offset + k * k].reshape(k, k)
-                B = flat[offset + k * k:offset + k * k + k * w].reshape(k, w)
-                offset += k * k + k * w
-                if float(A.trace()) <= 0 or w == 0:
+                sizes = (FOLDS * k * k, FOLDS * k * w, FOLDS)
+                A, B, sq = flat[offset:offset + sum(sizes)].split(sizes)
+                offset += sum(sizes)
+                A, B = A.reshape(FOLDS, k, k), B.reshape(FOLDS, k, w)
+                if float(A.sum(0).trace()) <= 0 or w == 0:
                     continue
-                # the mean over the columns that carry data (zero padding of products has none)
-                active = max(int((A.diagonal() > 0).sum()), 1)
-                penalty = torch.full((k,), ridge * float(A.trace()) / active, dtype=A.dtype,
-                                     device=A.device)
-                if L == 0:  # the bias is the species mean: shrinking it would shift every atom
-                    penalty[-1] = 0.0
-                X = torch.linalg.solve(A + torch.diag(penalty), B)
+                free = (k - 1,) if L == 0 else ()  # the bias, the species mean
+                X, alpha = fold_ridge_fit(A, B, sq, free,
+                                          RIDGES if ridge is None else (float(ridge),))
+                chosen.setdefault(species_name(z), []).append(alpha)
                 weight[start:start + c].copy_(X[:c].to(weight))
                 if L > 0 and q:
                     weight[start + c:start + c + q].copy_(X[c:c + q].to(weight))
@@ -340,6 +351,7 @@ class HamiltonianModel(nn.Module):
                     head.scalar_weight.copy_(X[c:c + p].to(head.scalar_weight))
                 if L == 0:  # the bias is added after the scale
                     head.bias.copy_((X[c + p] * head.scale).to(head.bias))
+        return chosen
 
     @property
     def onsite_fit_size(self) -> int:
@@ -349,7 +361,7 @@ class HamiltonianModel(nn.Module):
         for z in self.elements:
             for L, w in enumerate(self.node_heads[str(z)].place.width):
                 k = c + (p + 1 if L == 0 else q)
-                size += k * (k + w)
+                size += FOLDS * (k * (k + w) + 1)
         return size
 
     @property

@@ -41,13 +41,16 @@ def test_loss_falls_model_reloads_and_training_resumes(parts, capsys):
     # progress goes to the callback (hampart train passes print), nothing to stdout
     assert capsys.readouterr().out == ""
     assert progress[0].startswith("label statistics (mEh)")
-    assert [x.split()[0] for x in progress[1:]] == [f"epoch={e}" for e in range(12)]
+    assert progress[1].startswith("on-site start: ridge per species and L")
+    assert [x.split()[0] for x in progress[2:]] == [f"epoch={e}" for e in range(12)]
     assert summary["epochs_run"] == 12
     assert summary["last"]["mse"] < 0.5 * summary["first"]["mse"]
     model, payload = load_model(root / "run" / "model.pt", dtype=torch.float64)
     assert payload["model"]["rcut"] == 4.0 and sum(p.numel() for p in model.parameters()) > 0
     stats = summary["label_statistics"]  # every labelled atom of the structure once
     assert stats["atoms"] == {"O": 64, "Hf": 32}, stats["atoms"]
+    # one cross-validated ridge per species and L of its on-site block (s, p, d: L <= 4)
+    assert {k: len(v) for k, v in stats["onsite_ridge"].items()} == {"O": 3, "Hf": 5}
     assert 1e3 * float(model.node_heads["72"].scale) == pytest.approx(stats["node_scale_mEh"],
                                                                        rel=1e-3)
     assert set(stats["edge_rms_mEh"]) == {"O-O", "O-Hf", "Hf-O", "Hf-Hf"}
@@ -92,9 +95,12 @@ def test_two_ranks_match_one_rank(parts):
     assert abs(s1["last"]["mse"] - s2["last"]["mse"]) <= 1e-10 * s1["last"]["mse"]
     p1 = torch.load(root / "one" / "model.pt", weights_only=True)["state_dict"]
     p2 = torch.load(root / "two" / "model.pt", weights_only=True)["state_dict"]
-    for k in p1:  # to rounding, relative to each tensor's scale (a missed reduction: ~lr)
+    # to rounding, relative to each tensor's scale (a missed reduction: ~lr = 1e-2); the
+    # least-squares start with a small cross-validated ridge gives rounding of the summed
+    # normal equations ~1e-9 of the weights, and three Adam steps grow it to ~1e-7
+    for k in p1:
         scale = float(p1[k].abs().max()) if p1[k].numel() else 0.0
-        assert torch.allclose(p1[k], p2[k], rtol=1e-8, atol=1e-10 + 1e-8 * scale), k
+        assert torch.allclose(p1[k], p2[k], rtol=1e-6, atol=1e-10 + 1e-6 * scale), k
     first = torch.load(root / "one" / "checkpoint.pt", weights_only=True)
     assert first["epoch"] == 2
 
@@ -199,7 +205,8 @@ def test_several_structures_train_together(parts, tmp_path):
     for b in batches:
         sums = sums + label_sums(basis, b.numbers, b.edge_index, b.node_blocks, b.edge_blocks)
     model.set_label_statistics(sums)
-    model.set_onsite_fit(sum(model.onsite_normal_equations(*x, b.node_blocks, atoms=b.node_exact)
+    model.set_onsite_fit(sum(model.onsite_normal_equations(*x, b.node_blocks, atoms=b.node_exact,
+                                                           atom_ids=b.node_ids[:b.n_owned])
                              for x, b in zip(inputs, batches)))
     sse = count = 0.0
     with torch.no_grad():
