@@ -76,7 +76,10 @@ def main(argv=None) -> None:
         ax.xaxis.set_major_formatter(ScalarFormatter())
         ax.grid(True, which="both", lw=0.3, alpha=0.5)
     axes[0].legend(fontsize=8)
-    fig.suptitle("train asi216-a, judge asi216-b (thin lines: one seed each; markers: mean over "
+    mine = [r for r in rows if r.get("model") in a.models] or rows
+    train = ", ".join(os.path.basename(t) for t in str(mine[0].get("train", "?")).split(","))
+    test = os.path.basename(str(mine[0].get("test", "?")))
+    fig.suptitle(f"train {train}, judge {test} (thin lines: one seed each; markers: mean over "
                  "seeds, bars: their range)", fontsize=10)
     fig.tight_layout()
     tmp = a.out + ".tmp.png"
