@@ -301,9 +301,10 @@ def _setup(config: TrainConfig, ctx, dtype, say) -> _Run:
     label_stats = _label_statistics(model, basis, batches, ctx, say)
     if model.onsite is not None:
         label_stats["onsite_ridge"] = _onsite_fit(model, batches, ctx)
-        say("on-site start: ridge per species and L (cross-validated) "
-            + "; ".join(f"{k} " + " ".join(f"{a:.0e}" for a in v)
-                        for k, v in label_stats["onsite_ridge"].items()))
+        if ctx.is_main:
+            say("on-site start: ridge per species and L (cross-validated) "
+                + "; ".join(f"{k} " + " ".join(f"{a:.0e}" for a in v)
+                            for k, v in label_stats["onsite_ridge"].items()))
     optimizer = torch.optim.Adam(params, lr=config.lr)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min", factor=config.factor, patience=config.patience)
