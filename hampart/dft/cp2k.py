@@ -34,8 +34,6 @@ import threading
 import time
 from dataclasses import dataclass
 
-import numpy as np
-
 from ..errors import InputError
 from ..io.atomic import atomic_directory, check_output_directory
 from ..io.csr import read_csr, write_matrix

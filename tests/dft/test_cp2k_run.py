@@ -7,7 +7,6 @@ import shutil
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 
 from hampart.blocks import assemble_blocks, extract_blocks
 from hampart.dft import CP2KSettings, label_cp2k, make_input, parse_log, read_cp2k_run

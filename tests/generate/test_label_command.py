@@ -2,8 +2,6 @@
 
 import os
 
-import pytest
-
 from hampart.cli import main
 from hampart.generate.commands import LABEL, LabelConfig, run_label
 from hampart.io.dataset import load_dataset
