@@ -25,9 +25,10 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from hampart.blocks import edge_of_pairs, pair_keys
 from hampart.evaluate.metrics import HARTREE_EV, eigenvalues
 from hampart.evaluate.predict import predict_hamiltonian
-from hampart.graph import radius_graph
+from hampart.graph import minimum_image, radius_graph
 from hampart.io.csr import read_matrix
 from hampart.io.dataset import load_dataset
 from hampart.model.io import load_model
@@ -66,15 +67,15 @@ def main() -> None:
     diag = sp.diags(P.diagonal() - R.diagonal())
     C = PE.tocoo()
     x = np.asarray(R[C.row, C.col]).ravel()
-    d = s.positions[atom[C.col]] - s.positions[atom[C.row]]
-    frac = np.linalg.solve(s.cell.T, d.T).T
-    dist = np.linalg.norm((frac - np.round(frac)) @ s.cell, axis=1)  # minimum image (cell > 2 r_cut)
+    dist = np.linalg.norm(minimum_image(s.positions[atom[C.col]] - s.positions[atom[C.row]],
+                                        s.cell, s.pbc), axis=1)  # one image per pair (Gamma)
     shells = {f"{lo}-{hi}": round(float((x * C.data)[m].sum() / (x * x)[m].sum()), 5)
               for lo, hi in SHELLS if (m := (dist >= lo) & (dist < hi)).any()}
     graph = radius_graph(s.positions, s.cell, s.pbc, model.rcut)
-    pairs = set(zip(graph.edge_index[1].tolist(), graph.edge_index[0].tolist()))
+    keys, order = pair_keys(np.asarray(graph.edge_index, dtype=np.int64), len(s.numbers), "graph")
     Rc = R.tocoo()
-    inside = np.array([i == j or (i, j) in pairs for i, j in zip(atom[Rc.row], atom[Rc.col])])
+    ai, aj = atom[Rc.row], atom[Rc.col]
+    inside = (ai == aj) | (edge_of_pairs(keys, order, ai * np.int64(len(s.numbers)) + aj) >= 0)
     truncated = sp.csr_matrix((Rc.data * inside, (Rc.row, Rc.col)), shape=R.shape)
     err = eigenvalues(P, S) - ref
     slope = np.polyfit(ref, err, 1)[0]

@@ -41,19 +41,19 @@ def fold_ridge_fit(A: torch.Tensor, B: torch.Tensor, c: torch.Tensor, free=(),
     validation), then W fitted to all folds with it."""
     total_A, total_B = A.sum(0), B.sum(0)
     filled = [f for f in range(A.shape[0]) if float(A[f].trace()) > 0]
-    if len(ridges) > 1 and len(filled) < 2:
-        ridges = (DEFAULT_RIDGE,)
-    if len(ridges) > 1:
+    if len(ridges) == 1:
+        alpha = ridges[0]
+    elif len(filled) < 2:
+        alpha = DEFAULT_RIDGE
+    else:
         errors = []
-        for alpha in ridges:
+        for candidate in ridges:
             error = 0.0
             for f in filled:
-                W = _solve(total_A - A[f], total_B - B[f], alpha, free)
+                W = _solve(total_A - A[f], total_B - B[f], candidate, free)
                 error += float(c[f] - 2 * (W * B[f]).sum() + (W * (A[f] @ W)).sum())
             errors.append(error)
         # the largest ridge within a part in 1e6 of the best: ties go to the smoother fit
         best = min(errors)
         alpha = max(a for a, e in zip(ridges, errors) if e <= best + 1e-6 * abs(best))
-    else:
-        alpha = ridges[0]
     return _solve(total_A, total_B, alpha, free), float(alpha)
