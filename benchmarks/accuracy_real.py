@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from hampart.allocator import keep_freed_memory, mode as allocator_mode
 from hampart.distributed.trainer import TrainConfig, train
 from hampart.experiments import judge
 from hampart.model import OFFICIAL_HYPERPARAMETERS, PAPER_HYPERPARAMETERS
@@ -35,7 +36,8 @@ from hampart.model.io import load_model
 from hampart.partition import slice_dataset
 
 # named configurations: hampart's default, the paper's network, each option from the paper's
-# code alone on top of the default, and the paper's network with all of them ("official")
+# code alone on top of the default, the paper's network with all of them ("official"), and the
+# default with more or less capacity
 MODELS = {"default": {}, "paper": PAPER_HYPERPARAMETERS,
           "invariants": {"onsite_invariants": True},
           "invariants-32": {"onsite_invariants": True, "onsite_channels": 32},
@@ -47,7 +49,10 @@ MODELS = {"default": {}, "paper": PAPER_HYPERPARAMETERS,
           "radial-species": {"radial_species": True},
           "attention": {"att_channels": 16, "attention_norm": True, "value_channels": 16},
           "radial-basis": {"radial_stop": 13.0, "radial_width": 2.0},
-          "official": OFFICIAL_HYPERPARAMETERS}
+          "official": OFFICIAL_HYPERPARAMETERS,
+          # capacity at the same budget: feature degree, channels, depth (layers 2 needs --halo 2)
+          "lmax-2": {"lmax": 2}, "lmax-6": {"lmax": 6}, "channels-32": {"channels": 32},
+          "layers-2": {"layers": 2}}
 
 
 def judge_checkpoint(path, parts, test_dir) -> dict:
@@ -91,6 +96,7 @@ def main(argv=None) -> None:
                         "count only the resumed part)")
     p.add_argument("--out", required=True)
     a = p.parse_args(argv)
+    keep_freed_memory()  # as hampart train runs (hampart.allocator)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     # one training set keeps OUT/parts (results of earlier runs); several get one each
@@ -131,7 +137,8 @@ def main(argv=None) -> None:
                           "patience": a.patience, "node_weight": a.node_weight,
                           "loss_weighting": a.loss_weighting,
                           "train_seconds": round(seconds, 1),
-                          "threads": torch.get_num_threads(), "torch": torch.__version__,
+                          "threads": torch.get_num_threads(), "malloc": allocator_mode(),
+                          "torch": torch.__version__,
                           "machine": platform.processor() or platform.machine(),
                           "train": train_name, "test": str(a.test), **judge(model, a.test)}
                 print(json.dumps(record), flush=True)

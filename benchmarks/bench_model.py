@@ -84,6 +84,7 @@ def run_case(n_atoms, rcut, device, dtype_name, repeat, profile, layers, edge_ch
     from hampart.model import HamiltonianModel
 
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", torch.get_num_threads())))
+    malloc = _allocator()
     dtype = getattr(torch, dtype_name)
     if isinstance(n_atoms, str):  # "hfo2:4x4x5": the generator's structure, the full SZV basis
         numbers, positions, cell = generated_hfo2(int(k) for k in n_atoms.split(":")[1].split("x"))
@@ -167,7 +168,7 @@ def run_case(n_atoms, rcut, device, dtype_name, repeat, profile, layers, edge_ch
     sec = float(np.median(times))
     out = {"network": network, "atoms": n_atoms, "rcut": rcut, "edges": g.n_edges,
            "device": device,
-           "dtype": dtype_name, "layers": layers, "edge_chunk": edge_chunk or None, "threads": torch.get_num_threads(),
+           "dtype": dtype_name, "layers": layers, "edge_chunk": edge_chunk or None, "threads": torch.get_num_threads(), "malloc": malloc,
            "graph_seconds": round(t_graph, 3), "step_seconds": round(sec, 4),
            "step_cpu_seconds": round(float(np.median(cpu_times)), 4),
            "forward_no_grad_seconds": round(t_fwd, 4), "edges_per_second": round(g.n_edges / sec),
@@ -198,6 +199,17 @@ def _named_models() -> dict:
     from accuracy_real import MODELS
 
     return MODELS
+
+
+def _allocator() -> str:
+    """As hampart train runs (hampart.allocator; HAMPART_MALLOC=system for the system's):
+    "heap" or "system" (also for a baseline checkout from before the module)."""
+    try:
+        from hampart.allocator import keep_freed_memory, mode
+    except ImportError:
+        return "system"
+    keep_freed_memory()
+    return mode()
 
 
 def main():

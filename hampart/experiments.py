@@ -41,6 +41,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
+from .allocator import keep_freed_memory, mode as allocator_mode
 from .errors import InputError
 
 __all__ = ["Cell", "Settings", "judge", "environment", "slice_cell", "trained_outputs",
@@ -120,9 +121,11 @@ def judge(model, test_dir) -> dict:
 
 
 def run_script(main, script: str) -> None:
-    """Run an experiment script's ``main()``: a user's mistake (InputError) exits with one line
-    naming the script, the file and the fix, not a traceback."""
+    """Run an experiment script's ``main()`` as ``hampart train`` runs (freed memory kept for
+    reuse, :mod:`hampart.allocator`): a user's mistake (InputError) exits with one line naming
+    the script, the file and the fix, not a traceback."""
     try:
+        keep_freed_memory()
         main()
     except InputError as error:
         sys.exit(f"{Path(script).name}: error: {error}")
@@ -146,7 +149,7 @@ def environment() -> dict:
            "scipy": scipy.__version__, "platform": platform.platform(),
            "processor": platform.processor() or platform.machine(),
            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-           "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+           "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "malloc": allocator_mode(),
            "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
            "argv": sys.argv, "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
