@@ -75,14 +75,13 @@ def legacy_predict(model, basis, structure, n_layers, rcut, max_atoms):
 def run_case(name):
     import torch
 
-    from hampart.allocator import keep_freed_memory, mode
+    from hampart.allocator import mode
     from hampart.basis import load_basis
     from hampart.evaluate import predict_hamiltonian
     from hampart.generate import make_structure
     from hampart.model import PAPER_HYPERPARAMETERS, HamiltonianModel
 
     case = CASES[name]
-    keep_freed_memory()  # as hampart predict runs (HAMPART_MALLOC=system for the system's)
     basis = load_basis("SZV")
     s = make_structure("hfo2", seed=0, **({"atoms": case["atoms"]} if "atoms" in case else {}))
     torch.manual_seed(0)

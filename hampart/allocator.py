@@ -6,14 +6,17 @@ chunk allocates and frees edge tensors of tens to hundreds of MB op after op, so
 op pays a page fault and the zeroing of each 4 KiB page of its output again: this, not the
 copying itself, is most of the time the profiler charges to ``cat`` and ``index_select``.
 Served from the heap, which is never trimmed, the same pages are reused. Measured on 2 CPU
-cores (docs/model.md, "Allocation"): a default-network training step at 41k edges 4.2 -> 2.4 s,
-prediction of a 24,000-atom cell in 80k-edge chunks 110 -> 48 s, for 17-21 % more peak
-resident memory (freed blocks that do not fit the next request stay reserved).
+cores (docs/model.md, "Allocation"): a default-network training step at 41k edges 4.2 -> 2.2 s
+for 26 % more peak resident memory (freed blocks that do not fit the next request stay
+reserved).
 
-``hampart train`` and ``hampart predict`` call :func:`keep_freed_memory` before they start;
-``HAMPART_MALLOC=system`` in the environment keeps the system's behaviour (for the tightest
-memory, or to compare). Elsewhere than glibc (macOS, musl) it does nothing. CUDA memory is
-PyTorch's caching allocator's and not affected.
+``hampart train`` calls :func:`keep_freed_memory` before it starts, unless a ``--max-gib``
+budget is given: the heap's reserve is outside the memory law that budget is planned with.
+``HAMPART_MALLOC=system`` in the environment keeps the system's behaviour everywhere (for the
+tightest memory, or to compare). Prediction needs neither: it runs in edge chunks small enough
+for malloc to reuse (:func:`hampart.model.memory.cpu_edge_chunk`), which costs no memory.
+Elsewhere than glibc (macOS, musl) it does nothing. CUDA memory is PyTorch's caching
+allocator's and not affected.
 """
 
 from __future__ import annotations

@@ -27,8 +27,13 @@ COMMANDS = {
     "evaluate": "hampart.evaluate.commands:EVALUATE",
     "export": "hampart.evaluate.commands:EXPORT",
 }
-# commands whose CPU time is the network's: freed blocks kept for reuse (hampart.allocator)
-REUSE_FREED_MEMORY = {"train", "predict"}
+
+
+def _keeps_freed_memory(args) -> bool:
+    """Training keeps freed blocks for reuse (hampart.allocator: up to 1.9x faster steps on
+    CPU, a third more resident memory) unless a --max-gib budget asks for a bound the memory
+    law can keep; prediction runs in chunks malloc reuses anyway (model.memory.cpu_edge_chunk)."""
+    return args.command == "train" and getattr(args, "max_gib", None) is None
 
 
 def _load(spec: str):
@@ -77,7 +82,7 @@ def main(argv=None) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("always", InputWarning)
             warnings.showwarning = show
-            if args.command in REUSE_FREED_MEMORY:
+            if _keeps_freed_memory(args):
                 keep_freed_memory()
             return int(args._command.run(args._command.make_config(args)) or 0)
     except InputError as e:

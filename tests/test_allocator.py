@@ -58,3 +58,13 @@ def test_bad_value_names_the_variable():
     out = probe("jemalloc")
     assert out.returncode != 0
     assert "HAMPART_MALLOC" in out.stderr and "heap or system" in out.stderr
+
+
+def test_train_keeps_freed_memory_unless_a_budget_is_given():
+    from argparse import Namespace
+
+    from hampart.cli import _keeps_freed_memory
+
+    assert _keeps_freed_memory(Namespace(command="train", max_gib=None))
+    assert not _keeps_freed_memory(Namespace(command="train", max_gib=4.0))  # a bound to keep
+    assert not _keeps_freed_memory(Namespace(command="predict", max_gib=8.0))

@@ -62,8 +62,7 @@ def run_predict(config: PredictConfig) -> int:
                            max_atoms=config.max_atoms, device=config.device, dtype=config.dtype,
                            max_gib=config.max_gib, progress=_SlabProgress())
     chunks = [c for c in info["edge_chunks"] if c is not None]
-    how = (f", edges in chunks of up to {max(chunks)} (--max-gib {config.max_gib:g})"
-           if chunks else "")
+    how = f", edges in chunks of up to {max(chunks)}" if chunks else ""
     print(f"predicted H of {info['n_atoms']} atoms ({info['n_orbitals']} orbitals, "
           f"{info['nnz']} nonzeros, {info['matrix_gib']:.2f} GiB) in {info['parts']} slab(s)"
           f"{how}, {info['seconds']:.1f} s -> {config.out}")

@@ -307,11 +307,14 @@ def predict_hamiltonian(model, basis, structure, n_layers: int, rcut: float,
     ``group_atoms`` atoms' rows being written. ``max_gib`` bounds the activations: each slab
     runs in the largest edge chunks whose training-step memory law (an upper bound without
     gradients) fits (:func:`hampart.model.memory.plan_chunks`, passed to the model's forward);
-    None keeps the model's ``edge_chunk``. ``max_atoms`` caps the owned atoms
+    None keeps the model's ``edge_chunk``. On CPU no chunk is larger than
+    :func:`~hampart.model.memory.cpu_edge_chunk` (about 10k edges at 16 channels in float32:
+    twice as fast as 80k, docs/model.md "Allocation"). ``max_atoms`` caps the owned atoms
     of a slab; None (with ``max_gib``) takes the fewest slabs that run in chunks of at least
     MIN_CHUNK edges within the budget. ``progress(k, parts, owned atoms, edges, seconds so
     far)`` is called after each slab."""
     from ..graph import radius_graph
+    from ..model.memory import cpu_edge_chunk
     from ..partition import build_partitions
 
     t0 = time.perf_counter()
@@ -329,6 +332,8 @@ def predict_hamiltonian(model, basis, structure, n_layers: int, rcut: float,
     n = graph.n_nodes
     offsets = basis.orbital_offsets(numbers)
     law = _memory_law(model, max_gib)
+    # on CPU, chunks small enough for malloc to reuse freed memory (no fresh pages per op)
+    cpu_chunk = cpu_edge_chunk(model) if torch.device(device).type == "cpu" else None
     owner = _plan_slabs(graph, structure, n_layers, law, max_gib, max_atoms, rcut, images)
     parts = int(owner.max()) + 1
     writer = _RowWriter(graph, np.diff(offsets), owner)
@@ -344,17 +349,19 @@ def predict_hamiltonian(model, basis, structure, n_layers: int, rcut: float,
         # every edge field (keys.FIELDS) alike; the owned edges stay first, in their order
         arrays.update(take(arrays, "edge", order, owned=order[:m_owned]))
         peak_edges = max(peak_edges, len(order))
-        chunk = None  # the model's own edge_chunk
-        if law is not None:
-            chunk = _slab_chunk(law, arrays, m_out, max_gib, structure)
-            chunks.add(chunk)
+        # None or 0: the whole slab at once
+        chunk = (_slab_chunk(law, arrays, m_out, max_gib, structure) if law is not None
+                 else model.edge_chunk)
+        if cpu_chunk and len(order) > cpu_chunk:
+            chunk = min(chunk or cpu_chunk, cpu_chunk)
+        chunks.add(chunk if chunk and chunk < len(order) else None)
         idx = torch.as_tensor(arrays[NODE_IDS], device=device)
         t1 = time.perf_counter()
         pred_nodes, pred_edges = model(z_all[idx], positions[idx], cell,
                                        torch.as_tensor(arrays[EDGE_INDEX], device=device),
                                        torch.as_tensor(arrays[EDGE_SHIFT], device=device),
                                        edge_outputs=m_out,
-                                       edge_chunk=None if law is None else chunk or 0)
+                                       edge_chunk=chunk or 0)
         model_seconds += time.perf_counter() - t1
         _write_slab(writer, p, arrays, numbers, offsets, basis, pred_nodes[:n_owned], pred_edges,
                     n_owned, m_owned, max(1, int(group_atoms)))

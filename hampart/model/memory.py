@@ -27,10 +27,14 @@ import torch
 
 from ..errors import InputError
 
-__all__ = ["MemoryLaw", "measure_memory_law", "plan_chunks", "part_memory", "HEADROOM", "GIB"]
+__all__ = ["MemoryLaw", "measure_memory_law", "plan_chunks", "part_memory", "cpu_edge_chunk",
+           "HEADROOM", "GIB", "REUSED_BLOCK_BYTES"]
 
 GIB = 2 ** 30
 HEADROOM = 1.3  # peak / saved activations, from the benchmark (see docs/model.md)
+# glibc's malloc keeps freed blocks up to this size for reuse and maps larger ones afresh from
+# the kernel (a page fault and zeroing per 4 KiB, op after op); see hampart.allocator
+REUSED_BLOCK_BYTES = 32 * 2 ** 20
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,16 @@ def measure_memory_law(model, n_nodes: int = 48, n_edges: int = 2400) -> MemoryL
                      per_active_output_edge=max(per_output_all - per_output, 1.0),
                      parameters=sum(q.numel() for q in model.parameters()),
                      itemsize=torch.finfo(dtype).bits // 8)
+
+
+def cpu_edge_chunk(model) -> int:
+    """Edges per chunk for a forward pass without gradients on CPU: the widest per-edge tensor,
+    the message input ``(m, (lmax+1)^2, 2C)`` (3C with ``message_edges``), stays within
+    :data:`REUSED_BLOCK_BYTES`, so each op reuses freed memory instead of faulting in new pages
+    (2x faster predictions than 80k-edge chunks, docs/model.md "Allocation")."""
+    width = (3 if getattr(model, "message_edges", False) else 2) * int(model.channels)
+    itemsize = next(model.parameters()).element_size()
+    return max(1024, REUSED_BLOCK_BYTES // ((int(model.lmax) + 1) ** 2 * width * itemsize))
 
 
 def plan_chunks(law: MemoryLaw, graphs, budget_gib: float, resident_bytes: float = 0.0,

@@ -90,6 +90,25 @@ def test_memory_budget_chunks_edges_without_changing_the_prediction(model):
         predict_hamiltonian(model, basis, s, 2, 4.0, dtype=torch.float64, max_gib=1e-5)
 
 
+def test_cpu_chunks_reuse_freed_memory_without_changing_the_prediction(model, monkeypatch):
+    import hampart.model.memory as memory
+
+    # the widest per-edge tensor, (lmax+1)^2 x 2C in the model's dtype, fits a reused block
+    width = (model.lmax + 1) ** 2 * 2 * model.channels * 8  # float64
+    assert memory.cpu_edge_chunk(model) == memory.REUSED_BLOCK_BYTES // width
+    s = make_structure("hfo2", seed=3, size=(2, 2, 2))
+    basis = load_basis("SZV")
+    whole, info = predict_hamiltonian(model, basis, s, 2, 4.0, dtype=torch.float64)
+    assert info["edge_chunks"] == [None]  # the whole graph is below the cap
+    monkeypatch.setattr(memory, "REUSED_BLOCK_BYTES", 1500 * width)
+    capped, info = predict_hamiltonian(model, basis, s, 2, 4.0, dtype=torch.float64)
+    assert info["edge_chunks"] == [1500] and info["largest_part_edges"] > 1500
+    assert abs(whole - capped).max() < 1e-12
+    # a budget whose chunk would be the whole graph is capped too
+    capped, info = predict_hamiltonian(model, basis, s, 2, 4.0, dtype=torch.float64, max_gib=100)
+    assert info["edge_chunks"] == [1500]
+
+
 def test_metrics_on_known_errors():
     s = make_structure("si", seed=0, size=(2, 2, 2))
     basis = load_basis("SZV")
