@@ -4,7 +4,7 @@ Every ``import`` of a hampart module, at module level or inside a function (lazy
 circles from Python but not from here), is read with ``ast``. The graph must have no cycle, and
 no module may import one of a higher layer:
 
-    0  errors, keys, the package root (``__version__``)
+    0  errors, keys, allocator, the package root (``__version__``)
     1  io, basis, so3, conventions, blocks, graph     (the bottom: data and geometry)
        testing                                        (test helpers: rotations, structures)
     2  partition, generate, dft                       (partitions; synthetic and DFT datasets)
@@ -27,7 +27,7 @@ import hampart
 ROOT = Path(hampart.__file__).resolve().parent
 TOP = 6
 LAYERS = {
-    "errors": 0, "keys": 0,
+    "errors": 0, "keys": 0, "allocator": 0,
     "io": 1, "basis": 1, "so3": 1, "conventions": 1, "blocks": 1, "graph": 1, "testing": 1,
     "partition": 2, "generate": 2, "dft": 2,
     "model": 3,
