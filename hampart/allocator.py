@@ -10,8 +10,9 @@ cores (docs/model.md, "Allocation"): a default-network training step 1.9x faster
 4.2 -> 2.2 s; 172k edges: 23.6 -> 12.4 s) for 26-38 % more peak resident memory (freed blocks
 that do not fit the next request stay reserved).
 
-``hampart train`` calls :func:`keep_freed_memory` before it starts, unless a ``--max-gib``
-budget is given: the heap's reserve is outside the memory law that budget is planned with.
+``hampart train`` calls :func:`keep_freed_memory` before it starts, unless a memory budget is
+given (``--max-gib`` or ``max_gib`` in its config file): the heap's reserve is outside the
+memory law that budget is planned with.
 ``HAMPART_MALLOC=system`` in the environment keeps the system's behaviour everywhere (for the
 tightest memory, or to compare). Prediction needs neither: it runs in edge chunks small enough
 for malloc to reuse (:func:`hampart.model.memory.cpu_edge_chunk`), which costs no memory.

@@ -60,11 +60,20 @@ def test_bad_value_names_the_variable():
     assert "HAMPART_MALLOC" in out.stderr and "heap or system" in out.stderr
 
 
-def test_train_keeps_freed_memory_unless_a_budget_is_given():
-    from argparse import Namespace
+def test_train_keeps_freed_memory_unless_a_budget_is_given(tmp_path):
+    from types import SimpleNamespace
 
     from hampart.cli import _keeps_freed_memory
+    from hampart.distributed.commands import _config
 
-    assert _keeps_freed_memory(Namespace(command="train", max_gib=None))
-    assert not _keeps_freed_memory(Namespace(command="train", max_gib=4.0))  # a bound to keep
-    assert not _keeps_freed_memory(Namespace(command="predict", max_gib=8.0))
+    def train_config(*flags):
+        from hampart.cli import build_parser
+
+        return _config(build_parser(["train"]).parse_args(["train", *flags]))
+
+    assert _keeps_freed_memory("train", train_config("--parts", "p"))
+    assert not _keeps_freed_memory("train", train_config("--parts", "p", "--max-gib", "4"))
+    yaml = tmp_path / "train.yaml"  # a budget from the config file counts as one from a flag
+    yaml.write_text("parts: [p]\nmax_gib: 4\n")
+    assert not _keeps_freed_memory("train", train_config(str(yaml)))
+    assert not _keeps_freed_memory("predict", SimpleNamespace(max_gib=8.0))
