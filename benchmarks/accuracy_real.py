@@ -52,7 +52,10 @@ MODELS = {"default": {}, "paper": PAPER_HYPERPARAMETERS,
           "official": OFFICIAL_HYPERPARAMETERS,
           # capacity at the same budget: feature degree, channels, depth (layers 2 needs --halo 2)
           "lmax-2": {"lmax": 2}, "lmax-6": {"lmax": 6}, "channels-32": {"channels": 32},
-          "layers-2": {"layers": 2}}
+          "layers-2": {"layers": 2},
+          # the long-budget candidate: three-body on-site terms and two layers (--halo 2)
+          "products-32-layers-2": {"onsite_invariants": True, "onsite_products": True,
+                                   "onsite_channels": 32, "layers": 2}}
 
 
 def judge_checkpoint(path, parts, test_dir) -> dict:

@@ -19,6 +19,7 @@ COMMANDS = {
     "generate": "hampart.generate.commands:GENERATE",
     "label": "hampart.generate.commands:LABEL",
     "amorphize": "hampart.generate.commands:AMORPHIZE",
+    "vacancies": "hampart.generate.commands:VACANCIES",
     "convert": "hampart.io.commands:CONVERT",
     "inspect": "hampart.inspect:INSPECT",
     "slice": "hampart.partition.commands:SLICE",

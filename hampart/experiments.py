@@ -75,27 +75,35 @@ class Settings:
     patience: int = 500
     model: Mapping[str, Any] = field(default_factory=dict)  # HamiltonianModel arguments
     device: str = "cpu"
+    images: str = "refuse"              # "minimum": cells under 2 r_cut (hampart.graph)
 
 
 def check_dataset(path, need_overlap: bool = False) -> str:
-    """``path`` as a string, or an :class:`InputError` naming what is missing."""
+    """``path`` as a string, or an :class:`InputError` naming what is missing. ``need_overlap``:
+    S.npz must be there unless meta.json declares the basis orthogonal (synthetic data)."""
+    from .io.dataset import declared_orthogonal
+
     p = Path(path)
     if not p.is_dir():
         raise InputError(path, "is not a dataset directory",
                          "give a directory written by hampart label (structure.xyz, H.npz, "
                          "basis.yaml)")
-    if need_overlap and not (p / "S.npz").is_file():
+    meta = json.loads((p / "meta.json").read_text()) if (p / "meta.json").is_file() else {}
+    if need_overlap and not (p / "S.npz").is_file() and not declared_orthogonal(meta):
         raise InputError(path, "has no S.npz (overlap): eigenvalues of H c = E S c need it",
                          "label the test structure with hampart label --dft cp2k")
     return str(p)
 
 
-def judge(model, test_dir) -> dict:
-    """Errors of ``model``'s prediction for the dataset ``test_dir`` (needs S.npz): node and
-    edge MAE (mE_h) over the blocks within the model's r_cut, eigenvalue L1 (%) and MAE (meV)
-    of H c = E S c (also their common shift and the errors without it, as ``hampart
-    evaluate`` reports them), and the band gap (eV) when meta.json gives the electron count."""
-    from .evaluate.metrics import HARTREE_EV, block_errors, eigenvalue_errors, eigenvalues
+def judge(model, test_dir, images: str = "refuse") -> dict:
+    """Errors of ``model``'s prediction for the dataset ``test_dir`` (S.npz, or a basis its
+    meta.json declares orthogonal): node and edge MAE (mE_h) over the blocks within the
+    model's r_cut, the node MAE per species (``node_mae_by_species_mEh``), eigenvalue L1 (%)
+    and MAE (meV) of H c = E S c (also their common shift and the errors without it, as
+    ``hampart evaluate`` reports them), and the band gap (eV) when meta.json gives the
+    electron count. ``images="minimum"`` for cells under 2 r_cut, as they were sliced."""
+    from .evaluate.metrics import (HARTREE_EV, block_errors, eigenvalue_errors, eigenvalues,
+                                   node_errors_by_species)
     from .evaluate.predict import predict_hamiltonian
     from .graph import radius_graph
     from .io.csr import read_matrix
@@ -104,10 +112,14 @@ def judge(model, test_dir) -> dict:
     data = load_dataset(test_dir)
     s = data.structure
     with torch.no_grad():
-        H, _ = predict_hamiltonian(model, model.basis, s, n_layers=model.layers_n, rcut=model.rcut)
-    graph = radius_graph(s.positions, s.cell, s.pbc, rcut=model.rcut)
-    S = read_matrix(os.path.join(test_dir, "S.npz"))
+        H, _ = predict_hamiltonian(model, model.basis, s, n_layers=model.layers_n, rcut=model.rcut,
+                                   images=images)
+    graph = radius_graph(s.positions, s.cell, s.pbc, rcut=model.rcut, images=images)
+    overlap = os.path.join(test_dir, "S.npz")
+    S = read_matrix(overlap) if os.path.isfile(overlap) else None  # None: declared orthogonal
     out = block_errors(H, data.hamiltonian, s.numbers, model.basis, graph, overlap=S)
+    out["node_mae_by_species_mEh"] = node_errors_by_species(H, data.hamiltonian, s.numbers,
+                                                            model.basis)
     e, e_ref = eigenvalues(H, S), eigenvalues(data.hamiltonian, S)
     spectrum = eigenvalue_errors(e, e_ref)
     out["eig_l1_pct"] = spectrum.pop("eig_l1_percent")
@@ -162,7 +174,7 @@ def slice_cell(settings: Settings, cell: Cell, out) -> tuple[Path, dict]:
     from .partition import load_manifest, slice_dataset
 
     directory, _ = slice_dataset(settings.train, rcut=settings.rcut, method=cell.method,
-                                 parts=cell.parts, halo=cell.halo,
+                                 parts=cell.parts, halo=cell.halo, images=settings.images,
                                  out=Path(out) / "parts" / cell.parts_name)
     manifest = load_manifest(directory)
     stats = dict(manifest["stats"])
@@ -208,6 +220,8 @@ def _settings_record(settings: Settings, cell: Cell, seed: int) -> dict:
     s = asdict(settings)
     s.pop("test")
     s.pop("device")  # same numbers wherever it ran; the run's record says where
+    if s["images"] == "refuse":
+        s.pop("images")  # runs recorded before the field existed stay reusable
     s["model"] = dict(settings.model)
     # the slicing, not the cell's name, defines a run: experiments sharing OUT share runs
     return {**s, "cell": {k: v for k, v in asdict(cell).items() if k != "name"},
@@ -243,14 +257,15 @@ def run_cell(settings: Settings, cell: Cell, seed: int, out, log=print) -> dict:
     per_epoch = epoch_seconds(history)
     record = {"cell": cell.name, "method": cell.method, "parts": cell.parts, "halo": cell.halo,
               "seed": int(seed), "epochs": settings.epochs, "lr": settings.lr,
-              "rcut": settings.rcut, "model": dict(settings.model), "train": settings.train,
+              "rcut": settings.rcut, "images": settings.images,
+              "model": dict(settings.model), "train": settings.train,
               "test": settings.test, "reused": reused, **stats,
               **trained_outputs(directory, model.layers_n),
               "epoch_seconds_median": statistics.median(per_epoch) if per_epoch else None,
               "train_mae_mEh": [r["mae_mEh"] for r in history],
               "train_mse_final": history[-1]["mse"] if history else None}
     if settings.test is not None:
-        record.update(judge(model, settings.test))
+        record.update(judge(model, settings.test, images=settings.images))
     with open(out / "results.jsonl", "a") as f:
         f.write(json.dumps(record) + "\n")
     return record
@@ -266,7 +281,8 @@ def latest_records(out, settings: Settings, seeds: Sequence[int]) -> list[dict]:
         same = (r["epochs"] == settings.epochs and r["lr"] == settings.lr
                 and r["rcut"] == settings.rcut and r.get("model", {}) == dict(settings.model)
                 and r.get("train", settings.train) == settings.train
-                and r.get("test", settings.test) == settings.test)
+                and r.get("test", settings.test) == settings.test
+                and r.get("images", "refuse") == settings.images)
         if same and r["seed"] in seeds:
             latest[(r["method"], r["parts"], r["halo"], r["seed"])] = r
     return list(latest.values())

@@ -137,3 +137,34 @@ def test_accuracy_real_trains_one_model_on_several_cells(tmp_path):
     assert record["train"] == f"{DATA / 'a'},{DATA / 'b'}" and record["epochs"] == 2
     assert math.isfinite(record["node_mae_mEh"]) and math.isfinite(record["eig_l1_aligned_percent"])
     assert "| default | 2 |" in (tmp_path / "table.md").read_text()
+
+
+def test_stoichiometry_transfer_judges_every_vacancy_fraction(tmp_path):
+    # --quick: synthetic HfO_x, vacancies as ghosts keeping O's orbitals; a second model
+    # trained on vacancy-free HfO2 is refused where the test data hold vacancies
+    out = tmp_path / "stoichiometry"
+    script = _script("examples/stoichiometry.py")
+    script.main(["--quick", "--out", str(out), "--seeds", "0", "--epochs", "4"])
+    data = out / "data"
+    rows = script.main(["--quick", "--out", str(out), "--seeds", "0", "--epochs", "4",
+                        "--train", str(data / "train-v0.0625"), str(data / "test-v0"),
+                        "--test", str(data / "test-v0"), str(data / "test-v0.0625"),
+                        str(data / "test-v0.125")])
+    table, report = _outputs(out, "stoichiometry")
+    x = {Path(d).name: v["x"] for d, v in report["datasets"].items()}
+    assert x == {"train-v0.0625": 1.875, "test-v0": 2.0, "test-v0.0625": 1.875,
+                 "test-v0.125": 1.75}
+    assert report["datasets"][str(data / "test-v0.125")]["vacancies"] == {"O": 8}
+    assert len(rows) == 6 and report["settings"]["images"] == "refuse"
+    by = {(Path(r["train"]).name, Path(r["test"]).name): r for r in rows}
+    for test in ("test-v0", "test-v0.0625", "test-v0.125"):
+        row = by["train-v0.0625", test]
+        for key in ("node_mae_mEh", "edge_mae_mEh", "eig_l1_pct"):
+            assert math.isfinite(row[key][0]) and row[key][0] > 0, (test, key)
+        # the vacancies' own error exactly where there are vacancies
+        assert math.isfinite(row["ghost_node_mae_mEh"][0]) == (test != "test-v0")
+    assert "refused" not in by["test-v0", "test-v0"]
+    for test in ("test-v0.0625", "test-v0.125"):
+        assert "O_ghost not covered by the model" in by["test-v0", test]["refused"]
+    assert "| HfO1.875 (train-v0.0625) | HfO1.75 (test-v0.125) | 0 |" in table
+    assert "| HfO2 (test-v0) | HfO1.75 (test-v0.125) | 0 | refused:" in table

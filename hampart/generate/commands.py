@@ -243,3 +243,65 @@ AMORPHIZE = Command(
                               a.final_temperature, a.fixed_volume, a.potential_dir, a.force,
                               a.density),
     run_amorphize)
+
+
+@dataclass(frozen=True)
+class VacanciesConfig:
+    structure: str
+    out: str
+    element: str = "O"
+    count: int | None = None
+    fraction: float | None = None
+    seed: int = 0
+    keep_orbitals: bool = True
+    force: bool = False
+
+
+def _add_vacancies(p: argparse.ArgumentParser) -> None:
+    p.add_argument("structure", help="structure file (extxyz, xyz with cell, CIF, POSCAR)")
+    p.add_argument("--out", required=True, help="extended xyz to write (ghosts in its 'ghost' "
+                   "column); written atomically")
+    p.add_argument("--element", default="O", help="element whose sites become vacancies "
+                   "(default O)")
+    how_many = p.add_mutually_exclusive_group(required=True)
+    how_many.add_argument("--count", type=int, help="this many vacancies")
+    how_many.add_argument("--fraction", type=float,
+                          help="this fraction of the element's sites, rounded (HfO2 -> HfO_x "
+                               "with x = 2 (1 - fraction))")
+    p.add_argument("--seed", type=int, default=0, help="which sites (deterministic)")
+    p.add_argument("--no-orbitals", action="store_false", dest="keep_orbitals",
+                   help="orbital-less ghosts (X) instead of ghosts keeping the element's "
+                        "orbitals (CP2K's GHOST, the default: rows in H and S)")
+    p.add_argument("--force", action="store_true", help="replace an existing output file")
+
+
+def run_vacancies(c: VacanciesConfig) -> int:
+    import os
+
+    from ase.data import atomic_numbers
+
+    from ..io.structure import read_structure, write_structure
+    from .structures import make_vacancies
+
+    if os.path.exists(c.out) and not c.force:
+        raise InputError(c.out, "exists", "give another --out, or --force to replace it")
+    structure = read_structure(c.structure)
+    count = c.count
+    if c.fraction is not None:
+        if not 0.0 <= c.fraction <= 1.0:
+            raise InputError("--fraction", f"{c.fraction}", "give a fraction in [0, 1]")
+        z = atomic_numbers.get(c.element, 0)
+        count = int(round(c.fraction * int((structure.numbers == z).sum())))
+    result = make_vacancies(structure, c.element, count, seed=c.seed,
+                            keep_orbitals=c.keep_orbitals)
+    write_structure(c.out, result)
+    print(f"{c.out}: {result.source}")
+    return 0
+
+
+VACANCIES = Command(
+    "vacancies", "make vacancies in a structure: ghost atoms on chosen sites (CP2K's GHOST)",
+    _add_vacancies,
+    lambda a: VacanciesConfig(a.structure, a.out, a.element, a.count, a.fraction, a.seed,
+                              a.keep_orbitals, a.force),
+    run_vacancies)

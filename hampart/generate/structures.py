@@ -23,6 +23,9 @@ apart. ``vacancies`` turns that fraction of the anion sites (O, Te, Ge, Si) into
 that keep their positions: atomic number 0 (no orbitals), or with ``vacancy_orbitals`` -Z,
 ghosts keeping the anion's orbitals as CP2K's GHOST kinds do. Deterministic for a given seed
 (the same sites either way).
+
+``make_vacancies`` does the same to any structure (a melt-quenched cell, a user's file): the
+sites stay where they are, unrelaxed, as in CP2K's ghost-atom vacancies of the paper's HfO_x.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from ase.build import bulk
 from ..errors import InputError
 from ..io.structure import Structure
 
-__all__ = ["MATERIALS", "Material", "make_structure"]
+__all__ = ["MATERIALS", "Material", "make_structure", "make_vacancies"]
 
 
 @dataclass(frozen=True)
@@ -165,3 +168,29 @@ def make_structure(material: str, seed: int = 0, vacancies: float = 0.0, size=No
     kept = ", vacancy_orbitals=True" if vacancy_orbitals else ""
     return Structure(numbers, positions, cell, np.ones(3, dtype=bool),
                      source=f"{key}(seed={seed}, size={reps}, vacancies={vacancies}{kept})")
+
+
+def make_vacancies(structure: Structure, element: str | int, count: int, seed: int = 0,
+                   keep_orbitals: bool = True) -> Structure:
+    """``structure`` with ``count`` of its ``element`` atoms, chosen at random (``seed``), made
+    vacancies in place: ghosts keeping the element's orbitals (atomic number -Z, CP2K's GHOST)
+    or, ``keep_orbitals=False``, orbital-less ghosts (0). InputError when the structure has
+    fewer such atoms than ``count``."""
+    from ase.data import atomic_numbers
+
+    z = int(element) if str(element).lstrip("-").isdigit() else atomic_numbers.get(str(element))
+    what = structure.source or "structure"
+    if z is None or z <= 0:
+        raise InputError(f"element '{element}'", "is not a chemical element",
+                         "give a symbol such as O, or an atomic number")
+    sites = np.flatnonzero(structure.numbers == z)
+    if not 0 <= count <= sites.size:
+        raise InputError(what, f"has {sites.size} atoms of Z = {z}, cannot make {count} vacancies",
+                         f"ask for 0 to {sites.size}")
+    chosen = np.random.default_rng(seed).choice(sites, size=count, replace=False)
+    numbers = structure.numbers.copy()
+    numbers[chosen] = -z if keep_orbitals else 0
+    kind = "ghosts keeping orbitals" if keep_orbitals else "orbital-less ghosts"
+    return Structure(numbers, structure.positions, structure.cell, structure.pbc,
+                     source=f"{what} with {count} of {sites.size} Z = {z} sites as {kind} "
+                            f"(seed {seed})")

@@ -277,3 +277,24 @@ def test_plot_sample_of_edge_elements_reads_the_sparse_matrices():
     assert np.allclose(y, 1.1 * x)
     x, y = sample_edge_elements(H, P, s.numbers, basis, g, max_points=5000)
     assert 4000 < len(x) < 6000 and np.allclose(y, 1.1 * x)
+
+
+def test_node_errors_by_species_see_a_vacancy_apart():
+    import numpy as np
+
+    from hampart.evaluate.metrics import node_errors_by_species
+    from hampart.generate import SyntheticParams, synthetic_hamiltonian
+
+    s = make_structure("hfo2", seed=0, size=2, vacancies=0.0625, vacancy_orbitals=True)
+    basis = load_basis("SZV").with_ghosts(s.numbers)
+    H = synthetic_hamiltonian(s, basis, SyntheticParams(interaction_radius=4.0))
+    offsets = basis.orbital_offsets(s.numbers)
+    ghost_rows = np.concatenate([np.arange(offsets[k], offsets[k + 1])
+                                 for k in np.flatnonzero(s.numbers < 0)])
+    bump = np.zeros(H.shape[0])
+    bump[ghost_rows] = 2e-3  # 2 mEh on every diagonal element of the 4 vacancies only
+    err = node_errors_by_species(H + sp.diags(bump), H, s.numbers, basis)
+    assert set(err) == {"Hf", "O", "O_ghost"}
+    assert err["Hf"] == err["O"] == 0.0
+    assert err["O_ghost"] == pytest.approx(2.0 / 4, rel=1e-12)  # 4 of 16 elements per O block
+    assert node_errors_by_species(H, H, s.numbers, basis)["O_ghost"] == 0.0

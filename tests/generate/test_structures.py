@@ -78,3 +78,41 @@ def test_vacancies_keeping_orbitals_from_the_command(tmp_path, capsys):
     ds = load_dataset(out)
     assert (ds.structure.numbers == -8).sum() == 6 and ds.basis.ghosts == (8,)
     assert ds.hamiltonian.shape == (32 * 10 + 64 * 4,) * 2 and ds.meta["vacancy_orbitals"]
+
+
+def test_vacancies_made_in_a_given_structure_stay_in_place():
+    from hampart.generate.structures import make_vacancies
+
+    s = make_structure("hfo2", seed=2, size=2)
+    v = make_vacancies(s, "O", 8, seed=0)
+    assert (v.numbers == -8).sum() == 8 and (v.numbers == 8).sum() == 56
+    assert np.array_equal(np.abs(v.numbers), s.numbers)  # only the marks change
+    assert np.array_equal(v.positions, s.positions) and np.array_equal(v.cell, s.cell)
+    again = make_vacancies(s, 8, 8, seed=0)  # an atomic number works as well as a symbol
+    assert np.array_equal(again.numbers, v.numbers)
+    assert not np.array_equal(make_vacancies(s, "O", 8, seed=1).numbers, v.numbers)
+    bare = make_vacancies(s, "O", 8, seed=0, keep_orbitals=False)
+    assert np.array_equal(bare.numbers == 0, v.numbers < 0)
+    with pytest.raises(InputError, match="has 64 atoms of Z = 8, cannot make 65"):
+        make_vacancies(s, "O", 65)
+    with pytest.raises(InputError, match="not a chemical element"):
+        make_vacancies(s, "Q", 1)
+
+
+def test_vacancies_command_writes_ghosts_a_label_keeps(tmp_path, capsys):
+    from hampart.cli import main
+    from hampart.io.structure import read_structure, write_structure
+
+    source = tmp_path / "hfo2.xyz"
+    write_structure(source, make_structure("hfo2", seed=2, size=2))
+    out = tmp_path / "hfox.xyz"
+    assert main(["vacancies", str(source), "--fraction", "0.125", "--seed", "3",
+                 "--out", str(out)]) == 0
+    assert "8 of 64 Z = 8 sites as ghosts keeping orbitals" in capsys.readouterr().out
+    assert (read_structure(out).numbers == -8).sum() == 8
+    # an existing output is refused, and nothing is written for a bad request
+    assert main(["vacancies", str(source), "--count", "2", "--out", str(out)]) == 2
+    assert "exists" in capsys.readouterr().err
+    bad = tmp_path / "bad.xyz"
+    assert main(["vacancies", str(source), "--count", "99", "--out", str(bad)]) == 2
+    assert "cannot make 99 vacancies" in capsys.readouterr().err and not bad.exists()
