@@ -1,7 +1,7 @@
 """Stoichiometry transfer (the paper's Table 4): train on one vacancy fraction, predict others.
 
-    python examples/stoichiometry.py --train DIR [DIR ...] --test DIR [DIR ...] --out OUT
-    python examples/stoichiometry.py --make TRAIN.xyz TEST.xyz --train-vacancies 0.0625 \\
+    python examples/stoichiometry.py --train DIR [DIR+DIR ...] --test DIR [DIR ...] --out OUT
+    python examples/stoichiometry.py --make TRAIN.xyz TEST.xyz --train-vacancies 0.0625 0+0.125 \\
         --test-vacancies 0 0.0625 0.125 --cores 2 --out OUT      # CP2K labels made here
     python examples/stoichiometry.py --quick --out OUT            # synthetic HfO_x, minutes
 
@@ -12,7 +12,9 @@ with :func:`hampart.generate.structures.make_vacancies` (``hampart vacancies``: 
 of the ``--element`` sites of each structure, in place, unrelaxed) and labels each with CP2K
 (``hampart label --dft cp2k``) into OUT/data/, reusing labels already there.
 
-One model per training dataset and seed (METIS parts at halo L, the paper's augmented
+One model per training set and seed (a set is one dataset, or several joined by "+" that
+train one model together: ``0+0.125`` is the training structure at both fractions; METIS
+parts at halo L, the paper's augmented
 partitions; same epochs, learning rate and seeds for all) predicts every test dataset.
 Reported per (training set, test set), mean +- spread over seeds: node and edge MAE (mE_h),
 the node MAE of the vacancies (ghosts) alone, the eigenvalue L1 error of H c = E S c as
@@ -62,6 +64,11 @@ def composition(directory) -> dict:
     if atoms.get("Hf") and "O" in atoms:
         out["x"] = atoms["O"] / atoms["Hf"]
     return out
+
+
+def set_name(train: str) -> str:
+    """The name of a training set: its datasets' stoichiometries joined by " + "."""
+    return " + ".join(label_name(composition(d)) for d in train.split("+"))
 
 
 def label_name(c: dict) -> str:
@@ -114,7 +121,8 @@ def make_cp2k_data(a, out: Path) -> tuple[list[str], list[str]]:
         label_cp2k(s, d, settings, cores=a.cores, replace=True)
         return str(d)
 
-    return ([one("train", a.make[0], f) for f in a.train_vacancies],
+    return (["+".join(one("train", a.make[0], float(f)) for f in group.split("+"))
+             for group in a.train_vacancies],
             [one("test", a.make[1], f) for f in a.test_vacancies])
 
 
@@ -210,13 +218,15 @@ def figure(rows, names, path: Path) -> None:
 
 def main(argv=None) -> list[dict]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--train", nargs="+", help="labelled training dataset(s), one model each")
+    p.add_argument("--train", nargs="+", help="labelled training dataset(s), one model each; "
+                   "DIR+DIR: one model trained on both")
     p.add_argument("--test", nargs="+", help="labelled unseen dataset(s) with S.npz")
     p.add_argument("--make", nargs=2, metavar=("TRAIN_STRUCTURE", "TEST_STRUCTURE"),
                    help="make vacancies in these structures and label them with CP2K")
-    p.add_argument("--train-vacancies", type=float, nargs="+", default=[0.0625],
+    p.add_argument("--train-vacancies", nargs="+", default=["0.0625"],
                    dest="train_vacancies", help="--make: fractions of --element sites made "
-                   "vacancies in the training structure (default 0.0625: HfO2 -> HfO1.875)")
+                   "vacancies in the training structure, one model each (default 0.0625: "
+                   "HfO2 -> HfO1.875); 0+0.125: one model on both")
     p.add_argument("--test-vacancies", type=float, nargs="+", default=[0.0, 0.0625, 0.125],
                    dest="test_vacancies", help="--make: the same for the test structure")
     p.add_argument("--element", default="O", help="--make: element whose sites become vacancies")
@@ -237,7 +247,7 @@ def main(argv=None) -> list[dict]:
     a = p.parse_args(argv)
     out = Path(a.out)
     if a.train and a.test:
-        trains = [check_dataset(d) for d in a.train]  # before OUT is made
+        trains = ["+".join(check_dataset(d) for d in t.split("+")) for t in a.train]  # before OUT
         tests = [check_dataset(d, need_overlap=True) for d in a.test]
     elif a.make or a.quick:
         out.mkdir(parents=True, exist_ok=True)
@@ -254,8 +264,9 @@ def main(argv=None) -> list[dict]:
                       device=a.device, images=a.images)
     records = []
     for k, train in enumerate(trains):
-        settings = replace(shared, train=train)
-        experiment = out / f"train{k}-{Path(train).name}"  # runs of one training set
+        dirs = train.split("+")
+        settings = replace(shared, train=dirs[0] if len(dirs) == 1 else tuple(dirs))
+        experiment = out / f"train{k}-{'+'.join(Path(d).name for d in dirs)}"  # one set's runs
         for seed in a.seeds:
             r = run_cell(settings, cell, seed, experiment)
             net, _ = load_model(experiment / "runs" / f"{cell.parts_name}-seed{seed}" / "model.pt")
@@ -268,10 +279,11 @@ def main(argv=None) -> list[dict]:
                 said = (t["refused"] if "refused" in t else
                         f"node {t['node_mae_mEh']:.3g} mEh, edge {t['edge_mae_mEh']:.3g} mEh, "
                         f"eigenvalue L1 {t['eig_l1_pct']:.3g} %")
-                print(f"{Path(train).name} seed {seed} -> {Path(test).name}: {said}", flush=True)
-    names = {d: label_name(composition(d)) for d in trains + tests}
+                print(f"{experiment.name} seed {seed} -> {Path(test).name}: {said}", flush=True)
+    names = {d: set_name(d) for d in trains + tests}
     if len(set(names.values())) < len(names):  # two datasets of one stoichiometry
-        names = {d: f"{n} ({Path(d).name})" for d, n in names.items()}
+        names = {d: f"{n} ({'+'.join(Path(x).name for x in d.split('+'))})"
+                 for d, n in names.items()}
     rows = summarise(records, trains, tests)
     data = "synthetic (hampart generate)" if a.quick and not (a.train or a.make) else "as given"
     header = (f"Stoichiometry transfer: METIS {a.parts} parts, halo {layers}, r_cut "
@@ -285,8 +297,9 @@ def main(argv=None) -> list[dict]:
         "settings": {**vars(shared), "model": dict(shared.model), "train": trains,
                      "test": tests, "parts": a.parts, "halo": layers, "seeds": list(a.seeds),
                      "data": data},
-        "datasets": {d: {"name": names[d], **composition(d),
-                         "meta": _meta(d)} for d in trains + tests},
+        "datasets": {d: {"name": label_name(composition(d)), **composition(d), "meta": _meta(d)}
+                     for d in dict.fromkeys(x for t in trains + tests for x in t.split("+"))},
+        "names": names,
         "summary": rows, "runs": records})
     figure(rows, names, out / "stoichiometry.png")
     print((out / "stoichiometry.md").read_text())

@@ -44,7 +44,8 @@ import torch
 from .allocator import keep_freed_memory, mode as allocator_mode
 from .errors import InputError
 
-__all__ = ["Cell", "Settings", "judge", "environment", "slice_cell", "trained_outputs",
+__all__ = ["Cell", "Settings", "judge", "environment", "training_sets", "slice_cell",
+           "trained_outputs",
            "run_cell", "latest_records", "read_log", "epoch_seconds", "mean_spread", "write_json",
            "write_text", "check_dataset"]
 
@@ -67,7 +68,8 @@ class Cell:
 class Settings:
     """What every cell of one experiment shares (the "same budget")."""
 
-    train: str                          # dataset directory (structure.xyz, H.npz, basis.yaml)
+    train: str | tuple[str, ...]        # dataset directory (structure.xyz, H.npz, basis.yaml),
+                                        # or several that train one model together
     test: str | None                    # unseen dataset directory with S.npz, or None
     rcut: float = 8.0                   # Angstrom
     epochs: int = 300
@@ -168,14 +170,27 @@ def environment() -> dict:
     return env
 
 
-def slice_cell(settings: Settings, cell: Cell, out) -> tuple[Path, dict]:
-    """Partitions of the training structure for ``cell`` (reused when already there) and
-    their manifest statistics (edge cut, replication, imbalance)."""
+def training_sets(settings: Settings) -> list[str]:
+    """The training dataset directories of ``settings`` (one or several)."""
+    return [settings.train] if isinstance(settings.train, str) else list(settings.train)
+
+
+def _train_value(settings: Settings):
+    """``settings.train`` as JSON records keep it: a string, or a list for several."""
+    return settings.train if isinstance(settings.train, str) else list(settings.train)
+
+
+def slice_cell(settings: Settings, cell: Cell, out, dataset=None,
+               name: str | None = None) -> tuple[Path, dict]:
+    """Partitions of the training structure (``dataset``, default ``settings.train``) for
+    ``cell`` in OUT/parts/``name`` (default the cell's; reused when already there) and their
+    manifest statistics (edge cut, replication, imbalance)."""
     from .partition import load_manifest, slice_dataset
 
-    directory, _ = slice_dataset(settings.train, rcut=settings.rcut, method=cell.method,
+    directory, _ = slice_dataset(settings.train if dataset is None else dataset,
+                                 rcut=settings.rcut, method=cell.method,
                                  parts=cell.parts, halo=cell.halo, images=settings.images,
-                                 out=Path(out) / "parts" / cell.parts_name)
+                                 out=Path(out) / "parts" / (name or cell.parts_name))
     manifest = load_manifest(directory)
     stats = dict(manifest["stats"])
     stats.update(n_atoms=manifest["source"]["n_atoms"], n_edges=manifest["source"]["n_edges"],
@@ -223,6 +238,7 @@ def _settings_record(settings: Settings, cell: Cell, seed: int) -> dict:
     if s["images"] == "refuse":
         s.pop("images")  # runs recorded before the field existed stay reusable
     s["model"] = dict(settings.model)
+    s["train"] = _train_value(settings)
     # the slicing, not the cell's name, defines a run: experiments sharing OUT share runs
     return {**s, "cell": {k: v for k, v in asdict(cell).items() if k != "name"},
             "seed": int(seed)}
@@ -234,7 +250,19 @@ def run_cell(settings: Settings, cell: Cell, seed: int, out, log=print) -> dict:
     from .distributed.trainer import TrainConfig, load_model, train
 
     out = Path(out)
-    directory, stats = slice_cell(settings, cell, out)
+    sets = training_sets(settings)
+    if len(sets) == 1:
+        directory, stats = slice_cell(settings, cell, out)
+        parts = str(directory)
+    else:  # each dataset sliced alike; one model trains on all their parts
+        sliced = [slice_cell(settings, cell, out, d, f"{cell.parts_name}-{k}")
+                  for k, d in enumerate(sets)]
+        parts = [str(d) for d, _ in sliced]
+        stats = {key: sum(st[key] for _, st in sliced)
+                 for key in ("n_atoms", "n_edges", "stored_edges")}
+        stats["largest_part_edges"] = max(st["largest_part_edges"] for _, st in sliced)
+        stats["per_dataset"] = [st for _, st in sliced]
+        directory = parts
     run = out / "runs" / f"{cell.parts_name}-seed{seed}"
     wanted = _settings_record(settings, cell, seed)
     done = run / "settings.json"
@@ -247,20 +275,26 @@ def run_cell(settings: Settings, cell: Cell, seed: int, out, log=print) -> dict:
         if done.exists():
             done.unlink()  # a changed or unfinished run starts over
         log(f"{cell.name} seed {seed}: training {settings.epochs} epochs on {directory}")
-        train(TrainConfig(parts=str(directory), out=str(run), model=dict(settings.model),
+        train(TrainConfig(parts=parts, out=str(run), model=dict(settings.model),
                           epochs=settings.epochs, lr=settings.lr, patience=settings.patience,
                           seed=seed, resume=False, log_every=1, checkpoint_every=0,
                           device=settings.device), progress=print)
         write_json(done, wanted)
     model, _ = load_model(run / "model.pt")
+    if isinstance(parts, str):
+        outputs = trained_outputs(parts, model.layers_n)
+    else:
+        each = [trained_outputs(d, model.layers_n) for d in parts]
+        outputs = {"trained_atoms": sum(o["trained_atoms"] for o in each),
+                   "trained_edges": sum(o["trained_edges"] for o in each)}
+        outputs["trained_edge_fraction"] = outputs["trained_edges"] / max(stats["n_edges"], 1)
     history = read_log(run)
     per_epoch = epoch_seconds(history)
     record = {"cell": cell.name, "method": cell.method, "parts": cell.parts, "halo": cell.halo,
               "seed": int(seed), "epochs": settings.epochs, "lr": settings.lr,
               "rcut": settings.rcut, "images": settings.images,
-              "model": dict(settings.model), "train": settings.train,
-              "test": settings.test, "reused": reused, **stats,
-              **trained_outputs(directory, model.layers_n),
+              "model": dict(settings.model), "train": _train_value(settings),
+              "test": settings.test, "reused": reused, **stats, **outputs,
               "epoch_seconds_median": statistics.median(per_epoch) if per_epoch else None,
               "train_mae_mEh": [r["mae_mEh"] for r in history],
               "train_mse_final": history[-1]["mse"] if history else None}
@@ -280,7 +314,7 @@ def latest_records(out, settings: Settings, seeds: Sequence[int]) -> list[dict]:
         r = json.loads(line)
         same = (r["epochs"] == settings.epochs and r["lr"] == settings.lr
                 and r["rcut"] == settings.rcut and r.get("model", {}) == dict(settings.model)
-                and r.get("train", settings.train) == settings.train
+                and r.get("train", _train_value(settings)) == _train_value(settings)
                 and r.get("test", settings.test) == settings.test
                 and r.get("images", "refuse") == settings.images)
         if same and r["seed"] in seeds:

@@ -141,13 +141,15 @@ def test_accuracy_real_trains_one_model_on_several_cells(tmp_path):
 
 def test_stoichiometry_transfer_judges_every_vacancy_fraction(tmp_path):
     # --quick: synthetic HfO_x, vacancies as ghosts keeping O's orbitals; a second model
-    # trained on vacancy-free HfO2 is refused where the test data hold vacancies
+    # trained on vacancy-free HfO2 is refused where the test data hold vacancies; a third
+    # trains on two stoichiometries together
     out = tmp_path / "stoichiometry"
     script = _script("examples/stoichiometry.py")
     script.main(["--quick", "--out", str(out), "--seeds", "0", "--epochs", "4"])
     data = out / "data"
     rows = script.main(["--quick", "--out", str(out), "--seeds", "0", "--epochs", "4",
                         "--train", str(data / "train-v0.0625"), str(data / "test-v0"),
+                        f"{data / 'test-v0'}+{data / 'test-v0.125'}",
                         "--test", str(data / "test-v0"), str(data / "test-v0.0625"),
                         str(data / "test-v0.125")])
     table, report = _outputs(out, "stoichiometry")
@@ -155,8 +157,9 @@ def test_stoichiometry_transfer_judges_every_vacancy_fraction(tmp_path):
     assert x == {"train-v0.0625": 1.875, "test-v0": 2.0, "test-v0.0625": 1.875,
                  "test-v0.125": 1.75}
     assert report["datasets"][str(data / "test-v0.125")]["vacancies"] == {"O": 8}
-    assert len(rows) == 6 and report["settings"]["images"] == "refuse"
-    by = {(Path(r["train"]).name, Path(r["test"]).name): r for r in rows}
+    assert len(rows) == 9 and report["settings"]["images"] == "refuse"
+    by = {("+".join(Path(t).name for t in r["train"].split("+")), Path(r["test"]).name): r
+          for r in rows}
     for test in ("test-v0", "test-v0.0625", "test-v0.125"):
         row = by["train-v0.0625", test]
         for key in ("node_mae_mEh", "edge_mae_mEh", "eig_l1_pct"):
@@ -164,6 +167,10 @@ def test_stoichiometry_transfer_judges_every_vacancy_fraction(tmp_path):
         # the vacancies' own error exactly where there are vacancies
         assert math.isfinite(row["ghost_node_mae_mEh"][0]) == (test != "test-v0")
     assert "refused" not in by["test-v0", "test-v0"]
+    joined = [r for r in report["runs"] if "+" in r["train"]]
+    assert len(joined) == 1 and all("refused" not in t for t in joined[0]["tests"].values())
+    assert report["names"][joined[0]["train"]] == "HfO2 + HfO1.75 (test-v0+test-v0.125)"
+    assert (out / "train2-test-v0+test-v0.125" / "parts" / "metis2-halo1-1").is_dir()
     for test in ("test-v0.0625", "test-v0.125"):
         assert "O_ghost not covered by the model" in by["test-v0", test]["refused"]
     assert "| HfO1.875 (train-v0.0625) | HfO1.75 (test-v0.125) | 0 |" in table
