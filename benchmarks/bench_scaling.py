@@ -113,8 +113,8 @@ def measure(settings: Settings, cell: Cell, out: Path, repeats: int, ranks: str)
 def table(records: list[dict]) -> str:
     memory = "cuda_peak_gib" if "cuda_peak_gib" in records[0] else "rss_peak_gib"
     base = records[0]
-    lines = [f"| parts | ranks | edges stored | largest part (edges) | s/epoch min / median / "
-             f"max | x P=1 | peak memory per rank (GiB) | x P=1 | RSS growth (GiB) |",
+    lines = ["| parts | ranks | edges stored | largest part (edges) | s/epoch min / median / "
+             "max | x P=1 | peak memory per rank (GiB) | x P=1 | RSS growth (GiB) |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in records:
         lines.append(

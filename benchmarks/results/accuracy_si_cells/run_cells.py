@@ -1,5 +1,5 @@
 """Train on several real a-Si cells, judge on asi216-b (accuracy_real's procedure, several training cells)."""
-import json, sys, time, platform
+import json, sys, time
 from pathlib import Path
 import torch
 from hampart.distributed.trainer import TrainConfig, train
