@@ -196,7 +196,7 @@ def figure(rows, names, path: Path) -> None:
              ("eig_l1_pct", "eigenvalue L1 (%)")]
     trains = list(dict.fromkeys(r["train"] for r in rows))
     tests = list(dict.fromkeys(r["test"] for r in rows))
-    fig, axes = plt.subplots(1, len(shown), figsize=(3.6 * len(shown), 3.2))
+    fig, axes = plt.subplots(1, len(shown), figsize=(3.6 * len(shown), 3.6))
     width = 0.8 / max(len(trains), 1)
     for ax, (key, label) in zip(axes, shown):
         for k, train in enumerate(trains):
@@ -206,12 +206,13 @@ def figure(rows, names, path: Path) -> None:
                    yerr=[got[t][key][1] for t in tests if t in got], capsize=3,
                    label=f"trained on {names[train]}")
         ax.set_xticks(np.arange(len(tests)) + 0.4 - width / 2)
-        ax.set_xticklabels([names[t] for t in tests], fontsize=8)
+        ax.set_xticklabels([set_name(t) for t in tests], fontsize=8)  # stoichiometry only
         ax.set_title(label, fontsize=9)
         ax.tick_params(labelsize=8)
-    axes[0].legend(fontsize=7)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(trains), fontsize=7, frameon=False)
     fig.suptitle("unseen structures by stoichiometry: mean +- std over seeds", fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
