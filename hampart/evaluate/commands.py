@@ -169,6 +169,8 @@ def run_evaluate(config: EvaluateConfig) -> int:
         print(json.dumps({k: _finite(v) for k, v in report.items()}, indent=1))
     else:
         for k, v in report.items():
+            if isinstance(v, dict):  # e.g. per species: "Hf 2.1234, O 4.5678"
+                v = ", ".join(f"{name} {x:.4f}" for name, x in v.items())
             print(f"{k:>36}: {v:.4f}" if isinstance(v, float) else f"{k:>36}: {v}")
     return 0
 

@@ -57,7 +57,7 @@ def evaluate(prediction, reference, *, structure=None, basis=None, rcut: float =
     from ..graph import radius_graph
     from ..io.csr import read_matrix
     from ..io.dataset import HAMILTONIAN_FILE, check_matrix, load_dataset
-    from .metrics import block_errors
+    from .metrics import block_errors, node_errors_by_species
     from .predict import check_predicted_for
 
     prediction, reference = str(prediction), str(reference)
@@ -84,6 +84,8 @@ def evaluate(prediction, reference, *, structure=None, basis=None, rcut: float =
     report = {"prediction": prediction, "reference": reference, "rcut": rcut}
     stage("element errors")
     report.update(block_errors(pred, ref, atoms.numbers, ds.basis, graph, overlap=S))
+    # per species: a vacancy (ghost) or a minority element is seen apart from the bulk
+    report["node_mae_by_species_mEh"] = node_errors_by_species(pred, ref, atoms.numbers, ds.basis)
     report["overlap"] = overlap_note
     window = {"electrons": electrons, "solver": solver, "eigs": eigs, "sigma": sigma}
     spectra = _spectra(window, reference, ds.meta, pred, ref, S, report, stage)

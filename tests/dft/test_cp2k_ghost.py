@@ -155,6 +155,10 @@ def test_slice_train_predict_evaluate_inspect_export(tmp_path, capsys):
                                        images="minimum", json=True)) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["n_eigenvalues"] == 32 and 0 < report["node_mae_mEh"] < 1e4
+    # per species, weighted by their node elements (7 Si and one ghost, 16 each), the node MAE
+    by = report["node_mae_by_species_mEh"]
+    assert set(by) == {"Si", "Si_ghost"}
+    assert (7 * by["Si"] + by["Si_ghost"]) / 8 == pytest.approx(report["node_mae_mEh"], rel=1e-12)
 
     info = inspect_dataset(GHOST, rcut=4.0, images="minimum")
     assert info["species"] == {"Si_ghost": 1, "Si": 7} and info["n_ghosts"] == 1
