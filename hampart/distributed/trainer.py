@@ -242,18 +242,13 @@ def train(config: TrainConfig, progress=None) -> dict:
 def _setup(config: TrainConfig, ctx, dtype, say) -> _Run:
     """Load this rank's partitions, build the model (statistics, on-site fit), optimiser,
     loss, memory plan, and resume from a checkpoint in ``out`` when there is one."""
-    from ..model import HamiltonianModel
-
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
     out = Path(config.out)
     if out.exists() and not out.is_dir():
         raise InputError(out, "is a file", "give a directory for --out")
 
-    model_kwargs = dict(config.model)
-    for key in BEFORE_OPTIONS:  # named in the saved model, so later defaults cannot change it
-        model_kwargs.setdefault(key, default_option(key))
-    n_layers = int(model_kwargs.get("layers", 1))
+    n_layers = int(dict(config.model).get("layers", 1))
     train_dirs, val_dirs = _directories(config.parts), _directories(config.validation)
     where = ", ".join(train_dirs)
     manifests, mine, batches = _load_parts(train_dirs, ctx, n_layers, dtype)
@@ -264,17 +259,7 @@ def _setup(config: TrainConfig, ctx, dtype, say) -> _Run:
         warnings.warn(InputWarning(where, f"{n_parts} partition(s) for {ctx.size} ranks: "
                                    f"{ctx.size - n_parts} rank(s) will idle",
                                    f"slice into {ctx.size} or more parts, or run fewer ranks"))
-    sliced = manifests[0]["params"]  # the slicing parameters, shared by all directories
-    model_kwargs.setdefault("rcut", float(sliced["rcut"]))
-    if float(model_kwargs["rcut"]) > float(sliced["rcut"]) + 1e-9:
-        raise InputError(where, f"model rcut {model_kwargs['rcut']} exceeds the "
-                         f"partitions' rcut {sliced['rcut']}",
-                         "slice with a larger --rcut or lower the model's rcut")
-    if model_kwargs.get("attention_degree") == "auto":
-        model_kwargs["attention_degree"] = _mean_degree(batches, model_kwargs["rcut"], ctx)
-        if ctx.is_main:
-            say(f"attention_degree: auto -> {model_kwargs['attention_degree']:.4g} (mean "
-                "envelope-weighted in-degree of the training atoms)")
+    model_kwargs = _model_settings(config, manifests[0]["params"], batches, ctx, where, say)
     val_batches, val_manifests = [], []
     if val_dirs:
         val_manifests, _, val_batches = _load_parts(val_dirs, ctx, n_layers, dtype)
@@ -289,22 +274,8 @@ def _setup(config: TrainConfig, ctx, dtype, say) -> _Run:
     for b in val_batches:
         _refuse_unknown(b.numbers, model_kwargs["elements"], ", ".join(val_dirs),
                         "validation data")
-    model = HamiltonianModel(basis=basis, **model_kwargs).to(device=ctx.device, dtype=dtype)
+    model, label_stats = _start_model(basis, model_kwargs, batches, ctx, dtype, say)
     params = [p for p in model.parameters() if p.requires_grad]
-    if ctx.backend is not None:  # identical start on every rank
-        for p in model.parameters():
-            torch.distributed.broadcast(p.data, src=0)
-    if model.needs_mean_degree:
-        model.set_mean_degree(_mean_degree(batches, model_kwargs["rcut"], ctx))
-    if model.onsite is not None:
-        _neighbour_sum_statistics(model, batches, ctx)
-    label_stats = _label_statistics(model, basis, batches, ctx, say)
-    if model.onsite is not None:
-        label_stats["onsite_ridge"] = _onsite_fit(model, batches, ctx)
-        if ctx.is_main:
-            say("on-site start: ridge per species and L (cross-validated) "
-                + "; ".join(f"{k} " + " ".join(f"{a:.0e}" for a in v)
-                            for k, v in label_stats["onsite_ridge"].items()))
     optimizer = torch.optim.Adam(params, lr=config.lr)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min", factor=config.factor, patience=config.patience)
@@ -333,6 +304,50 @@ def _setup(config: TrainConfig, ctx, dtype, say) -> _Run:
     if config.resume and run.ckpt_path.exists():
         _resume(run, say)
     return run
+
+
+def _model_settings(config: TrainConfig, sliced: dict, batches, ctx, where, say) -> dict:
+    """The model's keyword arguments: the config's, options whose default changed named
+    (``BEFORE_OPTIONS``), r_cut from the slicing (refused when larger), and an ``auto``
+    attention degree measured on the training atoms."""
+    model_kwargs = dict(config.model)
+    for key in BEFORE_OPTIONS:  # named in the saved model, so later defaults cannot change it
+        model_kwargs.setdefault(key, default_option(key))
+    model_kwargs.setdefault("rcut", float(sliced["rcut"]))
+    if float(model_kwargs["rcut"]) > float(sliced["rcut"]) + 1e-9:
+        raise InputError(where, f"model rcut {model_kwargs['rcut']} exceeds the "
+                         f"partitions' rcut {sliced['rcut']}",
+                         "slice with a larger --rcut or lower the model's rcut")
+    if model_kwargs.get("attention_degree") == "auto":
+        model_kwargs["attention_degree"] = _mean_degree(batches, model_kwargs["rcut"], ctx)
+        if ctx.is_main:
+            say(f"attention_degree: auto -> {model_kwargs['attention_degree']:.4g} (mean "
+                "envelope-weighted in-degree of the training atoms)")
+    return model_kwargs
+
+
+def _start_model(basis, model_kwargs: dict, batches, ctx, dtype, say) -> tuple[Any, dict]:
+    """The model as every rank starts it: the same initial weights (rank 0's), the mean
+    degree, the neighbour sums' statistics, the label scales and the least-squares on-site
+    start, all from the training data of every rank. Returns ``(model, label statistics)``."""
+    from ..model import HamiltonianModel
+
+    model = HamiltonianModel(basis=basis, **model_kwargs).to(device=ctx.device, dtype=dtype)
+    if ctx.backend is not None:  # identical start on every rank
+        for p in model.parameters():
+            torch.distributed.broadcast(p.data, src=0)
+    if model.needs_mean_degree:
+        model.set_mean_degree(_mean_degree(batches, model_kwargs["rcut"], ctx))
+    if model.onsite is not None:
+        _neighbour_sum_statistics(model, batches, ctx)
+    label_stats = _label_statistics(model, basis, batches, ctx, say)
+    if model.onsite is not None:
+        label_stats["onsite_ridge"] = _onsite_fit(model, batches, ctx)
+        if ctx.is_main:
+            say("on-site start: ridge per species and L (cross-validated) "
+                + "; ".join(f"{k} " + " ".join(f"{a:.0e}" for a in v)
+                            for k, v in label_stats["onsite_ridge"].items()))
+    return model, label_stats
 
 
 def _global_counts(ctx, mask_list) -> list[float]:
