@@ -139,7 +139,7 @@ def node_errors_by_species(pred, ref, numbers, basis) -> dict:
     per_atom = np.bincount(atom_of[D.row[node]], weights=np.abs(D.data[node]),
                            minlength=len(numbers))
     out = {}
-    for z in np.unique(numbers[counts > 0]).tolist():
+    for z in sorted(set(numbers[counts > 0].tolist()), key=lambda z: (z < 0, abs(z))):
         atoms = numbers == z
         out[species_name(z)] = 1e3 * float(per_atom[atoms].sum() / (counts[atoms] ** 2).sum())
     return out
