@@ -58,7 +58,7 @@ MODELS = {"default": {}, "paper": PAPER_HYPERPARAMETERS,
                                    "onsite_channels": 32, "layers": 2}}
 
 
-def judge_checkpoint(path, parts, test_dir) -> dict:
+def judge_checkpoint(path, parts, test_dir, images="refuse") -> dict:
     """Errors on ``test_dir`` of the model in a training checkpoint (``epochs``: epochs run)."""
     from hampart.basis import Basis
     from hampart.distributed.trainer import BEFORE_OPTIONS, load_state
@@ -69,7 +69,7 @@ def judge_checkpoint(path, parts, test_dir) -> dict:
     basis = Basis.from_dict(load_manifest(parts)["params"]["basis"], source=str(parts))
     model = HamiltonianModel(basis, **{**BEFORE_OPTIONS, **state["model"]})
     load_state(model, state["state_dict"], path)
-    return {"epochs": int(state["epoch"]) + 1, **judge(model.eval(), test_dir)}
+    return {"epochs": int(state["epoch"]) + 1, **judge(model.eval(), test_dir, images=images)}
 
 
 def main(argv=None) -> None:
@@ -87,6 +87,9 @@ def main(argv=None) -> None:
     p.add_argument("--parts", type=int, default=2, help="METIS parts per training cell")
     p.add_argument("--halo", type=int, default=1,
                    help="1 (the paper's): edges with a halo sender are not trained; 2: all are")
+    p.add_argument("--images", choices=["refuse", "minimum"], default="refuse",
+                   help="minimum: cells under 2 r_cut (e.g. 96-atom HfO2 at r_cut 8), one edge "
+                        "per pair at its closest image")
     p.add_argument("--node-weight", type=float, default=1.0,
                    help="loss weight of on-site elements (TrainConfig.node_weight)")
     p.add_argument("--loss-weighting", default="elements", choices=["elements", "per-l"],
@@ -104,6 +107,7 @@ def main(argv=None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     # one training set keeps OUT/parts (results of earlier runs); several get one each
     all_parts = [slice_dataset(d, rcut=a.rcut, method="metis", parts=a.parts, halo=a.halo,
+                               images=a.images,
                                out=out / ("parts" if len(a.train) == 1 else
                                           f"parts-{Path(d).name}"))[0] for d in a.train]
     parts = all_parts[0]
@@ -111,7 +115,7 @@ def main(argv=None) -> None:
     if a.checkpoints:
         for spec in a.checkpoints:
             name, path = spec.split("=", 1)
-            record = judge_checkpoint(path, parts, a.test)
+            record = judge_checkpoint(path, parts, a.test, a.images)
             record.update(model=name, seed=a.seeds[0], lr=a.lr, patience=a.patience,
                           train=train_name,
                           checkpoint=str(path))
@@ -143,7 +147,9 @@ def main(argv=None) -> None:
                           "threads": torch.get_num_threads(), "malloc": allocator_mode(),
                           "torch": torch.__version__,
                           "machine": platform.processor() or platform.machine(),
-                          "train": train_name, "test": str(a.test), **judge(model, a.test)}
+                          "train": train_name, "test": str(a.test),
+                          **({} if a.images == "refuse" else {"images": a.images}),
+                          **judge(model, a.test, images=a.images)}
                 print(json.dumps(record), flush=True)
                 with open(out / "results.jsonl", "a") as f:
                     f.write(json.dumps(record) + "\n")
