@@ -11,7 +11,10 @@ predict the test structure, then node / edge MAE (mE_h, elements of the blocks w
 the paper's relative eigenvalue error ||e - e_ref||_1 / ||e_ref||_1 of H c = E S c with the test
 set's S, eigenvalue MAE, and the band gap from the electron count in the test set's meta.json.
 ``--stages 300 600 ...`` resumes one run and evaluates after each (accuracy against epochs);
-``--resume`` continues runs from their checkpoints in OUT. ``--train A B C`` trains one model
+``--resume`` continues runs from their checkpoints in OUT. ``--schedule cosine`` lowers the
+learning rate to ``--min-lr`` along a cosine over the epochs; with ``--stages`` each stage is
+then a run of its own (``OUT/<model>-cosine<epochs>-seed<seed>``), since the learning rates of
+a cosine run depend on its length. ``--train A B C`` trains one model
 on several cells, each sliced alike (give such runs their own OUT).
 Writes one JSON line per evaluation to OUT/results.jsonl and a Markdown summary to OUT/table.md
 (mean +- standard deviation over seeds).
@@ -83,6 +86,8 @@ def main(argv=None) -> None:
     p.add_argument("--stages", nargs="+", type=int, help="evaluate after each of these epochs")
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--patience", type=int, default=500)
+    p.add_argument("--schedule", choices=["plateau", "cosine"], default="plateau")
+    p.add_argument("--min-lr", type=float, default=1e-5)
     p.add_argument("--rcut", type=float, default=8.0)
     p.add_argument("--parts", type=int, default=2, help="METIS parts per training cell")
     p.add_argument("--halo", type=int, default=1,
@@ -129,19 +134,25 @@ def main(argv=None) -> None:
         for seed in a.seeds:
             tag = "" if a.node_weight == 1 else f"-nw{a.node_weight:g}"
             tag += "" if a.loss_weighting == "elements" else f"-{a.loss_weighting}"
+            cosine = a.schedule == "cosine"
             run = out / f"{name}{tag}-seed{seed}"
             t0 = time.perf_counter()
             for k, epochs in enumerate(stages):
+                if cosine:  # one run per length
+                    run, t0 = out / f"{name}{tag}-cosine{epochs}-seed{seed}", time.perf_counter()
                 train(TrainConfig(parts=[str(x) for x in all_parts], out=str(run), model=dict(MODELS[name]),
-                                  epochs=epochs, lr=a.lr, patience=a.patience, seed=seed,
+                                  epochs=epochs, lr=a.lr, schedule=a.schedule, min_lr=a.min_lr,
+                                  patience=a.patience, seed=seed,
                                   node_weight=a.node_weight, loss_weighting=a.loss_weighting,
-                                  resume=k > 0 or a.resume, log_every=50, device="cpu"),
+                                  resume=(k > 0 and not cosine) or a.resume, log_every=50,
+                                  device="cpu"),
                       progress=print)
                 seconds = time.perf_counter() - t0
                 model, _ = load_model(run / "model.pt")
                 record = {"model": name, "seed": seed, "epochs": epochs, "lr": a.lr,
                           "parts": a.parts, "halo": a.halo,
                           "patience": a.patience, "node_weight": a.node_weight,
+                          **({} if not cosine else {"schedule": "cosine", "min_lr": a.min_lr}),
                           "loss_weighting": a.loss_weighting,
                           "train_seconds": round(seconds, 1),
                           "threads": torch.get_num_threads(), "malloc": allocator_mode(),
@@ -169,6 +180,8 @@ def write_table(out: Path) -> None:
         name = r["model"] if weight == 1 else f"{r['model']}, node weight {weight:g}"
         if r.get("loss_weighting", "elements") != "elements":
             name += f", loss {r['loss_weighting']}"
+        if r.get("schedule", "plateau") != "plateau":
+            name += f", {r['schedule']} lr"
         groups.setdefault((name, r["epochs"], r["patience"]), []).append(r)
     for (name, epochs, patience), rs in sorted(groups.items()):
         cells = []

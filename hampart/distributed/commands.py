@@ -20,6 +20,9 @@ def _add(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="output directory (model.pt, checkpoint.pt, log.jsonl)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--lr", type=float)
+    p.add_argument("--schedule", choices=["plateau", "cosine"],
+                   help="plateau (default): halve the lr after --patience epochs without a "
+                   "better loss; cosine: lr falls to --min-lr over --epochs")
     p.add_argument("--patience", type=int)
     p.add_argument("--min-lr", type=float, dest="min_lr")
     p.add_argument("--dtype", choices=["float32", "float64"])
@@ -43,8 +46,8 @@ def _add(p: argparse.ArgumentParser) -> None:
 def _config(args: argparse.Namespace) -> TrainConfig:
     from ..errors import InputError
 
-    flags = {k: getattr(args, k) for k in ("parts", "validation", "out", "epochs", "lr", "patience",
-                                           "min_lr", "dtype", "device", "seed", "model", "resume",
+    flags = {k: getattr(args, k) for k in ("parts", "validation", "out", "epochs", "lr", "schedule",
+                                           "patience", "min_lr", "dtype", "device", "seed", "model", "resume",
                                            "max_gib", "node_weight", "loss_weighting")
              if getattr(args, k) is not None}
     if args.config:

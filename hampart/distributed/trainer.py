@@ -34,6 +34,8 @@ from ..io.atomic import atomic_file
 from ..model.io import (BEFORE_OPTIONS, MODEL_FORMAT, default_option, load_model, load_state,
                         save_model)
 from ..model.loss import LOSS_WEIGHTINGS, PartitionLoss  # PartitionLoss importable from here as before
+
+SCHEDULES = ("plateau", "cosine")
 from . import launch
 from .assign import assign_parts
 
@@ -51,9 +53,10 @@ class TrainConfig:
     model: Mapping[str, Any] = field(default_factory=dict)  # HamiltonianModel arguments
     lr: float = 1e-4
     epochs: int = 1000
+    schedule: str = "plateau"              # or "cosine": lr down to min_lr over the epochs
     patience: int = 500                    # ReduceLROnPlateau patience (epochs)
     factor: float = 0.5
-    min_lr: float = 1e-5                   # stop once the learning rate falls below this
+    min_lr: float = 1e-5                   # plateau: stop below this; cosine: the last lr
     dtype: str = "float32"
     device: str = "auto"
     seed: int = 0
@@ -87,6 +90,10 @@ def check_config(config: TrainConfig, source: str = "training settings") -> None
         bad("factor", config.factor, "give a learning-rate factor between 0 and 1")
     if not config.min_lr >= 0:
         bad("min_lr", config.min_lr, "give 0 or a positive learning rate")
+    if config.schedule not in SCHEDULES:
+        bad("schedule", config.schedule, "use " + " or ".join(SCHEDULES))
+    if config.schedule == "cosine" and not config.min_lr < config.lr:
+        bad("min_lr", config.min_lr, f"give a final learning rate below lr = {config.lr:g}")
     if config.log_every < 1 or config.checkpoint_every < 0:
         bad("log_every/checkpoint_every", (config.log_every, config.checkpoint_every),
             "log every 1 or more epochs; checkpoint every 0 (never) or more")
@@ -204,6 +211,7 @@ class _Run:
     val_counts: list
     label_stats: dict
     ckpt_path: Path
+    schedule: dict              # what a checkpoint must match to be resumed
     start_epoch: int = 0
     best: float = math.inf
 
@@ -277,8 +285,7 @@ def _setup(config: TrainConfig, ctx, dtype, say) -> _Run:
     model, label_stats = _start_model(basis, model_kwargs, batches, ctx, dtype, say)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=config.lr)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="min", factor=config.factor, patience=config.patience)
+    scheduler = _scheduler(config, optimizer)
     loss_fn = PartitionLoss(basis, config.node_weight, config.loss_weighting)
     masks = [loss_fn.masks(b) for b in batches]
     val_masks = [loss_fn.masks(b) for b in val_batches]
@@ -294,7 +301,8 @@ def _setup(config: TrainConfig, ctx, dtype, say) -> _Run:
                chunks=chunks, val_batches=val_batches, val_masks=val_masks,
                val_chunks=val_chunks, counts=_global_counts(ctx, masks),
                val_counts=_global_counts(ctx, val_masks) if val_dirs else [0.0, 0.0],
-               label_stats=label_stats, ckpt_path=out / "checkpoint.pt")
+               label_stats=label_stats, ckpt_path=out / "checkpoint.pt",
+               schedule=_schedule_key(config))
     if run.count == 0:
         raise InputError(where, "no exact labelled output in the partitions",
                          f"slice with --halo {n_layers} or more and check the Hamiltonian")
@@ -350,6 +358,17 @@ def _start_model(basis, model_kwargs: dict, batches, ctx, dtype, say) -> tuple[A
     return model, label_stats
 
 
+def _scheduler(config: TrainConfig, optimizer):
+    """``plateau``: halve the lr after ``patience`` epochs without a better objective;
+    ``cosine``: lr from ``lr`` to ``min_lr`` along half a cosine over ``epochs`` (one step
+    per epoch), so the last steps are small whatever the budget."""
+    if config.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=max(config.epochs - 1, 1), eta_min=config.min_lr)
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="min", factor=config.factor, patience=config.patience)
+
+
 def _global_counts(ctx, mask_list) -> list[float]:
     """(node elements, edge elements) summed over all ranks' partitions."""
     c = torch.tensor([[float(n.sum()), float(e.sum())] for n, e in mask_list] or
@@ -357,9 +376,16 @@ def _global_counts(ctx, mask_list) -> list[float]:
     return [float(x) for x in launch.all_reduce_sum(ctx, c)]
 
 
+def _schedule_key(config: TrainConfig) -> dict:
+    if config.schedule == "cosine":
+        return {"schedule": "cosine", "epochs": config.epochs, "min_lr": config.min_lr}
+    return {"schedule": "plateau"}
+
+
 def _resume(run: _Run, say) -> None:
     """Model, optimiser, scheduler, epoch and best monitor from ``run.ckpt_path``."""
     state = _load_checkpoint(run.ckpt_path, run.model_kwargs, run.ctx.device)
+    _check_schedule(run, state.get("schedule", {"schedule": "plateau"}))
     load_state(run.model, state["state_dict"], run.ckpt_path)
     run.optimizer.load_state_dict(state["optimizer"])
     run.scheduler.load_state_dict(state["scheduler"])
@@ -368,6 +394,15 @@ def _resume(run: _Run, say) -> None:
         say(f"resuming {run.ckpt_path} after epoch {run.start_epoch - 1} (learning rate "
             f"{run.optimizer.param_groups[0]['lr']:.3g} from the checkpoint; --no-resume "
             "starts over)")
+
+
+def _check_schedule(run: _Run, saved: dict) -> None:
+    """A checkpoint continues only the schedule it was written with (a cosine one over the
+    same epochs: its learning rates depend on them)."""
+    if dict(saved) != run.schedule:
+        raise InputError(run.ckpt_path, f"was written with schedule {saved}, this run asks "
+                         f"for {run.schedule}", "resume with the same --schedule (and, for "
+                         "cosine, --epochs), or pass --no-resume (or another --out)")
 
 
 def _train_epoch(config: TrainConfig, run: _Run, epoch: int) -> tuple[dict, float]:
@@ -427,7 +462,10 @@ def _fit(config: TrainConfig, run: _Run, say) -> dict:
             if run.has_validation:
                 fields, monitor = _validate(config, run)
                 record.update(fields)
-            run.scheduler.step(monitor)
+            if isinstance(run.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                run.scheduler.step(monitor)
+            else:
+                run.scheduler.step()
             run.best = min(run.best, monitor)
             record["seconds"] = time.perf_counter() - t0
             history.append(record)
@@ -439,7 +477,8 @@ def _fit(config: TrainConfig, run: _Run, say) -> dict:
                              for k, v in record.items()))
             if ctx.is_main and config.checkpoint_every and epoch % config.checkpoint_every == 0:
                 _save_checkpoint(run, epoch)
-            if run.optimizer.param_groups[0]["lr"] < config.min_lr * (1 - 1e-9):
+            if (config.schedule == "plateau"
+                    and run.optimizer.param_groups[0]["lr"] < config.min_lr * (1 - 1e-9)):
                 stop_reason = "min_lr"
                 break
         summary = {"epochs_run": len(history), "last_epoch": epoch, "stop": stop_reason,
@@ -463,7 +502,7 @@ def _fit(config: TrainConfig, run: _Run, say) -> dict:
 
 def _save_checkpoint(run: _Run, epoch: int) -> None:
     _checkpoint(run.ckpt_path, run.model, run.model_kwargs, run.optimizer, run.scheduler,
-                epoch, run.best)
+                epoch, run.best, run.schedule)
 
 
 def _split_mae(sums, counts, prefix: str = "") -> dict:
@@ -601,11 +640,12 @@ def _memory_plan(config, model, batches, val_batches, ctx, say=_print_progress):
     return planned[:len(batches)], planned[len(batches):]
 
 
-def _checkpoint(path, model, model_kwargs, optimizer, scheduler, epoch, best) -> None:
+def _checkpoint(path, model, model_kwargs, optimizer, scheduler, epoch, best,
+                schedule) -> None:
     with atomic_file(path) as tmp:
         torch.save({"state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(), "epoch": epoch, "best": best,
-                    "model": dict(model_kwargs)}, tmp)
+                    "model": dict(model_kwargs), "schedule": dict(schedule)}, tmp)
 
 
 def _load_checkpoint(path, model_kwargs, device) -> dict:

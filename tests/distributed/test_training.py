@@ -268,6 +268,31 @@ def test_resume_refuses_other_hyperparameters_and_unreadable_checkpoints(parts, 
     assert [json.loads(x)["epoch"] for x in lines] == [0, 1]  # the old run's log is replaced
 
 
+def test_cosine_schedule_reaches_min_lr_and_resumes_only_itself(parts, tmp_path):
+    import math
+
+    root, parts_dir, _ = parts
+    lr, min_lr, epochs = 1e-2, 1e-4, 6
+    cosine = dict(epochs=epochs, schedule="cosine", min_lr=min_lr)
+    full = train(_config(parts_dir, tmp_path / "full", **cosine))
+    logged = [json.loads(x)["lr"] for x in (tmp_path / "full" / "log.jsonl").open()]
+    # epoch e steps with the lr of half a cosine from lr to min_lr over the epochs
+    expected = [min_lr + (lr - min_lr) * (1 + math.cos(math.pi * e / (epochs - 1))) / 2
+                for e in range(epochs)]
+    assert logged == pytest.approx(expected, rel=1e-9)
+    assert full["stop"] == "epochs" and full["epochs_run"] == epochs
+    # a cosine run's checkpoint does not continue as a run of another length
+    train(_config(parts_dir, tmp_path / "cut", **dict(cosine, epochs=4)))
+    with pytest.raises(InputError, match="schedule.*--no-resume"):
+        train(_config(parts_dir, tmp_path / "cut", **cosine))
+    with pytest.raises(InputError, match="schedule"):  # another schedule
+        train(_config(parts_dir, tmp_path / "full", epochs=8))
+    with pytest.raises(InputError, match="final learning rate below"):
+        train(_config(parts_dir, tmp_path / "x", epochs=3, schedule="cosine", min_lr=lr))
+    with pytest.raises(InputError, match="plateau or cosine"):
+        train(_config(parts_dir, tmp_path / "x", epochs=3, schedule="linear"))
+
+
 def test_example_config_is_valid():
     """examples/hfo2_paper.yaml parses (1e-4 without a dot included) into the paper's recipe."""
     import pathlib
