@@ -112,9 +112,8 @@ def make_cp2k_data(a, out: Path) -> tuple[list[str], list[str]]:
         if (d / "H.npz").is_file() and (d / "S.npz").is_file():
             print(f"{d}: labelled before, reused")
             return str(d)
-        s = read_structure(path)
-        sites = int((s.numbers == _z(a.element)).sum())
-        s = make_vacancies(s, a.element, int(round(fraction * sites)), seed=a.vacancy_seed)
+        s = make_vacancies(read_structure(path), a.element, fraction=fraction,
+                           seed=a.vacancy_seed)
         d.parent.mkdir(parents=True, exist_ok=True)
         write_structure(out / "data" / f"{kind}-v{fraction:g}.xyz", s)
         print(f"{d}: {s.source}; labelling with CP2K on {a.cores} core(s)", flush=True)
@@ -124,14 +123,6 @@ def make_cp2k_data(a, out: Path) -> tuple[list[str], list[str]]:
     return (["+".join(one("train", a.make[0], float(f)) for f in group.split("+"))
              for group in a.train_vacancies],
             [one("test", a.make[1], f) for f in a.test_vacancies])
-
-
-def _z(element: str) -> int:
-    from ase.data import atomic_numbers
-
-    if element not in atomic_numbers:
-        raise InputError(f"--element {element}", "is not a chemical element", "give e.g. O")
-    return atomic_numbers[element]
 
 
 def judge_all(model, tests, images) -> dict:

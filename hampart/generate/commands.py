@@ -278,22 +278,14 @@ def _add_vacancies(p: argparse.ArgumentParser) -> None:
 def run_vacancies(c: VacanciesConfig) -> int:
     import os
 
-    from ase.data import atomic_numbers
-
     from ..io.structure import read_structure, write_structure
     from .structures import make_vacancies
 
     if os.path.exists(c.out) and not c.force:
         raise InputError(c.out, "exists", "give another --out, or --force to replace it")
     structure = read_structure(c.structure)
-    count = c.count
-    if c.fraction is not None:
-        if not 0.0 <= c.fraction <= 1.0:
-            raise InputError("--fraction", f"{c.fraction}", "give a fraction in [0, 1]")
-        z = atomic_numbers.get(c.element, 0)
-        count = int(round(c.fraction * int((structure.numbers == z).sum())))
-    result = make_vacancies(structure, c.element, count, seed=c.seed,
-                            keep_orbitals=c.keep_orbitals)
+    result = make_vacancies(structure, c.element, c.count, seed=c.seed,
+                            keep_orbitals=c.keep_orbitals, fraction=c.fraction)
     write_structure(c.out, result)
     print(f"{c.out}: {result.source}")
     return 0

@@ -170,12 +170,13 @@ def make_structure(material: str, seed: int = 0, vacancies: float = 0.0, size=No
                      source=f"{key}(seed={seed}, size={reps}, vacancies={vacancies}{kept})")
 
 
-def make_vacancies(structure: Structure, element: str | int, count: int, seed: int = 0,
-                   keep_orbitals: bool = True) -> Structure:
-    """``structure`` with ``count`` of its ``element`` atoms, chosen at random (``seed``), made
-    vacancies in place: ghosts keeping the element's orbitals (atomic number -Z, CP2K's GHOST)
-    or, ``keep_orbitals=False``, orbital-less ghosts (0). InputError when the structure has
-    fewer such atoms than ``count``."""
+def make_vacancies(structure: Structure, element: str | int, count: int | None = None,
+                   seed: int = 0, keep_orbitals: bool = True,
+                   fraction: float | None = None) -> Structure:
+    """``structure`` with ``count`` of its ``element`` atoms (or ``fraction`` of them,
+    rounded), chosen at random (``seed``), made vacancies in place: ghosts keeping the
+    element's orbitals (atomic number -Z, CP2K's GHOST) or, ``keep_orbitals=False``,
+    orbital-less ghosts (0). InputError when the structure has fewer such atoms than asked."""
     from ase.data import atomic_numbers
 
     z = int(element) if str(element).lstrip("-").isdigit() else atomic_numbers.get(str(element))
@@ -183,7 +184,15 @@ def make_vacancies(structure: Structure, element: str | int, count: int, seed: i
     if z is None or z <= 0:
         raise InputError(f"element '{element}'", "is not a chemical element",
                          "give a symbol such as O, or an atomic number")
+    if (count is None) == (fraction is None):
+        raise InputError(what, "vacancies asked as neither or both of a count and a fraction",
+                         "give one of them")
     sites = np.flatnonzero(structure.numbers == z)
+    if fraction is not None:
+        if not 0.0 <= fraction <= 1.0:
+            raise InputError(f"fraction {fraction}", "is not in [0, 1]",
+                             "give a fraction of the element's sites, e.g. 0.0625")
+        count = int(round(fraction * sites.size))
     if not 0 <= count <= sites.size:
         raise InputError(what, f"has {sites.size} atoms of Z = {z}, cannot make {count} vacancies",
                          f"ask for 0 to {sites.size}")

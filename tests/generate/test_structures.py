@@ -97,6 +97,12 @@ def test_vacancies_made_in_a_given_structure_stay_in_place():
         make_vacancies(s, "O", 65)
     with pytest.raises(InputError, match="not a chemical element"):
         make_vacancies(s, "Q", 1)
+    # a fraction of the element's sites, rounded: 0.0625 of 64 O is 4
+    assert (make_vacancies(s, "O", fraction=0.0625, seed=0).numbers < 0).sum() == 4
+    with pytest.raises(InputError, match="not in"):
+        make_vacancies(s, "O", fraction=1.5)
+    with pytest.raises(InputError, match="neither or both"):
+        make_vacancies(s, "O", 4, fraction=0.0625)
 
 
 def test_vacancies_command_writes_ghosts_a_label_keeps(tmp_path, capsys):
@@ -116,3 +122,5 @@ def test_vacancies_command_writes_ghosts_a_label_keeps(tmp_path, capsys):
     bad = tmp_path / "bad.xyz"
     assert main(["vacancies", str(source), "--count", "99", "--out", str(bad)]) == 2
     assert "cannot make 99 vacancies" in capsys.readouterr().err and not bad.exists()
+    assert main(["vacancies", str(source), "--fraction", "2", "--out", str(bad)]) == 2
+    assert "fraction 2.0" in capsys.readouterr().err and not bad.exists()
