@@ -349,6 +349,8 @@ def _start_model(basis, model_kwargs: dict, batches, ctx, dtype, say) -> tuple[A
     if model.onsite is not None:
         _neighbour_sum_statistics(model, batches, ctx)
     label_stats = _label_statistics(model, basis, batches, ctx, say)
+    # what prediction compares a structure's atoms with (hampart predict warns outside it)
+    label_stats["neighbour_count"] = _neighbour_count_range(batches, model_kwargs["rcut"], ctx)
     if model.onsite is not None:
         label_stats["onsite_ridge"] = _onsite_fit(model, batches, ctx)
         if ctx.is_main:
@@ -557,6 +559,33 @@ def _mean_degree(batches, rcut: float, ctx) -> float:
         raise InputError("attention_degree", "auto: the training atoms have no neighbours "
                          "within the model's rcut", "give a number, or check rcut")
     return round(float(sums[0] / sums[1]), 6)
+
+
+def _neighbour_count_range(batches, rcut: float, ctx) -> dict:
+    """Smallest, mean and largest sum_j envelope(r_ij) of the training atoms (all ranks)."""
+    from ..graph import edge_vectors
+    from ..model.radial import envelope
+
+    counts = [torch.zeros(0, dtype=torch.float64, device=ctx.device)]
+    for b in batches:
+        m, n = b.n_owned_edges, b.n_owned
+        vec = edge_vectors(b.positions, b.cell, b.edge_index[:, :m], b.edge_shift[:m])
+        counts.append(torch.zeros(n, dtype=torch.float64, device=ctx.device).index_add_(
+            0, b.edge_index[1, :m], envelope(vec.double().norm(dim=-1), rcut)))
+    counts = torch.cat(counts)
+    # one slot per rank: the sum over ranks gathers every rank's extremes
+    slots = torch.zeros(ctx.size, 4, dtype=torch.float64, device=ctx.device)
+    if counts.numel():
+        slots[ctx.rank] = torch.stack([-counts.min(), counts.max(), counts.sum(),
+                                       torch.tensor(float(counts.numel()), dtype=torch.float64,
+                                                    device=ctx.device)])
+    launch.all_reduce_sum(ctx, slots)
+    present = slots[:, 3] > 0
+    if not present.any():
+        return {}
+    return {"min": round(float(-slots[present, 0].max()), 4),
+            "mean": round(float(slots[:, 2].sum() / slots[:, 3].sum()), 4),
+            "max": round(float(slots[present, 1].max()), 4)}
 
 
 def _neighbour_sum_statistics(model, batches, ctx) -> None:

@@ -299,8 +299,13 @@ def predict_hamiltonian(model, basis, structure, n_layers: int, rcut: float,
                         images: str = "refuse", max_atoms: int | None = None,
                         device="cpu", dtype=torch.float32, progress=None,
                         group_atoms: int = 2048,
-                        max_gib: float | None = None) -> tuple[sp.csr_matrix, dict]:
+                        max_gib: float | None = None,
+                        neighbour_range: tuple[float, float] | None = None,
+                        ) -> tuple[sp.csr_matrix, dict]:
     """(H, info) for a :class:`~hampart.io.structure.Structure`; see the module docstring.
+    ``info["neighbour_count"]``: smallest, mean and largest smooth neighbour count of the
+    atoms; with ``neighbour_range`` (the training atoms' smallest and largest) also
+    ``atoms_outside_neighbour_range``, beyond it by more than a quarter of its width.
 
     Memory: the matrix itself (12 bytes per entry with 32-bit indices), filled row by row,
     plus one slab at a time: its activations, its predicted blocks, and the entries of
@@ -330,6 +335,11 @@ def predict_hamiltonian(model, basis, structure, n_layers: int, rcut: float,
     graph = radius_graph(structure.positions, structure.cell, structure.pbc, rcut,
                          images=images, source=structure.source or "structure")
     n = graph.n_nodes
+    counts = neighbour_counts(structure, graph, rcut)
+    if neighbour_range is not None:  # the training atoms' (min, max)
+        low, high = neighbour_range
+        slack = NEIGHBOUR_COUNT_SLACK * max(high - low, 1e-3 * high)
+        outside = int(((counts < low - slack) | (counts > high + slack)).sum())
     offsets = basis.orbital_offsets(numbers)
     law = _memory_law(model, max_gib)
     # on CPU, chunks small enough for malloc to reuse freed memory (no fresh pages per op)
@@ -370,11 +380,66 @@ def predict_hamiltonian(model, basis, structure, n_layers: int, rcut: float,
             progress(p + 1, parts, n_owned, len(order), time.perf_counter() - t0)
     H = writer.matrix()
     info = {"n_atoms": n, "n_edges": graph.n_edges, "parts": parts,
+            "neighbour_count": {"min": float(counts.min()), "mean": float(counts.mean()),
+                                "max": float(counts.max())} if n else {},
+            **({} if neighbour_range is None else {"atoms_outside_neighbour_range": outside}),
             "largest_part_edges": int(peak_edges), "n_orbitals": writer.size, "nnz": int(H.nnz),
             "matrix_gib": writer.nbytes() / 2 ** 30, "model_seconds": model_seconds,
             "edge_chunks": sorted(chunks, key=lambda c: -1 if c is None else c),
             "seconds": time.perf_counter() - t0}
     return H, info
+
+
+def neighbour_counts(structure, graph, rcut: float, chunk: int = 1 << 21) -> np.ndarray:
+    """``sum_j envelope(r_ij)`` of every atom ``(n,)``: the smooth neighbour count the model's
+    degree normalisation and on-site sums see (edges in chunks: bounded memory)."""
+    from ..graph import edge_vectors
+    from ..model.radial import envelope
+
+    counts = np.zeros(graph.n_nodes)
+    positions, cell = np.asarray(structure.positions, float), np.asarray(structure.cell, float)
+    for a in range(0, graph.n_edges, chunk):
+        index, shift = graph.edge_index[:, a:a + chunk], graph.edge_shift[a:a + chunk]
+        r = np.linalg.norm(edge_vectors(positions, cell, index, shift), axis=-1)
+        np.add.at(counts, index[1], envelope(torch.from_numpy(r), rcut).numpy())
+    return counts
+
+
+# how far past the training atoms' range a neighbour count may go, in units of that range
+NEIGHBOUR_COUNT_SLACK = 0.25
+
+
+def _training_neighbour_range(payload) -> tuple[float, float] | None:
+    """The training atoms' smallest and largest smooth neighbour count, when recorded."""
+    import json
+
+    try:
+        summary = json.loads((payload.get("info") or {}).get("summary") or "{}")
+        seen = (summary.get("label_statistics") or {}).get("neighbour_count") or {}
+        return float(seen["min"]), float(seen["max"])
+    except (TypeError, ValueError, KeyError):
+        return None  # a model file from before the range was recorded
+
+
+def _warn_unseen_neighbour_counts(info, neighbour_range, model_path, structure, images) -> None:
+    """Atoms with more or fewer neighbours than any training atom had (another density, or a
+    cell predicted with all its images by a model trained with --images minimum) are
+    extrapolated, the on-site blocks first. One warning when over 5 % of them are."""
+    import warnings
+
+    from ..errors import InputWarning
+
+    outside, n = info.get("atoms_outside_neighbour_range", 0), info["n_atoms"]
+    if neighbour_range is None or not n or outside <= 0.05 * n:
+        return
+    seen, here = neighbour_range, info["neighbour_count"]
+    warnings.warn(InputWarning(
+        model_path, f"{outside} of {n} atoms of {structure.source or 'the structure'} have "
+        f"smooth neighbour counts (the envelope summed within r_cut, images {images}) of "
+        f"{here['min']:.1f}-{here['max']:.1f}, outside the training atoms' {seen[0]:.1f}-"
+        f"{seen[1]:.1f}: the model extrapolates there, on-site blocks most",
+        "train on structures of this density; a model trained on cells under 2 r_cut "
+        "(--images minimum) predicts only such cells (docs/training.md)"))
 
 
 def _check_species(model, structure, model_path, structure_path) -> None:
@@ -441,10 +506,13 @@ def predict_file(model_path, structure_path, out=None, images="refuse", max_atom
     structure = read_structure(path)
     _check_species(model, structure, model_path, structure_path)
     _warn_untrained_elements(payload, structure, model_path)
+    seen = _training_neighbour_range(payload)
     H, info = predict_hamiltonian(model, basis, structure, int(payload["model"].get("layers", 1)),
                                   float(payload["model"]["rcut"]), images=images,
+                                  neighbour_range=seen,
                                   max_atoms=max_atoms, device=device, dtype=tdtype,
                                   max_gib=max_gib, progress=progress)
+    _warn_unseen_neighbour_counts(info, seen, model_path, structure, images)
     if out is not None:
         extra = dict(zip(STRUCTURE_KEYS, (structure.numbers, structure.positions, structure.cell)))
         write_matrix(out, H, extra=extra if str(out).lower().endswith(".npz") else None)

@@ -505,3 +505,35 @@ def test_per_l_weighting_weighs_irreducible_components_by_their_size(parts, tmp_
     b, sums_b = weighted(model, batch, weighted.masks(batch))
     torch.testing.assert_close(sums_a, sums_b)  # what is reported: per element, unchanged
     assert 0 < float(b.detach()) < float(a.detach())  # weights <= 1; L > 0 parts carry error
+
+
+def test_prediction_warns_when_atoms_have_more_neighbours_than_any_training_atom(parts,
+                                                                                 tmp_path):
+    """The training atoms' smooth neighbour counts are kept with the model; the training
+    structure predicts without a word; the same structure compressed by 10 % is predicted,
+    and nearly all its atoms are named as beyond that range."""
+    import dataclasses
+    import warnings
+
+    from hampart.errors import InputWarning
+    from hampart.evaluate.predict import predict_file
+    from hampart.io.dataset import load_dataset
+    from hampart.io.structure import write_structure
+
+    root, parts_dir, _ = parts
+    summary = train(_config(parts_dir, tmp_path / "run", epochs=1))
+    seen = summary["label_statistics"]["neighbour_count"]
+    assert 0 < seen["min"] <= seen["mean"] <= seen["max"]
+    s = load_dataset(root / "data").structure
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", InputWarning)
+        _, info = predict_file(tmp_path / "run" / "model.pt", root / "data")
+    assert info["atoms_outside_neighbour_range"] == 0
+    assert info["neighbour_count"]["min"] == pytest.approx(seen["min"], rel=1e-3)
+    dense = dataclasses.replace(s, positions=0.9 * s.positions, cell=0.9 * s.cell)
+    write_structure(tmp_path / "dense.xyz", dense)
+    with pytest.warns(InputWarning, match=r"9\d of 96 atoms .*dense.xyz .* outside the "
+                                          r"training atoms'.*--images minimum"):
+        _, info = predict_file(tmp_path / "run" / "model.pt", tmp_path / "dense.xyz")
+    assert info["atoms_outside_neighbour_range"] >= 90
+    assert info["neighbour_count"]["mean"] > seen["max"]
