@@ -168,7 +168,8 @@ def main(argv=None) -> None:
 
 
 def write_table(out: Path) -> None:
-    """OUT/table.md: mean +- standard deviation over seeds per (model, epochs, patience)."""
+    """OUT/table.md: mean +- standard deviation over seeds per (model and learning rate,
+    epochs, patience)."""
     rows = [json.loads(line) for line in open(out / "results.jsonl")]
     keys = [("node_mae_mEh", "node MAE (mE_h)"), ("edge_mae_mEh", "edge MAE (mE_h)"),
             ("eig_l1_pct", "eigenvalue L1 (%)"), ("gap_eV", "gap (eV)")]
@@ -180,8 +181,8 @@ def write_table(out: Path) -> None:
         name = r["model"] if weight == 1 else f"{r['model']}, node weight {weight:g}"
         if r.get("loss_weighting", "elements") != "elements":
             name += f", loss {r['loss_weighting']}"
-        if r.get("schedule", "plateau") != "plateau":
-            name += f", {r['schedule']} lr"
+        name += f", lr {r['lr']:g}" + (f" {r['schedule']}" if r.get("schedule", "plateau")
+                                        != "plateau" else "")
         groups.setdefault((name, r["epochs"], r["patience"]), []).append(r)
     for (name, epochs, patience), rs in sorted(groups.items()):
         cells = []
