@@ -136,7 +136,7 @@ def test_accuracy_real_trains_one_model_on_several_cells(tmp_path):
     record = json.loads((tmp_path / "results.jsonl").read_text().splitlines()[-1])
     assert record["train"] == f"{DATA / 'a'},{DATA / 'b'}" and record["epochs"] == 2
     assert math.isfinite(record["node_mae_mEh"]) and math.isfinite(record["eig_l1_aligned_percent"])
-    assert "| default | 2 |" in (tmp_path / "table.md").read_text()
+    assert "| default, lr 0.003 | 2 |" in (tmp_path / "table.md").read_text()
 
 
 def test_stoichiometry_transfer_judges_every_vacancy_fraction(tmp_path):
