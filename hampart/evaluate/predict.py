@@ -390,7 +390,7 @@ def predict_hamiltonian(model, basis, structure, n_layers: int, rcut: float,
     return H, info
 
 
-def neighbour_counts(structure, graph, rcut: float, chunk: int = 1 << 21) -> np.ndarray:
+def neighbour_counts(structure, graph, rcut: float, chunk: int = 1 << 20) -> np.ndarray:
     """``sum_j envelope(r_ij)`` of every atom ``(n,)``: the smooth neighbour count the model's
     degree normalisation and on-site sums see (edges in chunks: bounded memory)."""
     from ..graph import edge_vectors
@@ -401,7 +401,8 @@ def neighbour_counts(structure, graph, rcut: float, chunk: int = 1 << 21) -> np.
     for a in range(0, graph.n_edges, chunk):
         index, shift = graph.edge_index[:, a:a + chunk], graph.edge_shift[a:a + chunk]
         r = np.linalg.norm(edge_vectors(positions, cell, index, shift), axis=-1)
-        np.add.at(counts, index[1], envelope(torch.from_numpy(r), rcut).numpy())
+        counts += np.bincount(index[1], weights=envelope(torch.from_numpy(r), rcut).numpy(),
+                              minlength=graph.n_nodes)
     return counts
 
 
