@@ -545,24 +545,16 @@ def _refuse_unknown(numbers, elements, where, what) -> None:
 def _mean_degree(batches, rcut: float, ctx) -> float:
     """Mean over all ranks' owned atoms of sum_j envelope(r_ij): the typical neighbour count
     that ``attention_degree`` normalises by (owned atoms have all their incoming edges)."""
-    from ..graph import edge_vectors
-    from ..model.radial import envelope
-
-    sums = torch.zeros(2, dtype=torch.float64, device=ctx.device)
-    for b in batches:
-        m = b.n_owned_edges
-        vec = edge_vectors(b.positions, b.cell, b.edge_index[:, :m], b.edge_shift[:m])
-        sums[0] += envelope(vec.double().norm(dim=-1), rcut).sum()
-        sums[1] += b.n_owned
-    launch.all_reduce_sum(ctx, sums)
-    if float(sums[0]) <= 0:
+    counts = _neighbour_count_range(batches, rcut, ctx, digits=None)
+    if not counts.get("mean", 0.0) > 0:
         raise InputError("attention_degree", "auto: the training atoms have no neighbours "
                          "within the model's rcut", "give a number, or check rcut")
-    return round(float(sums[0] / sums[1]), 6)
+    return round(counts["mean"], 6)
 
 
-def _neighbour_count_range(batches, rcut: float, ctx) -> dict:
-    """Smallest, mean and largest sum_j envelope(r_ij) of the training atoms (all ranks)."""
+def _neighbour_count_range(batches, rcut: float, ctx, digits: int | None = 4) -> dict:
+    """Smallest, mean and largest sum_j envelope(r_ij) of the training atoms (all ranks),
+    rounded to ``digits`` (None: not rounded); empty when no rank has an atom."""
     from ..graph import edge_vectors
     from ..model.radial import envelope
 
@@ -583,9 +575,10 @@ def _neighbour_count_range(batches, rcut: float, ctx) -> dict:
     present = slots[:, 3] > 0
     if not present.any():
         return {}
-    return {"min": round(float(-slots[present, 0].max()), 4),
-            "mean": round(float(slots[:, 2].sum() / slots[:, 3].sum()), 4),
-            "max": round(float(slots[present, 1].max()), 4)}
+    values = {"min": float(-slots[present, 0].max()),
+              "mean": float(slots[:, 2].sum() / slots[:, 3].sum()),
+              "max": float(slots[present, 1].max())}
+    return values if digits is None else {k: round(v, digits) for k, v in values.items()}
 
 
 def _neighbour_sum_statistics(model, batches, ctx) -> None:

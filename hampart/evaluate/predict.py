@@ -410,13 +410,21 @@ def neighbour_counts(structure, graph, rcut: float, chunk: int = 1 << 20) -> np.
 NEIGHBOUR_COUNT_SLACK = 0.25
 
 
-def _training_neighbour_range(payload) -> tuple[float, float] | None:
-    """The training atoms' smallest and largest smooth neighbour count, when recorded."""
+def _label_statistics(payload) -> dict:
+    """The training summary's ``label_statistics`` kept in a model file ({} when absent)."""
     import json
 
     try:
         summary = json.loads((payload.get("info") or {}).get("summary") or "{}")
-        seen = (summary.get("label_statistics") or {}).get("neighbour_count") or {}
+        return dict(summary.get("label_statistics") or {})
+    except (TypeError, ValueError):
+        return {}
+
+
+def _training_neighbour_range(payload) -> tuple[float, float] | None:
+    """The training atoms' smallest and largest smooth neighbour count, when recorded."""
+    seen = _label_statistics(payload).get("neighbour_count") or {}
+    try:
         return float(seen["min"]), float(seen["max"])
     except (TypeError, ValueError, KeyError):
         return None  # a model file from before the range was recorded
@@ -460,17 +468,12 @@ def _check_species(model, structure, model_path, structure_path) -> None:
 
 def _warn_untrained_elements(payload, structure, model_path) -> None:
     """The basis may cover elements the training data had none of; their heads are untrained."""
-    import json
     import warnings
 
     from ..basis import species_name
     from ..errors import InputWarning
 
-    try:
-        summary = json.loads((payload.get("info") or {}).get("summary") or "{}")
-        trained = set((summary.get("label_statistics") or {}).get("atoms") or {})
-    except (TypeError, ValueError):
-        return
+    trained = set(_label_statistics(payload).get("atoms") or {})
     if not trained:
         return  # a model file from before training recorded its elements
     present = {species_name(z) for z in np.unique(structure.numbers) if z}
