@@ -12,9 +12,9 @@ the paper's relative eigenvalue error ||e - e_ref||_1 / ||e_ref||_1 of H c = E S
 set's S, eigenvalue MAE, and the band gap from the electron count in the test set's meta.json.
 ``--stages 300 600 ...`` resumes one run and evaluates after each (accuracy against epochs);
 ``--resume`` continues runs from their checkpoints in OUT. ``--schedule cosine`` lowers the
-learning rate to ``--min-lr`` along a cosine over the epochs; with ``--stages`` each stage is
-then a run of its own (``OUT/<model>-cosine<epochs>-seed<seed>``), since the learning rates of
-a cosine run depend on its length. ``--train A B C`` trains one model
+learning rate to ``--min-lr`` along a cosine over the epochs, ``hold-cosine`` over the last
+``--decay-fraction`` of them; with ``--stages`` each stage is then a run of its own
+(``OUT/<model>-<schedule><epochs>-seed<seed>``), since their learning rates depend on the length. ``--train A B C`` trains one model
 on several cells, each sliced alike (give such runs their own OUT).
 Writes one JSON line per evaluation to OUT/results.jsonl and a Markdown summary to OUT/table.md
 (mean +- standard deviation over seeds).
@@ -86,8 +86,10 @@ def main(argv=None) -> None:
     p.add_argument("--stages", nargs="+", type=int, help="evaluate after each of these epochs")
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--patience", type=int, default=500)
-    p.add_argument("--schedule", choices=["plateau", "cosine"], default="plateau")
+    p.add_argument("--schedule", choices=["plateau", "cosine", "hold-cosine"], default="plateau")
     p.add_argument("--min-lr", type=float, default=1e-5)
+    p.add_argument("--decay-fraction", type=float, default=0.25,
+                   help="hold-cosine: the fraction of the epochs the decay takes")
     p.add_argument("--rcut", type=float, default=8.0)
     p.add_argument("--parts", type=int, default=2, help="METIS parts per training cell")
     p.add_argument("--halo", type=int, default=1,
@@ -134,14 +136,17 @@ def main(argv=None) -> None:
         for seed in a.seeds:
             tag = "" if a.node_weight == 1 else f"-nw{a.node_weight:g}"
             tag += "" if a.loss_weighting == "elements" else f"-{a.loss_weighting}"
-            cosine = a.schedule == "cosine"
+            cosine = a.schedule != "plateau"  # learning rates that depend on the length
+            decay = "" if a.decay_fraction == 0.25 else f"{a.decay_fraction:g}"
             run = out / f"{name}{tag}-seed{seed}"
             t0 = time.perf_counter()
             for k, epochs in enumerate(stages):
                 if cosine:  # one run per length
-                    run, t0 = out / f"{name}{tag}-cosine{epochs}-seed{seed}", time.perf_counter()
+                    run = out / f"{name}{tag}-{a.schedule}{decay}{epochs}-seed{seed}"
+                    t0 = time.perf_counter()
                 train(TrainConfig(parts=[str(x) for x in all_parts], out=str(run), model=dict(MODELS[name]),
                                   epochs=epochs, lr=a.lr, schedule=a.schedule, min_lr=a.min_lr,
+                                  decay_fraction=a.decay_fraction,
                                   patience=a.patience, seed=seed,
                                   node_weight=a.node_weight, loss_weighting=a.loss_weighting,
                                   resume=(k > 0 and not cosine) or a.resume, log_every=50,
@@ -152,7 +157,9 @@ def main(argv=None) -> None:
                 record = {"model": name, "seed": seed, "epochs": epochs, "lr": a.lr,
                           "parts": a.parts, "halo": a.halo,
                           "patience": a.patience, "node_weight": a.node_weight,
-                          **({} if not cosine else {"schedule": "cosine", "min_lr": a.min_lr}),
+                          **({} if not cosine else {"schedule": a.schedule, "min_lr": a.min_lr}),
+                          **({} if a.schedule != "hold-cosine"
+                             else {"decay_fraction": a.decay_fraction}),
                           "loss_weighting": a.loss_weighting,
                           "train_seconds": round(seconds, 1),
                           "threads": torch.get_num_threads(), "malloc": allocator_mode(),
@@ -183,6 +190,8 @@ def write_table(out: Path) -> None:
             name += f", loss {r['loss_weighting']}"
         name += f", lr {r['lr']:g}" + (f" {r['schedule']}" if r.get("schedule", "plateau")
                                         != "plateau" else "")
+        if r.get("decay_fraction", 0.25) != 0.25:
+            name += f" (last {r['decay_fraction']:g})"
         groups.setdefault((name, r["epochs"], r["patience"]), []).append(r)
     for (name, epochs, patience), rs in sorted(groups.items()):
         cells = []

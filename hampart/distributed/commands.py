@@ -20,9 +20,12 @@ def _add(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="output directory (model.pt, checkpoint.pt, log.jsonl)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--lr", type=float)
-    p.add_argument("--schedule", choices=["plateau", "cosine"],
+    p.add_argument("--schedule", choices=["plateau", "cosine", "hold-cosine"],
                    help="plateau (default): halve the lr after --patience epochs without a "
-                   "better loss; cosine: lr falls to --min-lr over --epochs")
+                   "better loss; cosine: lr falls to --min-lr over --epochs; hold-cosine: lr "
+                   "held, then falls to --min-lr over the last --decay-fraction of the epochs")
+    p.add_argument("--decay-fraction", type=float, dest="decay_fraction",
+                   help="hold-cosine: the fraction of the epochs the decay takes (default 0.25)")
     p.add_argument("--patience", type=int)
     p.add_argument("--min-lr", type=float, dest="min_lr")
     p.add_argument("--dtype", choices=["float32", "float64"])
@@ -47,6 +50,7 @@ def _config(args: argparse.Namespace) -> TrainConfig:
     from ..errors import InputError
 
     flags = {k: getattr(args, k) for k in ("parts", "validation", "out", "epochs", "lr", "schedule",
+                                           "decay_fraction",
                                            "patience", "min_lr", "dtype", "device", "seed", "model", "resume",
                                            "max_gib", "node_weight", "loss_weighting")
              if getattr(args, k) is not None}

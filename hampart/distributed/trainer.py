@@ -35,7 +35,7 @@ from ..model.io import (BEFORE_OPTIONS, MODEL_FORMAT, default_option, load_model
                         save_model)
 from ..model.loss import LOSS_WEIGHTINGS, PartitionLoss  # PartitionLoss importable from here as before
 
-SCHEDULES = ("plateau", "cosine")
+SCHEDULES = ("plateau", "cosine", "hold-cosine")
 from . import launch
 from .assign import assign_parts
 
@@ -53,7 +53,9 @@ class TrainConfig:
     model: Mapping[str, Any] = field(default_factory=dict)  # HamiltonianModel arguments
     lr: float = 1e-4
     epochs: int = 1000
-    schedule: str = "plateau"              # or "cosine": lr down to min_lr over the epochs
+    schedule: str = "plateau"              # or "cosine": lr down to min_lr over the epochs;
+                                           # "hold-cosine": lr held, then cosine over the last
+    decay_fraction: float = 0.25           # ... this fraction of the epochs (hold-cosine only)
     patience: int = 500                    # ReduceLROnPlateau patience (epochs)
     factor: float = 0.5
     min_lr: float = 1e-5                   # plateau: stop below this; cosine: the last lr
@@ -92,8 +94,11 @@ def check_config(config: TrainConfig, source: str = "training settings") -> None
         bad("min_lr", config.min_lr, "give 0 or a positive learning rate")
     if config.schedule not in SCHEDULES:
         bad("schedule", config.schedule, "use " + " or ".join(SCHEDULES))
-    if config.schedule == "cosine" and not config.min_lr < config.lr:
+    if config.schedule in ("cosine", "hold-cosine") and not config.min_lr < config.lr:
         bad("min_lr", config.min_lr, f"give a final learning rate below lr = {config.lr:g}")
+    if not (isinstance(config.decay_fraction, (int, float)) and 0 < config.decay_fraction <= 1):
+        bad("decay_fraction", config.decay_fraction,
+            "give the fraction of the epochs over which hold-cosine decays, in (0, 1]")
     if config.log_every < 1 or config.checkpoint_every < 0:
         bad("log_every/checkpoint_every", (config.log_every, config.checkpoint_every),
             "log every 1 or more epochs; checkpoint every 0 (never) or more")
@@ -363,12 +368,31 @@ def _start_model(basis, model_kwargs: dict, batches, ctx, dtype, say) -> tuple[A
 def _scheduler(config: TrainConfig, optimizer):
     """``plateau``: halve the lr after ``patience`` epochs without a better objective;
     ``cosine``: lr from ``lr`` to ``min_lr`` along half a cosine over ``epochs`` (one step
-    per epoch), so the last steps are small whatever the budget."""
+    per epoch), so the last steps are small whatever the budget; ``hold-cosine``: ``lr`` held,
+    then that half cosine over the last ``decay_fraction`` of the epochs only."""
     if config.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(
             optimizer, T_max=max(config.epochs - 1, 1), eta_min=config.min_lr)
+    if config.schedule == "hold-cosine":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, _hold_cosine(config))
     return torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min", factor=config.factor, patience=config.patience)
+
+
+def _hold_cosine(config: TrainConfig):
+    """Factor on ``lr`` at epoch e: 1 for the first epochs, then half a cosine that ends at
+    ``min_lr`` on the last epoch, over ``decay_fraction`` of them (at least one)."""
+    decay = max(1, round(config.decay_fraction * config.epochs))
+    hold = config.epochs - decay
+    floor = config.min_lr / config.lr
+
+    def factor(epoch: int) -> float:
+        if epoch < hold:
+            return 1.0
+        phase = min((epoch - hold + 1) / decay, 1.0)
+        return floor + (1 - floor) * (1 + math.cos(math.pi * phase)) / 2
+
+    return factor
 
 
 def _global_counts(ctx, mask_list) -> list[float]:
@@ -381,6 +405,9 @@ def _global_counts(ctx, mask_list) -> list[float]:
 def _schedule_key(config: TrainConfig) -> dict:
     if config.schedule == "cosine":
         return {"schedule": "cosine", "epochs": config.epochs, "min_lr": config.min_lr}
+    if config.schedule == "hold-cosine":
+        return {"schedule": "hold-cosine", "epochs": config.epochs, "min_lr": config.min_lr,
+                "decay_fraction": config.decay_fraction}
     return {"schedule": "plateau"}
 
 

@@ -293,6 +293,31 @@ def test_cosine_schedule_reaches_min_lr_and_resumes_only_itself(parts, tmp_path)
         train(_config(parts_dir, tmp_path / "x", epochs=3, schedule="linear"))
 
 
+def test_hold_cosine_schedule_holds_then_decays(parts, tmp_path):
+    import math
+
+    root, parts_dir, _ = parts
+    lr, min_lr, epochs = 1e-2, 1e-4, 8
+    hold = dict(epochs=epochs, schedule="hold-cosine", min_lr=min_lr, decay_fraction=0.5,
+                checkpoint_every=1)
+    train(_config(parts_dir, tmp_path / "full", **hold))
+    logged = [json.loads(x)["lr"] for x in (tmp_path / "full" / "log.jsonl").open()]
+    # four epochs at lr, then half a cosine over the last four, ending at min_lr
+    expected = [lr] * 4 + [min_lr + (lr - min_lr) * (1 + math.cos(math.pi * k / 4)) / 2
+                           for k in (1, 2, 3, 4)]
+    assert logged == pytest.approx(expected, rel=1e-9)
+    # its checkpoint (scheduler state included) reloads: nothing left to train
+    again = train(_config(parts_dir, tmp_path / "full", **hold))
+    assert again["epochs_run"] == 0
+    train(_config(parts_dir, tmp_path / "cut", **dict(hold, epochs=6)))
+    with pytest.raises(InputError, match="schedule"):  # its length is part of the schedule
+        train(_config(parts_dir, tmp_path / "cut", **hold))
+    with pytest.raises(InputError, match="decay_fraction"):
+        train(_config(parts_dir, tmp_path / "x", **dict(hold, decay_fraction=0)))
+    with pytest.raises(InputError, match="final learning rate below"):
+        train(_config(parts_dir, tmp_path / "x", **dict(hold, min_lr=lr)))
+
+
 def test_example_config_is_valid():
     """examples/hfo2_paper.yaml parses (1e-4 without a dot included) into the paper's recipe."""
     import pathlib
