@@ -92,6 +92,20 @@ def test_slice_sweep_exact_halo_trains_as_the_whole_graph(tmp_path):
     for r in rows:
         assert r["epoch_seconds_median"] > 0 and 0 <= r["converged_epoch"] < 8
     assert len(report["runs"][0]["train_mae_mEh"]) == 8 and "whole graph" in table
+    # a second seed: seed 0's run is reused, the row gives mean and spread over both
+    two = _script("examples/slice_sweep.py").main(
+        ["--data", str(DATA / "a"), "--test", str(DATA / "b"), "--out", str(out), "--quick",
+         "--parts", "1", "--methods", "metis", "--epochs", "8", "--seeds", "0", "1"])
+    table, report = _outputs(out, "slice_sweep")
+    (both,) = two
+    runs = [r for r in report["runs"] if r["parts"] == 1]
+    assert both["seeds"] == [0, 1] == sorted(r["seed"] for r in runs)
+    assert [r["reused"] for r in sorted(runs, key=lambda r: r["seed"])] == [True, False]
+    seed1 = next(r for r in runs if r["seed"] == 1)
+    assert both["node_mae_mEh"] == pytest.approx((whole["node_mae_mEh"]
+                                                  + seed1["node_mae_mEh"]) / 2)
+    assert both["edge_mae_mEh_spread"] > 0 and "| whole graph | - | 0,1 |" in table
+    assert " +- " in table and "metis2" not in table  # only the slicings asked for
 
 
 def test_bench_scaling_times_and_memory(tmp_path, monkeypatch):
