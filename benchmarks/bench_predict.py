@@ -103,6 +103,9 @@ def run_case(name):
            "slabs": info["parts"], "edge_chunks": info["edge_chunks"],
            "seconds": round(seconds, 2),
            "model_seconds": round(info["model_seconds"], 2) if "model_seconds" in info else None,
+           # the neighbour counts behind predict's unseen-environment warning, timed apart
+           "neighbour_count_seconds": (round(info["neighbour_count_seconds"], 2)
+                                       if "neighbour_count_seconds" in info else None),
            "matrix_gib": round(matrix / 2**30, 3), "peak_rss_gib": round(peak, 3),
            "before_predict_rss_gib": round(base_rss, 3),
            "peak_over_matrix": round(peak * 2**30 / matrix, 2),

@@ -335,7 +335,9 @@ def predict_hamiltonian(model, basis, structure, n_layers: int, rcut: float,
     graph = radius_graph(structure.positions, structure.cell, structure.pbc, rcut,
                          images=images, source=structure.source or "structure")
     n = graph.n_nodes
+    t_counts = time.perf_counter()
     counts = neighbour_counts(structure, graph, rcut)
+    count_seconds = time.perf_counter() - t_counts
     if neighbour_range is not None:  # the training atoms' (min, max)
         low, high = neighbour_range
         slack = NEIGHBOUR_COUNT_SLACK * max(high - low, 1e-3 * high)
@@ -385,6 +387,7 @@ def predict_hamiltonian(model, basis, structure, n_layers: int, rcut: float,
             **({} if neighbour_range is None else {"atoms_outside_neighbour_range": outside}),
             "largest_part_edges": int(peak_edges), "n_orbitals": writer.size, "nnz": int(H.nnz),
             "matrix_gib": writer.nbytes() / 2 ** 30, "model_seconds": model_seconds,
+            "neighbour_count_seconds": count_seconds,
             "edge_chunks": sorted(chunks, key=lambda c: -1 if c is None else c),
             "seconds": time.perf_counter() - t0}
     return H, info

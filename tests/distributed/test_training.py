@@ -555,6 +555,7 @@ def test_prediction_warns_when_atoms_have_more_neighbours_than_any_training_atom
         _, info = predict_file(tmp_path / "run" / "model.pt", root / "data")
     assert info["atoms_outside_neighbour_range"] == 0
     assert info["neighbour_count"]["min"] == pytest.approx(seen["min"], rel=1e-3)
+    assert 0 < info["neighbour_count_seconds"] < info["seconds"]
     dense = dataclasses.replace(s, positions=0.9 * s.positions, cell=0.9 * s.cell)
     write_structure(tmp_path / "dense.xyz", dense)
     with pytest.warns(InputWarning, match=r"9\d of 96 atoms .*dense.xyz .* outside the "
