@@ -35,9 +35,9 @@ from ..model.io import (BEFORE_OPTIONS, MODEL_FORMAT, default_option, load_model
                         save_model)
 from ..model.loss import LOSS_WEIGHTINGS, PartitionLoss  # PartitionLoss importable from here as before
 
-SCHEDULES = ("plateau", "cosine", "hold-cosine")
 from . import launch
 from .assign import assign_parts
+from .schedule import SCHEDULES, make_scheduler, schedule_key, watches_loss
 
 __all__ = ["TrainConfig", "check_config", "train", "load_model", "save_model", "MODEL_FORMAT",
            "PartitionLoss"]
@@ -290,7 +290,7 @@ def _setup(config: TrainConfig, ctx, dtype, say) -> _Run:
     model, label_stats = _start_model(basis, model_kwargs, batches, ctx, dtype, say)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=config.lr)
-    scheduler = _scheduler(config, optimizer)
+    scheduler = make_scheduler(config, optimizer)
     loss_fn = PartitionLoss(basis, config.node_weight, config.loss_weighting)
     masks = [loss_fn.masks(b) for b in batches]
     val_masks = [loss_fn.masks(b) for b in val_batches]
@@ -307,7 +307,7 @@ def _setup(config: TrainConfig, ctx, dtype, say) -> _Run:
                val_chunks=val_chunks, counts=_global_counts(ctx, masks),
                val_counts=_global_counts(ctx, val_masks) if val_dirs else [0.0, 0.0],
                label_stats=label_stats, ckpt_path=out / "checkpoint.pt",
-               schedule=_schedule_key(config))
+               schedule=schedule_key(config))
     if run.count == 0:
         raise InputError(where, "no exact labelled output in the partitions",
                          f"slice with --halo {n_layers} or more and check the Hamiltonian")
@@ -365,34 +365,8 @@ def _start_model(basis, model_kwargs: dict, batches, ctx, dtype, say) -> tuple[A
     return model, label_stats
 
 
-def _scheduler(config: TrainConfig, optimizer):
-    """``plateau``: halve the lr after ``patience`` epochs without a better objective;
-    ``cosine``: lr from ``lr`` to ``min_lr`` along half a cosine over ``epochs`` (one step
-    per epoch), so the last steps are small whatever the budget; ``hold-cosine``: ``lr`` held,
-    then that half cosine over the last ``decay_fraction`` of the epochs only."""
-    if config.schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(
-            optimizer, T_max=max(config.epochs - 1, 1), eta_min=config.min_lr)
-    if config.schedule == "hold-cosine":
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, _hold_cosine(config))
-    return torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="min", factor=config.factor, patience=config.patience)
 
 
-def _hold_cosine(config: TrainConfig):
-    """Factor on ``lr`` at epoch e: 1 for the first epochs, then half a cosine that ends at
-    ``min_lr`` on the last epoch, over ``decay_fraction`` of them (at least one)."""
-    decay = max(1, round(config.decay_fraction * config.epochs))
-    hold = config.epochs - decay
-    floor = config.min_lr / config.lr
-
-    def factor(epoch: int) -> float:
-        if epoch < hold:
-            return 1.0
-        phase = min((epoch - hold + 1) / decay, 1.0)
-        return floor + (1 - floor) * (1 + math.cos(math.pi * phase)) / 2
-
-    return factor
 
 
 def _global_counts(ctx, mask_list) -> list[float]:
@@ -402,13 +376,6 @@ def _global_counts(ctx, mask_list) -> list[float]:
     return [float(x) for x in launch.all_reduce_sum(ctx, c)]
 
 
-def _schedule_key(config: TrainConfig) -> dict:
-    if config.schedule == "cosine":
-        return {"schedule": "cosine", "epochs": config.epochs, "min_lr": config.min_lr}
-    if config.schedule == "hold-cosine":
-        return {"schedule": "hold-cosine", "epochs": config.epochs, "min_lr": config.min_lr,
-                "decay_fraction": config.decay_fraction}
-    return {"schedule": "plateau"}
 
 
 def _resume(run: _Run, say) -> None:
@@ -426,12 +393,12 @@ def _resume(run: _Run, say) -> None:
 
 
 def _check_schedule(run: _Run, saved: dict) -> None:
-    """A checkpoint continues only the schedule it was written with (a cosine one over the
-    same epochs: its learning rates depend on them)."""
+    """A checkpoint continues only the schedule it was written with (a cosine or hold-cosine
+    one over the same epochs: its learning rates depend on them)."""
     if dict(saved) != run.schedule:
         raise InputError(run.ckpt_path, f"was written with schedule {saved}, this run asks "
                          f"for {run.schedule}", "resume with the same --schedule (and, for "
-                         "cosine, --epochs), or pass --no-resume (or another --out)")
+                         "cosine or hold-cosine, --epochs), or pass --no-resume (or another --out)")
 
 
 def _train_epoch(config: TrainConfig, run: _Run, epoch: int) -> tuple[dict, float]:
@@ -491,7 +458,7 @@ def _fit(config: TrainConfig, run: _Run, say) -> dict:
             if run.has_validation:
                 fields, monitor = _validate(config, run)
                 record.update(fields)
-            if isinstance(run.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            if watches_loss(run.scheduler):
                 run.scheduler.step(monitor)
             else:
                 run.scheduler.step()
