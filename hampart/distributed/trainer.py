@@ -53,12 +53,11 @@ class TrainConfig:
     model: Mapping[str, Any] = field(default_factory=dict)  # HamiltonianModel arguments
     lr: float = 1e-4
     epochs: int = 1000
-    schedule: str = "plateau"              # or "cosine": lr down to min_lr over the epochs;
-                                           # "hold-cosine": lr held, then cosine over the last
-    decay_fraction: float = 0.25           # ... this fraction of the epochs (hold-cosine only)
+    schedule: str = "plateau"              # or "cosine", "hold-cosine" (distributed.schedule)
+    decay_fraction: float = 0.25           # hold-cosine: the share of the epochs spent decaying
     patience: int = 500                    # ReduceLROnPlateau patience (epochs)
     factor: float = 0.5
-    min_lr: float = 1e-5                   # plateau: stop below this; cosine: the last lr
+    min_lr: float = 1e-5                   # plateau: stop below this; else: the last lr
     dtype: str = "float32"
     device: str = "auto"
     seed: int = 0
@@ -363,10 +362,6 @@ def _start_model(basis, model_kwargs: dict, batches, ctx, dtype, say) -> tuple[A
                 + "; ".join(f"{k} " + " ".join(f"{a:.0e}" for a in v)
                             for k, v in label_stats["onsite_ridge"].items()))
     return model, label_stats
-
-
-
-
 
 
 def _global_counts(ctx, mask_list) -> list[float]:
