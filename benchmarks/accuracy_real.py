@@ -136,12 +136,12 @@ def main(argv=None) -> None:
         for seed in a.seeds:
             tag = "" if a.node_weight == 1 else f"-nw{a.node_weight:g}"
             tag += "" if a.loss_weighting == "elements" else f"-{a.loss_weighting}"
-            cosine = a.schedule != "plateau"  # learning rates that depend on the length
+            per_length = a.schedule != "plateau"  # learning rates that depend on the length
             decay = "" if a.decay_fraction == 0.25 else f"{a.decay_fraction:g}"
             run = out / f"{name}{tag}-seed{seed}"
             t0 = time.perf_counter()
             for k, epochs in enumerate(stages):
-                if cosine:  # one run per length
+                if per_length:  # one run per length
                     run = out / f"{name}{tag}-{a.schedule}{decay}{epochs}-seed{seed}"
                     t0 = time.perf_counter()
                 train(TrainConfig(parts=[str(x) for x in all_parts], out=str(run), model=dict(MODELS[name]),
@@ -149,7 +149,7 @@ def main(argv=None) -> None:
                                   decay_fraction=a.decay_fraction,
                                   patience=a.patience, seed=seed,
                                   node_weight=a.node_weight, loss_weighting=a.loss_weighting,
-                                  resume=(k > 0 and not cosine) or a.resume, log_every=50,
+                                  resume=(k > 0 and not per_length) or a.resume, log_every=50,
                                   device="cpu"),
                       progress=print)
                 seconds = time.perf_counter() - t0
@@ -157,7 +157,7 @@ def main(argv=None) -> None:
                 record = {"model": name, "seed": seed, "epochs": epochs, "lr": a.lr,
                           "parts": a.parts, "halo": a.halo,
                           "patience": a.patience, "node_weight": a.node_weight,
-                          **({} if not cosine else {"schedule": a.schedule, "min_lr": a.min_lr}),
+                          **({} if not per_length else {"schedule": a.schedule, "min_lr": a.min_lr}),
                           **({} if a.schedule != "hold-cosine"
                              else {"decay_fraction": a.decay_fraction}),
                           "loss_weighting": a.loss_weighting,

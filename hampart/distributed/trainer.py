@@ -331,7 +331,8 @@ def _model_settings(config: TrainConfig, sliced: dict, batches, ctx, where, say)
                          f"partitions' rcut {sliced['rcut']}",
                          "slice with a larger --rcut or lower the model's rcut")
     if model_kwargs.get("attention_degree") == "auto":
-        model_kwargs["attention_degree"] = _mean_degree(batches, model_kwargs["rcut"], ctx)
+        model_kwargs["attention_degree"] = _mean_degree(
+            _neighbour_count_range(batches, model_kwargs["rcut"], ctx))
         if ctx.is_main:
             say(f"attention_degree: auto -> {model_kwargs['attention_degree']:.4g} (mean "
                 "envelope-weighted in-degree of the training atoms)")
@@ -348,13 +349,14 @@ def _start_model(basis, model_kwargs: dict, batches, ctx, dtype, say) -> tuple[A
     if ctx.backend is not None:  # identical start on every rank
         for p in model.parameters():
             torch.distributed.broadcast(p.data, src=0)
+    counts = _neighbour_count_range(batches, model_kwargs["rcut"], ctx)
     if model.needs_mean_degree:
-        model.set_mean_degree(_mean_degree(batches, model_kwargs["rcut"], ctx))
+        model.set_mean_degree(_mean_degree(counts))
     if model.onsite is not None:
         _neighbour_sum_statistics(model, batches, ctx)
     label_stats = _label_statistics(model, basis, batches, ctx, say)
     # what prediction compares a structure's atoms with (hampart predict warns outside it)
-    label_stats["neighbour_count"] = _neighbour_count_range(batches, model_kwargs["rcut"], ctx)
+    label_stats["neighbour_count"] = {k: round(v, 4) for k, v in counts.items()}
     if model.onsite is not None:
         label_stats["onsite_ridge"] = _onsite_fit(model, batches, ctx)
         if ctx.is_main:
@@ -369,8 +371,6 @@ def _global_counts(ctx, mask_list) -> list[float]:
     c = torch.tensor([[float(n.sum()), float(e.sum())] for n, e in mask_list] or
                      [[0.0, 0.0]], dtype=torch.float64, device=ctx.device).sum(0)
     return [float(x) for x in launch.all_reduce_sum(ctx, c)]
-
-
 
 
 def _resume(run: _Run, say) -> None:
@@ -531,28 +531,26 @@ def _refuse_unknown(numbers, elements, where, what) -> None:
                          "the model's elements")
 
 
-def _mean_degree(batches, rcut: float, ctx) -> float:
-    """Mean over all ranks' owned atoms of sum_j envelope(r_ij): the typical neighbour count
-    that ``attention_degree`` normalises by (owned atoms have all their incoming edges)."""
-    counts = _neighbour_count_range(batches, rcut, ctx, digits=None)
+def _mean_degree(counts: dict) -> float:
+    """The mean of :func:`_neighbour_count_range`: the typical neighbour count that
+    ``attention_degree`` and the degree embedding normalise by."""
     if not counts.get("mean", 0.0) > 0:
         raise InputError("attention_degree", "auto: the training atoms have no neighbours "
                          "within the model's rcut", "give a number, or check rcut")
     return round(counts["mean"], 6)
 
 
-def _neighbour_count_range(batches, rcut: float, ctx, digits: int | None = 4) -> dict:
-    """Smallest, mean and largest sum_j envelope(r_ij) of the training atoms (all ranks),
-    rounded to ``digits`` (None: not rounded); empty when no rank has an atom."""
+def _neighbour_count_range(batches, rcut: float, ctx) -> dict:
+    """Smallest, mean and largest sum_j envelope(r_ij) of the training atoms of all ranks
+    (owned atoms have all their incoming edges); empty when no rank has an atom."""
     from ..graph import edge_vectors
-    from ..model.radial import envelope
+    from ..model.radial import smooth_degree
 
     counts = [torch.zeros(0, dtype=torch.float64, device=ctx.device)]
     for b in batches:
         m, n = b.n_owned_edges, b.n_owned
         vec = edge_vectors(b.positions, b.cell, b.edge_index[:, :m], b.edge_shift[:m])
-        counts.append(torch.zeros(n, dtype=torch.float64, device=ctx.device).index_add_(
-            0, b.edge_index[1, :m], envelope(vec.double().norm(dim=-1), rcut)))
+        counts.append(smooth_degree(vec.double().norm(dim=-1), b.edge_index[1, :m], n, rcut))
     counts = torch.cat(counts)
     # one slot per rank: the sum over ranks gathers every rank's extremes
     slots = torch.zeros(ctx.size, 4, dtype=torch.float64, device=ctx.device)
@@ -564,10 +562,9 @@ def _neighbour_count_range(batches, rcut: float, ctx, digits: int | None = 4) ->
     present = slots[:, 3] > 0
     if not present.any():
         return {}
-    values = {"min": float(-slots[present, 0].max()),
-              "mean": float(slots[:, 2].sum() / slots[:, 3].sum()),
-              "max": float(slots[present, 1].max())}
-    return values if digits is None else {k: round(v, digits) for k, v in values.items()}
+    return {"min": float(-slots[present, 0].max()),
+            "mean": float(slots[:, 2].sum() / slots[:, 3].sum()),
+            "max": float(slots[present, 1].max())}
 
 
 def _neighbour_sum_statistics(model, batches, ctx) -> None:

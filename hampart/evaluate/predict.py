@@ -397,16 +397,16 @@ def neighbour_counts(structure, graph, rcut: float, chunk: int = 1 << 20) -> np.
     """``sum_j envelope(r_ij)`` of every atom ``(n,)``: the smooth neighbour count the model's
     degree normalisation and on-site sums see (edges in chunks: bounded memory)."""
     from ..graph import edge_vectors
-    from ..model.radial import envelope
+    from ..model.radial import smooth_degree
 
-    counts = np.zeros(graph.n_nodes)
+    counts = torch.zeros(graph.n_nodes, dtype=torch.float64)
     positions, cell = np.asarray(structure.positions, float), np.asarray(structure.cell, float)
     for a in range(0, graph.n_edges, chunk):
         index, shift = graph.edge_index[:, a:a + chunk], graph.edge_shift[a:a + chunk]
         r = np.linalg.norm(edge_vectors(positions, cell, index, shift), axis=-1)
-        counts += np.bincount(index[1], weights=envelope(torch.from_numpy(r), rcut).numpy(),
-                              minlength=graph.n_nodes)
-    return counts
+        counts += smooth_degree(torch.from_numpy(r), torch.from_numpy(index[1]).long(),
+                                graph.n_nodes, rcut)
+    return counts.numpy()
 
 
 # how far past the training atoms' range a neighbour count may go, in units of that range

@@ -26,6 +26,13 @@ def envelope(r: torch.Tensor, rcut: float) -> torch.Tensor:
     return 1.0 - 28.0 * u6 + 48.0 * u6 * u - 21.0 * u6 * u * u
 
 
+def smooth_degree(r: torch.Tensor, receiver: torch.Tensor, n_atoms: int,
+                  rcut: float) -> torch.Tensor:
+    """``sum_j envelope(r_ij)`` per receiving atom ``(n_atoms,)``: the smooth neighbour count
+    that the degree normalisation is the training atoms' mean of."""
+    return r.new_zeros(n_atoms).index_add_(0, receiver, envelope(r, rcut))
+
+
 class GaussianBasis(nn.Module):
     """``n_radial`` Gaussians centred evenly on [0, stop] (default stop = rcut), standard
     deviation = ``width`` times their spacing (default 1): ``(n_edges, n_radial)``. The paper's
